@@ -1,0 +1,10 @@
+//! Layer 1: the forward-mode backend decorator [`Dual<B>`].
+
+mod backend;
+pub(crate) mod lanes;
+mod ops;
+pub(crate) mod rules;
+mod tensor;
+
+pub use backend::{Dual, NoGradients};
+pub use tensor::DualTensor;

@@ -1,0 +1,777 @@
+//! `FloatTensorOps` for `Dual<B>`: every primal is `B`'s own op; tangents follow the
+//! rule of the op's kind (see `lanes.rs` and `rules/`).
+
+use burn_backend::{
+    Backend, Distribution, ExecutionError, Scalar, Slice, TensorData, TensorMetadata,
+    get_device_settings,
+    ops::{FloatTensorOps, GridSampleOptions, grid_sample::float_grid_sample_2d_ref},
+    tensor::{BoolTensor, Device, FloatTensor, IndexingUpdateOp, IntTensor},
+};
+use burn_backend::{BoolDType, FloatDType, IntDType, Shape};
+
+use crate::dual::lanes::{Prim, bool_over_lanes, expand_to, lane_shape, lanes_of, scalar};
+use crate::dual::rules::{binary, index, order, reduce};
+use crate::dual::{Dual, DualTensor};
+
+type D<B> = DualTensor<B>;
+
+/// Scalar `s − 1`, keeping an int exponent an int.
+fn minus_one(s: Scalar) -> Scalar {
+    match s.try_as_integer() {
+        Some(i) => Scalar::Int(i.elem::<i64>() - 1),
+        None => Scalar::Float(s.elem::<f64>() - 1.0),
+    }
+}
+
+/// Zeroes tangent entries where `mask` (computed on the primal input) holds.
+fn zero_where<B: Backend>(x: D<B>, mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive, op: impl FnOnce(Prim<B>) -> Prim<B>) -> D<B> {
+    let Some(t) = x.tangent else {
+        return D::constant(op(x.primal));
+    };
+    let mask = mask_of(x.primal.clone());
+    let lanes = lanes_of::<B>(&t);
+    let zero = scalar::<B>(0.0, &t);
+    let tangent = B::float_mask_fill(t, bool_over_lanes::<B>(mask, lanes), zero);
+    D::new(op(x.primal), Some(tangent))
+}
+
+fn bool_dtype<B: Backend>(x: &Prim<B>) -> BoolDType {
+    get_device_settings::<B>(&B::float_device(x)).bool_dtype
+}
+
+impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
+    fn float_from_data(data: TensorData, device: &Device<Self>) -> FloatTensor<Self> {
+        D::constant(B::float_from_data(data, device))
+    }
+
+    fn float_random(
+        shape: Shape,
+        distribution: Distribution,
+        device: &Device<Self>,
+        dtype: FloatDType,
+    ) -> FloatTensor<Self> {
+        D::constant(B::float_random(shape, distribution, device, dtype))
+    }
+
+    fn float_zeros(shape: Shape, device: &Device<Self>, dtype: FloatDType) -> FloatTensor<Self> {
+        D::constant(B::float_zeros(shape, device, dtype))
+    }
+
+    fn float_ones(shape: Shape, device: &Device<Self>, dtype: FloatDType) -> FloatTensor<Self> {
+        D::constant(B::float_ones(shape, device, dtype))
+    }
+
+    fn float_full(
+        shape: Shape,
+        fill_value: Scalar,
+        device: &Device<Self>,
+        dtype: FloatDType,
+    ) -> FloatTensor<Self> {
+        D::constant(B::float_full(shape, fill_value, device, dtype))
+    }
+
+    fn float_into_data(
+        tensor: FloatTensor<Self>,
+    ) -> impl Future<Output = Result<TensorData, ExecutionError>> + Send {
+        B::float_into_data(tensor.primal)
+    }
+
+    fn float_device(tensor: &FloatTensor<Self>) -> Device<Self> {
+        B::float_device(&tensor.primal)
+    }
+
+    fn float_to_device(tensor: FloatTensor<Self>, device: &Device<Self>) -> FloatTensor<Self> {
+        tensor.linear(|p| B::float_to_device(p, device), |t| B::float_to_device(t, device))
+    }
+
+    fn float_into_int(tensor: FloatTensor<Self>, out_dtype: IntDType) -> IntTensor<Self> {
+        B::float_into_int(tensor.primal, out_dtype)
+    }
+
+    fn float_empty(shape: Shape, device: &Device<Self>, dtype: FloatDType) -> FloatTensor<Self> {
+        D::constant(B::float_empty(shape, device, dtype))
+    }
+
+    fn float_repeat_dim(tensor: FloatTensor<Self>, dim: usize, times: usize) -> FloatTensor<Self> {
+        tensor.linear(
+            |p| B::float_repeat_dim(p, dim, times),
+            |t| B::float_repeat_dim(t, dim + 1, times),
+        )
+    }
+
+    fn float_add(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::add(lhs, rhs)
+    }
+
+    fn float_add_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        lhs.linear(|p| B::float_add_scalar(p, rhs), |t| t)
+    }
+
+    fn float_clamp_min(tensor: FloatTensor<Self>, min: Scalar) -> FloatTensor<Self> {
+        zero_where(
+            tensor,
+            |p| {
+                let dt = bool_dtype::<B>(&p);
+                B::float_lower_elem(p, min, dt)
+            },
+            |p| B::float_clamp_min(p, min),
+        )
+    }
+
+    fn float_clamp_max(tensor: FloatTensor<Self>, max: Scalar) -> FloatTensor<Self> {
+        zero_where(
+            tensor,
+            |p| {
+                let dt = bool_dtype::<B>(&p);
+                B::float_greater_elem(p, max, dt)
+            },
+            |p| B::float_clamp_max(p, max),
+        )
+    }
+
+    fn float_clamp(tensor: FloatTensor<Self>, min: Scalar, max: Scalar) -> FloatTensor<Self> {
+        zero_where(
+            tensor,
+            |p| {
+                let dt = bool_dtype::<B>(&p);
+                B::bool_or(
+                    B::float_lower_elem(p.clone(), min, dt),
+                    B::float_greater_elem(p, max, dt),
+                )
+            },
+            |p| B::float_clamp(p, min, max),
+        )
+    }
+
+    fn float_sub(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::sub(lhs, rhs)
+    }
+
+    fn float_sub_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        lhs.linear(|p| B::float_sub_scalar(p, rhs), |t| t)
+    }
+
+    fn float_mul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::mul(lhs, rhs)
+    }
+
+    fn float_mul_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        lhs.linear(|p| B::float_mul_scalar(p, rhs), |t| B::float_mul_scalar(t, rhs))
+    }
+
+    fn float_div(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::div(lhs, rhs)
+    }
+
+    fn float_div_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        lhs.linear(|p| B::float_div_scalar(p, rhs), |t| B::float_div_scalar(t, rhs))
+    }
+
+    fn float_remainder(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::remainder(lhs, rhs)
+    }
+
+    fn float_remainder_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        lhs.linear(|p| B::float_remainder_scalar(p, rhs), |t| t)
+    }
+
+    fn float_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::matmul(lhs, rhs)
+    }
+
+    fn float_cross(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        binary::cross(lhs, rhs, dim)
+    }
+
+    fn float_neg(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.linear(B::float_neg, B::float_neg)
+    }
+
+    fn float_recip(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_recip, |_, y| B::float_neg(B::float_mul(y.clone(), y)))
+    }
+
+    fn float_transpose(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.linear(B::float_transpose, B::float_transpose)
+    }
+
+    fn float_swap_dims(tensor: FloatTensor<Self>, dim1: usize, dim2: usize) -> FloatTensor<Self> {
+        tensor.linear(
+            |p| B::float_swap_dims(p, dim1, dim2),
+            |t| B::float_swap_dims(t, dim1 + 1, dim2 + 1),
+        )
+    }
+
+    fn float_permute(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
+        let lane_axes: Vec<usize> = [0].into_iter().chain(axes.iter().map(|a| a + 1)).collect();
+        tensor.linear(|p| B::float_permute(p, axes), |t| B::float_permute(t, &lane_axes))
+    }
+
+    fn float_flip(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
+        let lane_axes: Vec<usize> = axes.iter().map(|a| a + 1).collect();
+        tensor.linear(|p| B::float_flip(p, axes), |t| B::float_flip(t, &lane_axes))
+    }
+
+    fn float_reshape(tensor: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self> {
+        tensor.linear(
+            |p| B::float_reshape(p, shape.clone()),
+            |t| {
+                let lanes = lanes_of::<B>(&t);
+                B::float_reshape(t, lane_shape(lanes, &shape))
+            },
+        )
+    }
+
+    fn float_gather(dim: usize, tensor: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
+        index::gather(dim, tensor, indices)
+    }
+
+    fn float_scatter_add(
+        dim: usize,
+        tensor: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+        value: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        index::scatter_add(dim, tensor, indices, value)
+    }
+
+    fn float_scatter_nd(
+        data: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+        values: FloatTensor<Self>,
+        reduction: IndexingUpdateOp,
+    ) -> FloatTensor<Self> {
+        index::scatter_nd(data, indices, values, reduction)
+    }
+
+    fn float_gather_nd(data: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
+        index::gather_nd(data, indices)
+    }
+
+    fn float_select(tensor: FloatTensor<Self>, dim: usize, indices: IntTensor<Self>) -> FloatTensor<Self> {
+        index::select(tensor, dim, indices)
+    }
+
+    fn float_select_add(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        indices: IntTensor<Self>,
+        value: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        index::select_add(tensor, dim, indices, value)
+    }
+
+    fn float_slice(tensor: FloatTensor<Self>, slices: &[Slice]) -> FloatTensor<Self> {
+        index::slice(tensor, slices)
+    }
+
+    fn float_slice_assign(
+        tensor: FloatTensor<Self>,
+        slices: &[Slice],
+        value: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        index::slice_assign(tensor, slices, value)
+    }
+
+    fn float_mask_where(
+        tensor: FloatTensor<Self>,
+        mask: BoolTensor<Self>,
+        value: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        index::mask_where(tensor, mask, value)
+    }
+
+    fn float_mask_fill(
+        tensor: FloatTensor<Self>,
+        mask: BoolTensor<Self>,
+        value: Scalar,
+    ) -> FloatTensor<Self> {
+        index::mask_fill(tensor, mask, value)
+    }
+
+    fn float_equal(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_equal(lhs.primal, rhs.primal, out_dtype)
+    }
+
+    fn float_not_equal(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
+        B::float_not_equal(lhs.primal, rhs.primal, out_dtype)
+    }
+
+    fn float_equal_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_equal_elem(lhs.primal, rhs, out_dtype)
+    }
+
+    fn float_not_equal_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
+        B::float_not_equal_elem(lhs.primal, rhs, out_dtype)
+    }
+
+    fn float_greater(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
+        B::float_greater(lhs.primal, rhs.primal, out_dtype)
+    }
+
+    fn float_greater_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_greater_elem(lhs.primal, rhs, out_dtype)
+    }
+
+    fn float_greater_equal(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
+        B::float_greater_equal(lhs.primal, rhs.primal, out_dtype)
+    }
+
+    fn float_greater_equal_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
+        B::float_greater_equal_elem(lhs.primal, rhs, out_dtype)
+    }
+
+    fn float_lower(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_lower(lhs.primal, rhs.primal, out_dtype)
+    }
+
+    fn float_lower_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_lower_elem(lhs.primal, rhs, out_dtype)
+    }
+
+    fn float_lower_equal(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
+        B::float_lower_equal(lhs.primal, rhs.primal, out_dtype)
+    }
+
+    fn float_lower_equal_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
+        B::float_lower_equal_elem(lhs.primal, rhs, out_dtype)
+    }
+
+    /// Drops the tangent and detaches the primal (stops every derivative, like
+    /// JAX's `stop_gradient`).
+    fn float_detach(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        D::constant(B::float_detach(tensor.primal))
+    }
+
+    /// Leaves the tensor untouched: re-marking an `Autodiff` primal as a leaf would
+    /// cut it from the outer tape when a model is lifted with `train::<Dual<_>>()`.
+    fn float_set_require_grad(tensor: FloatTensor<Self>, _require_grad: bool) -> FloatTensor<Self> {
+        tensor
+    }
+
+    fn float_is_require_grad(tensor: &FloatTensor<Self>) -> bool {
+        B::float_is_require_grad(&tensor.primal)
+    }
+
+    fn float_sum(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        reduce::sum(tensor)
+    }
+
+    fn float_sum_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        tensor.linear(|p| B::float_sum_dim(p, dim), |t| B::float_sum_dim(t, dim + 1))
+    }
+
+    fn float_prod(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        reduce::prod(tensor)
+    }
+
+    fn float_prod_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        reduce::prod_dim(tensor, dim)
+    }
+
+    fn float_mean(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        reduce::mean(tensor)
+    }
+
+    fn float_mean_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        tensor.linear(|p| B::float_mean_dim(p, dim), |t| B::float_mean_dim(t, dim + 1))
+    }
+
+    fn float_cumsum(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        tensor.linear(|p| B::float_cumsum(p, dim), |t| B::float_cumsum(t, dim + 1))
+    }
+
+    fn float_cumprod(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        reduce::cumprod(tensor, dim)
+    }
+
+    fn float_cummin(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        order::running_extreme(tensor, dim, B::float_cummin)
+    }
+
+    fn float_cummax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        order::running_extreme(tensor, dim, B::float_cummax)
+    }
+
+    fn float_cast(tensor: FloatTensor<Self>, dtype: FloatDType) -> FloatTensor<Self> {
+        tensor.linear(|p| B::float_cast(p, dtype), |t| B::float_cast(t, dtype))
+    }
+
+    fn float_exp(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_exp, |_, y| y)
+    }
+
+    fn float_log(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_log, |x, _| B::float_recip(x))
+    }
+
+    fn float_log1p(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_log1p, |x, _| {
+            let one = scalar::<B>(1.0, &x);
+            B::float_recip(B::float_add_scalar(x, one))
+        })
+    }
+
+    fn float_powf(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::powf(lhs, rhs)
+    }
+
+    fn float_powi(lhs: FloatTensor<Self>, rhs: IntTensor<Self>) -> FloatTensor<Self> {
+        let exponent = rhs.clone();
+        lhs.elementwise(
+            |p| B::float_powi(p, rhs),
+            |x, _| {
+                let one = Scalar::Int(1);
+                let lowered = B::float_powi(x.clone(), B::int_sub_scalar(exponent.clone(), one));
+                B::float_mul(B::int_into_float(exponent, x.dtype().into()), lowered)
+            },
+        )
+    }
+
+    fn float_powi_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        lhs.elementwise(
+            |p| B::float_powi_scalar(p, rhs),
+            |x, _| {
+                let factor = scalar::<B>(rhs.elem::<f64>(), &x);
+                B::float_mul_scalar(B::float_powi_scalar(x, minus_one(rhs)), factor)
+            },
+        )
+    }
+
+    fn float_powi_scalar_impl(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        lhs.elementwise(
+            |p| B::float_powi_scalar_impl(p, rhs),
+            |x, _| {
+                let factor = scalar::<B>(rhs.elem::<f64>(), &x);
+                B::float_mul_scalar(B::float_powi_scalar(x, minus_one(rhs)), factor)
+            },
+        )
+    }
+
+    fn float_powf_scalar(tensor: FloatTensor<Self>, value: Scalar) -> FloatTensor<Self> {
+        tensor.elementwise(
+            |p| B::float_powf_scalar(p, value),
+            |x, _| {
+                let factor = scalar::<B>(value.elem::<f64>(), &x);
+                B::float_mul_scalar(B::float_powf_scalar(x, minus_one(value)), factor)
+            },
+        )
+    }
+
+    fn float_powf_scalar_impl(tensor: FloatTensor<Self>, value: Scalar) -> FloatTensor<Self> {
+        tensor.elementwise(
+            |p| B::float_powf_scalar_impl(p, value),
+            |x, _| {
+                let factor = scalar::<B>(value.elem::<f64>(), &x);
+                B::float_mul_scalar(B::float_powf_scalar(x, minus_one(value)), factor)
+            },
+        )
+    }
+
+    fn float_sqrt(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_sqrt, |_, y| {
+            let half = scalar::<B>(0.5, &y);
+            B::float_mul_scalar(B::float_recip(y), half)
+        })
+    }
+
+    fn float_abs(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_abs, |x, _| B::float_sign(x))
+    }
+
+    fn float_cos(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_cos, |x, _| B::float_neg(B::float_sin(x)))
+    }
+
+    fn float_sin(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_sin, |x, _| B::float_cos(x))
+    }
+
+    fn float_tan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_tan, |_, y| one_plus_square::<B>(y, 1.0))
+    }
+
+    fn float_cosh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_cosh, |x, _| B::float_sinh(x))
+    }
+
+    fn float_sinh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_sinh, |x, _| B::float_cosh(x))
+    }
+
+    fn float_tanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_tanh, |_, y| one_plus_square::<B>(y, -1.0))
+    }
+
+    fn float_acos(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_acos, |x, _| {
+            B::float_neg(B::float_recip(B::float_sqrt(one_plus_square::<B>(x, -1.0))))
+        })
+    }
+
+    fn float_acosh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_acosh, |x, _| {
+            let minus_one = B::float_neg(one_plus_square::<B>(x, -1.0));
+            B::float_recip(B::float_sqrt(minus_one))
+        })
+    }
+
+    fn float_asin(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_asin, |x, _| {
+            B::float_recip(B::float_sqrt(one_plus_square::<B>(x, -1.0)))
+        })
+    }
+
+    fn float_asinh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_asinh, |x, _| {
+            B::float_recip(B::float_sqrt(one_plus_square::<B>(x, 1.0)))
+        })
+    }
+
+    fn float_atan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_atan, |x, _| B::float_recip(one_plus_square::<B>(x, 1.0)))
+    }
+
+    fn float_atanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::float_atanh, |x, _| B::float_recip(one_plus_square::<B>(x, -1.0)))
+    }
+
+    fn float_atan2(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        binary::atan2(lhs, rhs)
+    }
+
+    fn float_round(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.zero_derivative(B::float_round)
+    }
+
+    fn float_floor(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.zero_derivative(B::float_floor)
+    }
+
+    fn float_ceil(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.zero_derivative(B::float_ceil)
+    }
+
+    fn float_trunc(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.zero_derivative(B::float_trunc)
+    }
+
+    fn float_erf(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        // erf'(x) = 2/√π · exp(−x²)
+        tensor.elementwise(B::float_erf, |x, _| {
+            let factor = scalar::<B>(2.0 / core::f64::consts::PI.sqrt(), &x);
+            let gauss = B::float_exp(B::float_neg(B::float_mul(x.clone(), x)));
+            B::float_mul_scalar(gauss, factor)
+        })
+    }
+
+    fn float_cat(tensors: Vec<FloatTensor<Self>>, dim: usize) -> FloatTensor<Self> {
+        index::cat(tensors, dim)
+    }
+
+    fn float_argmax(tensor: FloatTensor<Self>, dim: usize, out_dtype: IntDType) -> IntTensor<Self> {
+        B::float_argmax(tensor.primal, dim, out_dtype)
+    }
+
+    fn float_argtopk(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        k: usize,
+        out_dtype: IntDType,
+    ) -> IntTensor<Self> {
+        B::float_argtopk(tensor.primal, dim, k, out_dtype)
+    }
+
+    fn float_topk(tensor: FloatTensor<Self>, dim: usize, k: usize) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_topk(tensor.primal, dim, k));
+        }
+        let dtype = order::int_dtype::<B>(&tensor.primal);
+        let indices = B::float_argtopk(tensor.primal.clone(), dim, k, dtype);
+        index::gather(dim, tensor, indices)
+    }
+
+    fn float_argmin(tensor: FloatTensor<Self>, dim: usize, out_dtype: IntDType) -> IntTensor<Self> {
+        B::float_argmin(tensor.primal, dim, out_dtype)
+    }
+
+    fn float_max(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_max(tensor.primal));
+        }
+        Self::float_max_dim(order::flatten(tensor), 0)
+    }
+
+    fn float_max_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_max_dim(tensor.primal, dim));
+        }
+        let dtype = order::int_dtype::<B>(&tensor.primal);
+        Self::float_max_dim_with_indices(tensor, dim, dtype).0
+    }
+
+    fn float_max_dim_with_indices(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        indices_dtype: IntDType,
+    ) -> (FloatTensor<Self>, IntTensor<Self>) {
+        order::with_indices(tensor, dim, |p| {
+            B::float_max_dim_with_indices(p, dim, indices_dtype)
+        })
+    }
+
+    fn float_min(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_min(tensor.primal));
+        }
+        Self::float_min_dim(order::flatten(tensor), 0)
+    }
+
+    fn float_min_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_min_dim(tensor.primal, dim));
+        }
+        let dtype = order::int_dtype::<B>(&tensor.primal);
+        Self::float_min_dim_with_indices(tensor, dim, dtype).0
+    }
+
+    fn float_min_dim_with_indices(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        indices_dtype: IntDType,
+    ) -> (FloatTensor<Self>, IntTensor<Self>) {
+        order::with_indices(tensor, dim, |p| {
+            B::float_min_dim_with_indices(p, dim, indices_dtype)
+        })
+    }
+
+    fn float_max_abs(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_max_abs(tensor.primal));
+        }
+        Self::float_max(Self::float_abs(tensor))
+    }
+
+    fn float_max_abs_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_max_abs_dim(tensor.primal, dim));
+        }
+        Self::float_max_dim(Self::float_abs(tensor), dim)
+    }
+
+    fn float_any(tensor: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_any(tensor.primal, out_dtype)
+    }
+
+    fn float_any_dim(tensor: FloatTensor<Self>, dim: usize, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_any_dim(tensor.primal, dim, out_dtype)
+    }
+
+    fn float_all(tensor: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_all(tensor.primal, out_dtype)
+    }
+
+    fn float_all_dim(tensor: FloatTensor<Self>, dim: usize, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_all_dim(tensor.primal, dim, out_dtype)
+    }
+
+    fn float_sign(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.zero_derivative(B::float_sign)
+    }
+
+    fn float_expand(tensor: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self> {
+        tensor.linear(|p| B::float_expand(p, shape.clone()), |t| expand_to::<B>(t, &shape))
+    }
+
+    fn float_sort(tensor: FloatTensor<Self>, dim: usize, descending: bool) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            return D::constant(B::float_sort(tensor.primal, dim, descending));
+        }
+        let dtype = order::int_dtype::<B>(&tensor.primal);
+        Self::float_sort_with_indices(tensor, dim, descending, dtype).0
+    }
+
+    fn float_sort_with_indices(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        descending: bool,
+        indices_dtype: IntDType,
+    ) -> (FloatTensor<Self>, IntTensor<Self>) {
+        order::with_indices(tensor, dim, |p| {
+            B::float_sort_with_indices(p, dim, descending, indices_dtype)
+        })
+    }
+
+    fn float_argsort(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        descending: bool,
+        out_dtype: IntDType,
+    ) -> IntTensor<Self> {
+        B::float_argsort(tensor.primal, dim, descending, out_dtype)
+    }
+
+    /// Without tangents this is `B`'s kernel; with tangents the reference
+    /// composition runs on `Dual` ops, differentiable in the input and the grid.
+    fn float_grid_sample_2d(
+        tensor: FloatTensor<Self>,
+        grid: FloatTensor<Self>,
+        options: GridSampleOptions,
+    ) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() && grid.tangent.is_none() {
+            return D::constant(B::float_grid_sample_2d(tensor.primal, grid.primal, options));
+        }
+        float_grid_sample_2d_ref::<Self>(tensor, grid, options)
+    }
+
+    fn float_unfold(tensor: FloatTensor<Self>, dim: usize, size: usize, step: usize) -> FloatTensor<Self> {
+        tensor.linear(
+            |p| B::float_unfold(p, dim, size, step),
+            |t| B::float_unfold(t, dim + 1, size, step),
+        )
+    }
+
+    fn float_is_nan(tensor: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_is_nan(tensor.primal, out_dtype)
+    }
+
+    fn float_is_inf(tensor: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+        B::float_is_inf(tensor.primal, out_dtype)
+    }
+}
+
+/// `1 + sign·x²`.
+fn one_plus_square<B: Backend>(x: Prim<B>, sign: f64) -> Prim<B> {
+    let sq = B::float_mul(x.clone(), x);
+    let sq = if sign < 0.0 { B::float_neg(sq) } else { sq };
+    let one = scalar::<B>(1.0, &sq);
+    B::float_add_scalar(sq, one)
+}

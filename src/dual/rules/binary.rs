@@ -1,0 +1,192 @@
+//! Binary ops with broadcasting: the product rule, skipping absent tangents.
+
+use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
+
+use crate::dual::DualTensor;
+use crate::dual::lanes::{
+    Prim, add_tangents, common_lanes, expand_to, lane_shape, over_lanes, scale,
+};
+
+/// `out = f(l, r)` with `∂out = ∂l·dl(l, r, out) + ∂r·dr(l, r, out)`; each partial
+/// is computed only when its tangent is present. `None` as a partial means 1.
+pub(crate) fn product_rule<B: Backend>(
+    op: &str,
+    lhs: DualTensor<B>,
+    rhs: DualTensor<B>,
+    primal_op: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
+    dl: impl FnOnce(&Prim<B>, &Prim<B>, &Prim<B>) -> Option<Prim<B>>,
+    dr: impl FnOnce(&Prim<B>, &Prim<B>, &Prim<B>) -> Option<Prim<B>>,
+) -> DualTensor<B> {
+    common_lanes::<B>(op, [&lhs.tangent, &rhs.tangent]);
+    if lhs.tangent.is_none() && rhs.tangent.is_none() {
+        return DualTensor::constant(primal_op(lhs.primal, rhs.primal));
+    }
+    let out = primal_op(lhs.primal.clone(), rhs.primal.clone());
+    let shape = out.shape();
+    let apply = |t: Prim<B>, d: Option<Prim<B>>| match d {
+        Some(d) => scale::<B>(t, d),
+        None => t,
+    };
+    let tl = lhs
+        .tangent
+        .map(|t| apply(t, dl(&lhs.primal, &rhs.primal, &out)));
+    let tr = rhs
+        .tangent
+        .map(|t| apply(t, dr(&lhs.primal, &rhs.primal, &out)));
+    let tangent = add_tangents::<B>(op, tl, tr, &shape);
+    DualTensor {
+        primal: out,
+        tangent,
+    }
+}
+
+/// `l·r`.
+pub(crate) fn mul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    product_rule(
+        "float_mul",
+        lhs,
+        rhs,
+        B::float_mul,
+        |_, r, _| Some(r.clone()),
+        |l, _, _| Some(l.clone()),
+    )
+}
+
+/// `l / r`: `∂l / r − ∂r · out / r`.
+pub(crate) fn div<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    product_rule(
+        "float_div",
+        lhs,
+        rhs,
+        B::float_div,
+        |_, r, _| Some(B::float_recip(r.clone())),
+        |_, r, out| Some(B::float_neg(B::float_div(out.clone(), r.clone()))),
+    )
+}
+
+/// `l − r`.
+pub(crate) fn sub<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    let lanes = common_lanes::<B>("float_sub", [&lhs.tangent, &rhs.tangent]);
+    let primal = B::float_sub(lhs.primal, rhs.primal);
+    if lanes.is_none() {
+        return DualTensor::constant(primal);
+    }
+    let shape = primal.shape();
+    let tangent = match (lhs.tangent, rhs.tangent) {
+        (Some(a), Some(b)) => Some(expand_to::<B>(B::float_sub(a, b), &shape)),
+        (Some(a), None) => Some(expand_to::<B>(a, &shape)),
+        (None, b) => b.map(|b| expand_to::<B>(B::float_neg(b), &shape)),
+    };
+    DualTensor { primal, tangent }
+}
+
+/// `l + r`.
+pub(crate) fn add<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    let primal = B::float_add(lhs.primal, rhs.primal);
+    let shape = primal.shape();
+    let tangent = add_tangents::<B>("float_add", lhs.tangent, rhs.tangent, &shape);
+    DualTensor { primal, tangent }
+}
+
+/// `l mod r` (floored): `∂l − ∂r · floor(l / r)`.
+pub(crate) fn remainder<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    product_rule(
+        "float_remainder",
+        lhs,
+        rhs,
+        B::float_remainder,
+        |_, _, _| None,
+        |l, r, _| Some(B::float_neg(B::float_floor(B::float_div(l.clone(), r.clone())))),
+    )
+}
+
+/// `l ^ r`: `∂l · r·l^(r−1) + ∂r · out·ln l`.
+pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    product_rule(
+        "float_powf",
+        lhs,
+        rhs,
+        B::float_powf,
+        |l, r, _| {
+            let one = Scalar::new(1.0, &r.dtype());
+            let r_minus_one = B::float_sub_scalar(r.clone(), one);
+            Some(B::float_mul(r.clone(), B::float_powf(l.clone(), r_minus_one)))
+        },
+        |l, _, out| Some(B::float_mul(out.clone(), B::float_log(l.clone()))),
+    )
+}
+
+/// `atan2(y, x)`: `(∂y·x − ∂x·y) / (x² + y²)`.
+pub(crate) fn atan2<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    let norm2 = |y: &Prim<B>, x: &Prim<B>| {
+        B::float_add(
+            B::float_mul(y.clone(), y.clone()),
+            B::float_mul(x.clone(), x.clone()),
+        )
+    };
+    product_rule(
+        "float_atan2",
+        lhs,
+        rhs,
+        B::float_atan2,
+        |y, x, _| Some(B::float_div(x.clone(), norm2(y, x))),
+        |y, x, _| Some(B::float_neg(B::float_div(y.clone(), norm2(y, x)))),
+    )
+}
+
+/// Matrix product: `∂l·r + l·∂r`. A lhs tangent meets a rhs without batch dims as
+/// one `[lanes·rows, k] × [k, n]` product, so lanes cost one GEMM, not one each.
+pub(crate) fn matmul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    common_lanes::<B>("float_matmul", [&lhs.tangent, &rhs.tangent]);
+    let primal = B::float_matmul(lhs.primal.clone(), rhs.primal.clone());
+    if lhs.tangent.is_none() && rhs.tangent.is_none() {
+        return DualTensor::constant(primal);
+    }
+    let shape = primal.shape();
+    let tl = lhs.tangent.map(|t| lanes_times_matrix::<B>(t, rhs.primal));
+    let tr = rhs
+        .tangent
+        .map(|t| B::float_matmul(over_lanes::<B>(lhs.primal), t));
+    let tangent = add_tangents::<B>("float_matmul", tl, tr, &shape);
+    DualTensor { primal, tangent }
+}
+
+/// `t · r` for a lane-stacked `t`.
+fn lanes_times_matrix<B: Backend>(t: Prim<B>, r: Prim<B>) -> Prim<B> {
+    let rs = r.shape();
+    let rank = rs.num_dims();
+    if rs[..rank - 2].iter().all(|&d| d == 1) {
+        let (k, n) = (rs[rank - 2], rs[rank - 1]);
+        let ts = t.shape();
+        let rows = ts.num_elements() / k;
+        let flat = B::float_reshape(t, Shape::new([rows, k]));
+        let r2 = B::float_reshape(r, Shape::new([k, n]));
+        let mut out_dims = ts.to_vec();
+        *out_dims.last_mut().expect("matmul operands have rank >= 2") = n;
+        B::float_reshape(B::float_matmul(flat, r2), Shape::from(out_dims))
+    } else {
+        B::float_matmul(t, over_lanes::<B>(r))
+    }
+}
+
+/// Cross product along `dim`: `∂l × r + l × ∂r`.
+pub(crate) fn cross<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>, dim: usize) -> DualTensor<B> {
+    let lanes = common_lanes::<B>("float_cross", [&lhs.tangent, &rhs.tangent]);
+    let primal = B::float_cross(lhs.primal.clone(), rhs.primal.clone(), dim);
+    let Some(lanes) = lanes else {
+        return DualTensor::constant(primal);
+    };
+    let shape = primal.shape();
+    // Cross products need equal shapes, so primal factors are expanded over lanes.
+    let full = |p: Prim<B>| B::float_expand(over_lanes::<B>(p), lane_shape(lanes, &shape));
+    let tl = lhs.tangent.map(|t| {
+        let t = expand_to::<B>(t, &shape);
+        B::float_cross(t, full(rhs.primal.clone()), dim + 1)
+    });
+    let tr = rhs.tangent.map(|t| {
+        let t = expand_to::<B>(t, &shape);
+        B::float_cross(full(lhs.primal.clone()), t, dim + 1)
+    });
+    let tangent = add_tangents::<B>("float_cross", tl, tr, &shape);
+    DualTensor { primal, tangent }
+}

@@ -1,0 +1,6 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod dual;
+
+pub use dual::{Dual, DualTensor};
