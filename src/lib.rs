@@ -4,3 +4,6 @@
 pub mod dual;
 
 pub use dual::{Dual, DualTensor};
+pub mod lift;
+
+pub use lift::{constant, primal, seed, split, tangent};

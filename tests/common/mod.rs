@@ -1,0 +1,204 @@
+//! Shared test harness: the dot-product test, transparency and central finite
+//! differences for any backend-generic tensor function.
+#![allow(dead_code)]
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn_autodiff::Autodiff;
+use burn_ndarray::NdArray;
+use burn_nested::{Dual, constant, seed, tangent};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// The f64 reference backend.
+pub type F = NdArray<f64>;
+/// Reverse mode on it: the VJP oracle.
+pub type Ad = Autodiff<F>;
+/// Forward mode on it.
+pub type Df = Dual<F>;
+
+/// A backend-generic function of `N` same-rank inputs, rank `D` in and `O` out.
+pub trait OpFn<const D: usize, const O: usize> {
+    fn call<B: Backend>(&self, xs: Vec<Tensor<B, D>>) -> Tensor<B, O>;
+}
+
+/// Random f64 data in `[lo, hi)` of the given shape.
+pub fn random_data(rng: &mut StdRng, shape: &[usize], lo: f64, hi: f64) -> TensorData {
+    let n: usize = shape.iter().product();
+    let values: Vec<f64> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
+    TensorData::new(values, shape.to_vec())
+}
+
+pub fn tensor<B: Backend, const D: usize>(data: &TensorData) -> Tensor<B, D> {
+    Tensor::from_data(data.clone(), &Default::default())
+}
+
+pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().to_vec::<f64>().unwrap()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "dot of mismatched lengths");
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// How an op is checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Check {
+    /// Input values are drawn from `[lo, hi)`.
+    pub lo: f64,
+    pub hi: f64,
+    /// Also compare the JVP against central finite differences (skip for ops with
+    /// kinks or jumps near random inputs).
+    pub finite_differences: bool,
+    /// Relative tolerance of the dot-product test.
+    pub tol: f64,
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Self {
+            lo: -1.0,
+            hi: 1.0,
+            finite_differences: true,
+            tol: 1e-10,
+        }
+    }
+}
+
+/// Runs the dot-product test `⟨V, JVP(x; U)⟩ = ⟨VJP(x; V), U⟩` per lane for lanes 1
+/// and 3 (VJP from `Autodiff<NdArray<f64>>`), the transparency test (no tangent:
+/// `Dual` equals `NdArray` exactly) and, if asked, central differences.
+pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize>(
+    f: &impl OpFn<D, O>,
+    shapes: &[&[usize]],
+    check: Check,
+) {
+    assert_eq!(DL, D + 1);
+    assert_eq!(OL, O + 1);
+    let mut rng = StdRng::seed_from_u64(7);
+    let device = Default::default();
+    let xs: Vec<TensorData> = shapes
+        .iter()
+        .map(|s| random_data(&mut rng, s, check.lo, check.hi))
+        .collect();
+
+    // Transparency.
+    let plain = values(f.call::<F>(xs.iter().map(tensor::<F, D>).collect()));
+    let lifted = values(burn_nested::primal(
+        f.call::<Df>(xs.iter().map(|x| constant(tensor::<F, D>(x))).collect()),
+    ));
+    assert_eq!(plain, lifted, "Dual without tangents differs from the inner backend");
+
+    // VJP with a random cotangent.
+    let out_shape = f.call::<F>(xs.iter().map(tensor::<F, D>).collect()).dims();
+    let v = random_data(&mut rng, &out_shape, -1.0, 1.0);
+    let ad_xs: Vec<Tensor<Ad, D>> = xs.iter().map(|x| tensor::<Ad, D>(x).require_grad()).collect();
+    let out = f.call::<Ad>(ad_xs.clone());
+    let grads = (out * tensor::<Ad, O>(&v)).sum().backward();
+    let vjps: Vec<Vec<f64>> = ad_xs
+        .iter()
+        .zip(shapes)
+        .map(|(x, s)| match x.grad(&grads) {
+            Some(g) => values(g),
+            None => vec![0.0; s.iter().product()],
+        })
+        .collect();
+    let v_flat = v.clone().convert::<f64>().to_vec::<f64>().unwrap();
+
+    for lanes in [1usize, 3] {
+        let us: Vec<TensorData> = shapes
+            .iter()
+            .map(|s| {
+                let mut dims = vec![lanes];
+                dims.extend_from_slice(s);
+                random_data(&mut rng, &dims, -1.0, 1.0)
+            })
+            .collect();
+        let dual_xs: Vec<Tensor<Df, D>> = xs
+            .iter()
+            .zip(&us)
+            .map(|(x, u)| seed(tensor::<F, D>(x), tensor::<F, DL>(u)))
+            .collect();
+        let jvp = values(tangent::<F, O, OL>(f.call::<Df>(dual_xs), lanes));
+        let per_lane_out: usize = out_shape.iter().product();
+        for l in 0..lanes {
+            let jvp_l = &jvp[l * per_lane_out..(l + 1) * per_lane_out];
+            let lhs = dot(&v_flat, jvp_l);
+            let rhs: f64 = us
+                .iter()
+                .zip(&vjps)
+                .zip(shapes)
+                .map(|((u, g), s)| {
+                    let n: usize = s.iter().product();
+                    let u = u.clone().to_vec::<f64>().unwrap();
+                    dot(g, &u[l * n..(l + 1) * n])
+                })
+                .sum();
+            let scale = 1f64.max(lhs.abs()).max(rhs.abs());
+            assert!(
+                (lhs - rhs).abs() <= check.tol * scale,
+                "dot-product test failed (lanes {lanes}, lane {l}): <V, JVP U> = {lhs}, \
+                 <VJP V, U> = {rhs}"
+            );
+
+            if check.finite_differences {
+                let h = 1e-6;
+                let shifted = |sign: f64| {
+                    let inputs: Vec<Tensor<F, D>> = xs
+                        .iter()
+                        .zip(&us)
+                        .zip(shapes)
+                        .map(|((x, u), s)| {
+                            let n: usize = s.iter().product();
+                            let x = x.clone().to_vec::<f64>().unwrap();
+                            let u = u.clone().to_vec::<f64>().unwrap();
+                            let moved: Vec<f64> = x
+                                .iter()
+                                .zip(&u[l * n..(l + 1) * n])
+                                .map(|(a, b)| a + sign * h * b)
+                                .collect();
+                            Tensor::from_data(TensorData::new(moved, s.to_vec()), &device)
+                        })
+                        .collect();
+                    values(f.call::<F>(inputs))
+                };
+                let (plus, minus) = (shifted(1.0), shifted(-1.0));
+                for (k, (p, m)) in plus.iter().zip(&minus).enumerate() {
+                    let fd = (p - m) / (2.0 * h);
+                    let err = (fd - jvp_l[k]).abs();
+                    assert!(
+                        err <= 1e-6 * 1f64.max(fd.abs()),
+                        "JVP differs from central differences at output {k} (lane {l}): \
+                         jvp {} vs fd {fd}",
+                        jvp_l[k]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Declares a `#[test]` running [`check_op`] on a generic function body.
+///
+/// `op_test!(name, [shape, ..], D => O, check, |xs| body)` where `xs: Vec<Tensor<B, D>>`.
+#[macro_export]
+macro_rules! op_test {
+    ($name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
+        #[test]
+        fn $name() {
+            struct Op;
+            impl common::OpFn<$d, $o> for Op {
+                #[allow(unused_mut)]
+                fn call<B: burn::tensor::backend::Backend>(
+                    &self,
+                    mut $xs: Vec<burn::tensor::Tensor<B, $d>>,
+                ) -> burn::tensor::Tensor<B, $o> {
+                    $body
+                }
+            }
+            common::check_op::<$d, $o, { $d + 1 }, { $o + 1 }>(&Op, &[$(&$shape),+], $check);
+        }
+    };
+    ($name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, |$xs:ident| $body:expr) => {
+        op_test!($name, [$($shape),+], $d => $o, common::Check::default(), |$xs| $body);
+    };
+}
