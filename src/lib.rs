@@ -6,4 +6,4 @@ pub mod dual;
 pub use dual::{Dual, DualTensor};
 pub mod lift;
 
-pub use lift::{constant, primal, seed, split, tangent};
+pub use lift::{constant, lift_module, primal, seed, split, tangent};

@@ -5,7 +5,8 @@
 //! `M<B>` into a `M<Dual<B>>` whose parameters keep their primal (and so their place
 //! on an outer `Autodiff` tape) and carry no tangent.
 
-use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
+use burn::module::{HasAutodiffModule, Module, ModuleVisitor, Param};
+use burn::tensor::{Bool, Int, Tensor, TensorPrimitive, backend::Backend};
 
 use crate::dual::{Dual, DualTensor};
 
@@ -74,4 +75,38 @@ pub fn tangent<B: Backend, const D: usize, const DL: usize>(
         dims.extend_from_slice(shape.as_slice());
         Tensor::zeros(dims, &device)
     })
+}
+
+/// Initializes every lazily-initialized parameter of `module` in place.
+///
+/// Burn creates parameters lazily, and a clone of a not-yet-initialized parameter
+/// initializes *independently* (new random values, a new tape leaf). Lifting clones
+/// the model, so parameters must be initialized first or gradients would reach the
+/// clone instead of the model.
+pub fn initialize_params<B: Backend, M: Module<B>>(module: &M) {
+    struct Touch;
+    impl<B: Backend> ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let _ = param.val();
+        }
+        fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+            let _ = param.val();
+        }
+        fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<B, D, Bool>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}
+
+/// The model re-created on `Dual<B>`: the same parameter tensors (still on any
+/// outer `Autodiff` tape) with zero tangents, and fresh copies of running
+/// statistics, so a nested pass never updates the original's `BatchNorm` state.
+pub fn lift_module<B, M>(module: &M) -> <M as HasAutodiffModule<Dual<B>>>::TrainModule
+where
+    B: Backend,
+    M: Module<B> + HasAutodiffModule<Dual<B>>,
+{
+    initialize_params(module);
+    module.clone().train::<Dual<B>>()
 }
