@@ -1,9 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod dual;
+pub mod layer;
+pub mod params;
+pub mod transforms;
 
 pub use dual::{Dual, DualTensor};
 pub mod lift;
 
 pub use lift::{constant, lift_module, primal, seed, split, tangent};
+pub use layer::{After, Forward, NestedFn, ParamView, Pure, StatefulLayer, TensorFn, Then};
+pub use transforms::*;

@@ -1,0 +1,204 @@
+//! Layer 6: central finite differences and `check_gradients`, which reports the
+//! ∞-norm of AD − FD for input and parameter gradients the way the seed prints it.
+
+use core::fmt;
+
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend, backend::Backend};
+
+use crate::params::map_masked;
+
+/// Default central-difference step for f64.
+pub const DEFAULT_STEP: f64 = 1e-6;
+
+fn to_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("f64 data")
+}
+
+/// The value of a one-element tensor as `f64`.
+pub fn scalar<B: Backend, const D: usize>(t: Tensor<B, D>) -> f64 {
+    let v = to_f64(t);
+    assert!(
+        v.len() == 1,
+        "burn-nested: expected a one-element loss, got {} elements",
+        v.len()
+    );
+    v[0]
+}
+
+/// Central differences `(f(x + h eₖ) − f(x − h eₖ)) / 2h` for every entry `k` of `x`.
+pub fn fd_gradient<B: Backend, const D: usize>(
+    f: impl Fn(Tensor<B, D>) -> f64,
+    x: &Tensor<B, D>,
+    step: f64,
+) -> Vec<f64> {
+    let values = to_f64(x.clone());
+    let dims = x.dims();
+    let device = x.device();
+    let at = |v: Vec<f64>| Tensor::<B, D>::from_data(TensorData::new(v, dims).convert_dtype(x.dtype()), &device);
+    (0..values.len())
+        .map(|k| {
+            let (mut plus, mut minus) = (values.clone(), values.clone());
+            plus[k] += step;
+            minus[k] -= step;
+            (f(at(plus)) - f(at(minus))) / (2.0 * step)
+        })
+        .collect()
+}
+
+/// Which visited float tensors of an `Autodiff` model are trainable parameters.
+fn trainable<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Vec<bool> {
+    struct Mask(Vec<bool>);
+    impl<B: Backend> ModuleVisitor<B> for Mask {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.val().is_require_grad());
+        }
+    }
+    let mut mask = Mask(Vec::new());
+    model.visit(&mut mask);
+    mask.0
+}
+
+/// A fresh copy of `model`: same parameter values, new tape leaves and its own
+/// running statistics, so evaluating it leaves `model` untouched.
+fn fresh<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> M
+where
+    M::InnerModule: burn::module::HasAutodiffModule<B, TrainModule = M>,
+{
+    M::from_inner(model.valid())
+}
+
+/// Central differences of `f` w.r.t. the model's flattened trainable parameters.
+pub fn fd_param_gradient<B, M>(f: impl Fn(&M) -> f64, model: &M, step: f64) -> Vec<f64>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    M::InnerModule: burn::module::HasAutodiffModule<B, TrainModule = M>,
+{
+    let mask = trainable(model);
+    let mut flat = Vec::new();
+    crate::params::visit_masked(model, &mask, |t| flat.extend(to_f64(t)));
+    let device = model.devices().into_iter().next().expect("a device");
+    let with = |values: &[f64]| {
+        map_masked(fresh(model), &mask, |offset, t| {
+            let [n] = t.dims();
+            let slice = values[offset..offset + n].to_vec();
+            Tensor::from_data(TensorData::new(slice, [n]).convert_dtype(t.dtype()), &device)
+        })
+    };
+    (0..flat.len())
+        .map(|k| {
+            let (mut plus, mut minus) = (flat.clone(), flat.clone());
+            plus[k] += step;
+            minus[k] -= step;
+            (f(&with(&plus)) - f(&with(&minus))) / (2.0 * step)
+        })
+        .collect()
+}
+
+/// AD gradients of a loss next to central differences, and their ∞-norm errors.
+#[derive(Debug, Clone)]
+pub struct GradientCheck {
+    /// ∂loss/∂x by AD, flattened.
+    pub input_ad: Vec<f64>,
+    /// ∂loss/∂x by central differences.
+    pub input_fd: Vec<f64>,
+    /// ∂loss/∂params by AD, flattened in [`flatten_params`](crate::params::flatten_params) order.
+    pub params_ad: Vec<f64>,
+    /// ∂loss/∂params by central differences.
+    pub params_fd: Vec<f64>,
+}
+
+fn inf_norm_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+impl GradientCheck {
+    /// ∞-norm(∂x − ∂x_fd).
+    pub fn input_error(&self) -> f64 {
+        inf_norm_diff(&self.input_ad, &self.input_fd)
+    }
+
+    /// ∞-norm(∂ps − ∂ps_fd).
+    pub fn param_error(&self) -> f64 {
+        inf_norm_diff(&self.params_ad, &self.params_fd)
+    }
+
+    /// Whether both errors are at most `tol`.
+    pub fn within(&self, tol: f64) -> bool {
+        self.input_error() <= tol && self.param_error() <= tol
+    }
+}
+
+impl fmt::Display for GradientCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "∞-norm(∂x - ∂x_fd): {:e}", self.input_error())?;
+        write!(f, "∞-norm(∂ps - ∂ps_fd): {:e}", self.param_error())
+    }
+}
+
+/// Gradients of `loss(model, x)` w.r.t. `x` and the model's trainable parameters,
+/// by `Autodiff` and by central differences with `step`.
+///
+/// Every evaluation runs on a fresh copy of the model (own running statistics), so
+/// the check does not change `model`.
+pub fn check_gradients<B, M, const D: usize>(
+    model: &M,
+    x: &Tensor<B, D>,
+    loss: impl Fn(&M, Tensor<B, D>) -> Tensor<B, 1>,
+    step: f64,
+) -> GradientCheck
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    M::InnerModule: burn::module::HasAutodiffModule<B, TrainModule = M>,
+{
+    let model_ad = fresh(model);
+    let xa = x.clone().detach().require_grad();
+    let grads = loss(&model_ad, xa.clone()).backward();
+    let input_ad = match xa.grad(&grads) {
+        Some(g) => to_f64(g),
+        None => vec![0.0; x.shape().num_elements()],
+    };
+    let mask = trainable(&model_ad);
+    let mut params_ad = Vec::new();
+    struct Grads<'a, B: AutodiffBackend> {
+        grads: &'a B::Gradients,
+        mask: &'a [bool],
+        index: usize,
+        out: &'a mut Vec<f64>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Grads<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.mask[self.index] {
+                let p = param.val();
+                match p.grad(self.grads) {
+                    Some(g) => self.out.extend(to_f64(g)),
+                    None => self.out.extend(vec![0.0; p.shape().num_elements()]),
+                }
+            }
+            self.index += 1;
+        }
+    }
+    model_ad.visit(&mut Grads::<B> {
+        grads: &grads,
+        mask: &mask,
+        index: 0,
+        out: &mut params_ad,
+    });
+    let x_plain = x.clone().detach();
+    let input_fd = fd_gradient(|xs| scalar(loss(&fresh(model), xs)), &x_plain, step);
+    let params_fd = fd_param_gradient(|m| scalar(loss(m, x_plain.clone())), model, step);
+    GradientCheck {
+        input_ad,
+        input_fd,
+        params_ad,
+        params_fd,
+    }
+}

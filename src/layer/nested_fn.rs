@@ -1,0 +1,186 @@
+//! What a transform differentiates: a function it can run on `B`, on `Dual<B>`
+//! (forward mode) and on `Autodiff<B>` (reverse mode).
+
+use burn::tensor::{Tensor, backend::Backend};
+use burn_autodiff::Autodiff;
+
+use crate::dual::Dual;
+
+/// A function of one tensor that burn-nested can evaluate on the plain backend
+/// `B`, on `Dual<B>` (forward mode) and on `Autodiff<B>` (reverse mode).
+///
+/// Inside a loss on `Autodiff<I>` (so `B = Autodiff<I>`) those are the nested
+/// backends `Dual<Autodiff<I>>` and `Autodiff<Autodiff<I>>`, whose results stay on
+/// the loss's tape. Implemented by [`StatefulLayer`](crate::StatefulLayer), its
+/// compositions and [`Pure`] functions.
+pub trait NestedFn<B: Backend, const DI: usize, const DO: usize> {
+    /// Evaluates on `B`.
+    fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO>;
+    /// Evaluates on the forward-mode backend.
+    fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO>;
+    /// Evaluates on the reverse-mode backend.
+    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO>;
+    /// Evaluates on reverse over forward mode (`Autodiff<Dual<B>>`), for
+    /// Hessian-vector products.
+    fn eval_reverse_dual(
+        &self,
+        input: Tensor<Autodiff<Dual<B>>, DI>,
+    ) -> Tensor<Autodiff<Dual<B>>, DO>;
+}
+
+impl<B: Backend, const DI: usize, const DO: usize, T: NestedFn<B, DI, DO> + ?Sized>
+    NestedFn<B, DI, DO> for &T
+{
+    fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO> {
+        (**self).eval(input)
+    }
+
+    fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
+        (**self).eval_dual(input)
+    }
+
+    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
+        (**self).eval_reverse(input)
+    }
+
+    fn eval_reverse_dual(
+        &self,
+        input: Tensor<Autodiff<Dual<B>>, DI>,
+    ) -> Tensor<Autodiff<Dual<B>>, DO> {
+        (**self).eval_reverse_dual(input)
+    }
+}
+
+/// A tensor function generic over the backend, such as the `f` of the seed's
+/// `f ∘ layer`: `sum(abs2, ·)`, a physics residual, a reshape.
+///
+/// Closures cannot be generic, so a function is a type; [`tensor_fn!`](crate::tensor_fn)
+/// declares one in a line.
+pub trait TensorFn<const DI: usize, const DO: usize> {
+    /// Applies the function on any backend.
+    fn apply<B: Backend>(&self, input: Tensor<B, DI>) -> Tensor<B, DO>;
+}
+
+/// A [`TensorFn`] used on its own as a [`NestedFn`] (no model involved).
+#[derive(Debug, Clone, Copy)]
+pub struct Pure<F>(pub F);
+
+impl<B: Backend, const DI: usize, const DO: usize, F: TensorFn<DI, DO>> NestedFn<B, DI, DO>
+    for Pure<F>
+{
+    fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO> {
+        self.0.apply(input)
+    }
+
+    fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
+        self.0.apply(input)
+    }
+
+    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
+        self.0.apply(input)
+    }
+
+    fn eval_reverse_dual(
+        &self,
+        input: Tensor<Autodiff<Dual<B>>, DI>,
+    ) -> Tensor<Autodiff<Dual<B>>, DO> {
+        self.0.apply(input)
+    }
+}
+
+/// Declares a backend-generic [`TensorFn`] as a unit struct.
+///
+/// ```
+/// use burn_nested::tensor_fn;
+/// // f(y) = Σ y², from rank 2 to rank 1.
+/// tensor_fn!(pub SumOfSquares, |y: 2| -> 1 { (y.clone() * y).sum() });
+/// ```
+#[macro_export]
+macro_rules! tensor_fn {
+    ($vis:vis $name:ident, |$x:ident : $di:literal| -> $do:literal $body:block) => {
+        #[doc = concat!("The tensor function `", stringify!($name), "`.")]
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+
+        impl $crate::TensorFn<$di, $do> for $name {
+            fn apply<B: ::burn::tensor::backend::Backend>(
+                &self,
+                $x: ::burn::tensor::Tensor<B, $di>,
+            ) -> ::burn::tensor::Tensor<B, $do> $body
+        }
+    };
+}
+
+/// `f ∘ inner`: a tensor function applied after a nested function (the seed's
+/// `f ∘ layer`). `DM` is the rank in between.
+#[derive(Debug, Clone, Copy)]
+pub struct Then<L, F, const DM: usize> {
+    /// The function applied first.
+    pub inner: L,
+    /// The function applied to its output.
+    pub outer: F,
+}
+
+impl<B, L, F, const DI: usize, const DM: usize, const DO: usize> NestedFn<B, DI, DO>
+    for Then<L, F, DM>
+where
+    B: Backend,
+    L: NestedFn<B, DI, DM>,
+    F: TensorFn<DM, DO>,
+{
+    fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO> {
+        self.outer.apply(self.inner.eval(input))
+    }
+
+    fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
+        self.outer.apply(self.inner.eval_dual(input))
+    }
+
+    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
+        self.outer.apply(self.inner.eval_reverse(input))
+    }
+
+    fn eval_reverse_dual(
+        &self,
+        input: Tensor<Autodiff<Dual<B>>, DI>,
+    ) -> Tensor<Autodiff<Dual<B>>, DO> {
+        self.outer.apply(self.inner.eval_reverse_dual(input))
+    }
+}
+
+/// `outer ∘ f`: a tensor function applied before a nested function (the seed's
+/// `layer ∘ f`). `DM` is the rank in between.
+#[derive(Debug, Clone, Copy)]
+pub struct After<F, L, const DM: usize> {
+    /// The function applied first.
+    pub inner: F,
+    /// The nested function applied to its output.
+    pub outer: L,
+}
+
+impl<B, F, L, const DI: usize, const DM: usize, const DO: usize> NestedFn<B, DI, DO>
+    for After<F, L, DM>
+where
+    B: Backend,
+    F: TensorFn<DI, DM>,
+    L: NestedFn<B, DM, DO>,
+{
+    fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO> {
+        self.outer.eval(self.inner.apply(input))
+    }
+
+    fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
+        self.outer.eval_dual(self.inner.apply(input))
+    }
+
+    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
+        self.outer.eval_reverse(self.inner.apply(input))
+    }
+
+    fn eval_reverse_dual(
+        &self,
+        input: Tensor<Autodiff<Dual<B>>, DI>,
+    ) -> Tensor<Autodiff<Dual<B>>, DO> {
+        self.outer.eval_reverse_dual(self.inner.apply(input))
+    }
+}

@@ -1,0 +1,99 @@
+//! The parameter view: a layer as a function of its flat parameters at a fixed
+//! input (the seed's `Base.Fix1(layer, x)`).
+
+use burn::module::{HasAutodiffModule, Module};
+use burn::tensor::{Tensor, backend::Backend};
+use burn_autodiff::Autodiff;
+
+use super::{Forward, NestedFn, ReverseDual, StatefulLayer};
+use crate::dual::Dual;
+use crate::lift::{constant, lift_module};
+use crate::params::{flatten_params, map_masked, trainable_mask};
+
+/// A layer seen as a function of its flat trainable parameter vector (see
+/// [`flatten_params`]) at a fixed input. Every transform applies to it, so
+/// `jacobian(&layer.params_at(x), layer.flat_params(), mode)` is the parameter
+/// Jacobian `[out_numel, num_params]`.
+#[derive(Debug, Clone)]
+pub struct ParamView<'a, M, B: Backend, const DI: usize> {
+    layer: &'a StatefulLayer<M>,
+    input: Tensor<B, DI>,
+    mask: Vec<bool>,
+}
+
+impl<M> StatefulLayer<M> {
+    /// The layer as a function of its parameters at the fixed `input`.
+    pub fn params_at<B, const DI: usize>(&self, input: Tensor<B, DI>) -> ParamView<'_, M, B, DI>
+    where
+        B: Backend,
+        M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+    {
+        ParamView {
+            layer: self,
+            mask: trainable_mask(self.model()),
+            input,
+        }
+    }
+
+    /// The layer's trainable parameters as one vector (on an `Autodiff` backend,
+    /// still on the tape, so derivatives reach the parameters).
+    pub fn flat_params<B>(&self) -> Tensor<B, 1>
+    where
+        B: Backend,
+        M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+    {
+        flatten_params(self.model())
+    }
+}
+
+impl<B, M, const DI: usize, const DO: usize> NestedFn<B, 1, DO> for ParamView<'_, M, B, DI>
+where
+    B: Backend,
+    M: Forward<B, DI, DO> + Module<B> + HasAutodiffModule<Dual<B>> + HasAutodiffModule<Autodiff<B>>,
+    <M as HasAutodiffModule<Dual<B>>>::TrainModule: Forward<Dual<B>, DI, DO>,
+    <M as HasAutodiffModule<Autodiff<B>>>::TrainModule: Forward<Autodiff<B>, DI, DO>,
+    <M as HasAutodiffModule<Dual<B>>>::TrainModule: HasAutodiffModule<Autodiff<Dual<B>>>,
+    ReverseDual<B, M>: Forward<Autodiff<Dual<B>>, DI, DO>,
+{
+    fn eval(&self, params: Tensor<B, 1>) -> Tensor<B, DO> {
+        let model = with_params(self.layer.model().clone(), &self.mask, params);
+        model.forward(self.input.clone())
+    }
+
+    fn eval_dual(&self, params: Tensor<Dual<B>, 1>) -> Tensor<Dual<B>, DO> {
+        let model = with_params(lift_module::<B, M>(self.layer.model()), &self.mask, params);
+        model.forward(constant(self.input.clone()))
+    }
+
+    fn eval_reverse(&self, params: Tensor<Autodiff<B>, 1>) -> Tensor<Autodiff<B>, DO> {
+        let lifted = self.layer.model().clone().train::<Autodiff<B>>().no_grad();
+        let model = with_params(lifted, &self.mask, params);
+        model.forward(Tensor::from_inner(self.input.clone()))
+    }
+
+    fn eval_reverse_dual(
+        &self,
+        params: Tensor<Autodiff<Dual<B>>, 1>,
+    ) -> Tensor<Autodiff<Dual<B>>, DO> {
+        let lifted = lift_module::<B, M>(self.layer.model())
+            .train::<Autodiff<Dual<B>>>()
+            .no_grad();
+        let model = with_params(lifted, &self.mask, params);
+        model.forward(Tensor::from_inner(constant(self.input.clone())))
+    }
+}
+
+/// `module` with its trainable parameters taken from `params`, checking the length.
+fn with_params<C: Backend, N: Module<C>>(module: N, mask: &[bool], params: Tensor<C, 1>) -> N {
+    let [given] = params.dims();
+    let mut expected = 0;
+    crate::params::visit_masked(&module, mask, |t| expected += t.dims()[0]);
+    assert!(
+        given == expected,
+        "burn-nested: the parameter view needs a vector of {expected} parameters, got {given}"
+    );
+    map_masked(module, mask, |offset, t| {
+        let [n] = t.dims();
+        params.clone().slice(offset..offset + n)
+    })
+}

@@ -1,0 +1,113 @@
+//! `StatefulLayer`: a model plus the knowledge of how to lift it.
+
+use burn::module::{HasAutodiffModule, Module};
+use burn::tensor::{Tensor, backend::Backend};
+use burn_autodiff::Autodiff;
+
+use super::{After, Forward, NestedFn, Then};
+use crate::dual::Dual;
+use crate::lift::{initialize_params, lift_module};
+
+/// A Burn model wrapped so burn-nested can re-run it on `Dual<B>` and
+/// `Autodiff<B>` (and, inside a loss on `Autodiff<I>`, on their nestings).
+///
+/// Make one inside your loss from the model (a cheap clone: parameters are shared,
+/// not copied); it initializes lazy parameters so every lifted copy shares them.
+/// Lifted copies get fresh running statistics, so transforms never change the
+/// model's `BatchNorm` state; the model's own `forward` (through
+/// [`StatefulLayer::forward`]) does, as usual.
+#[derive(Debug, Clone)]
+pub struct StatefulLayer<M> {
+    model: M,
+}
+
+impl<M> StatefulLayer<M> {
+    /// Wraps `model`, initializing its lazy parameters.
+    pub fn new<B: Backend>(model: M) -> Self
+    where
+        M: Module<B>,
+    {
+        initialize_params(&model);
+        Self { model }
+    }
+
+    /// The wrapped model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Unwraps the model.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// Runs the model on its own backend (updating running statistics in training).
+    pub fn forward<B: Backend, const DI: usize, const DO: usize>(
+        &self,
+        input: Tensor<B, DI>,
+    ) -> Tensor<B, DO>
+    where
+        M: Forward<B, DI, DO>,
+    {
+        self.model.forward(input)
+    }
+
+    /// `f ∘ self`: apply the tensor function `f` to the layer's output.
+    pub fn then<F, const DM: usize>(&self, f: F) -> Then<&Self, F, DM> {
+        Then {
+            inner: self,
+            outer: f,
+        }
+    }
+
+    /// `self ∘ f`: apply the tensor function `f` to the input first.
+    pub fn after<F, const DM: usize>(&self, f: F) -> After<F, &Self, DM> {
+        After {
+            inner: f,
+            outer: self,
+        }
+    }
+}
+
+impl<B, M, const DI: usize, const DO: usize> NestedFn<B, DI, DO> for StatefulLayer<M>
+where
+    B: Backend,
+    M: Forward<B, DI, DO> + Module<B> + HasAutodiffModule<Dual<B>> + HasAutodiffModule<Autodiff<B>>,
+    <M as HasAutodiffModule<Dual<B>>>::TrainModule: Forward<Dual<B>, DI, DO>,
+    <M as HasAutodiffModule<Autodiff<B>>>::TrainModule: Forward<Autodiff<B>, DI, DO>,
+    <M as HasAutodiffModule<Dual<B>>>::TrainModule: HasAutodiffModule<Autodiff<Dual<B>>>,
+    ReverseDual<B, M>: Forward<Autodiff<Dual<B>>, DI, DO>,
+{
+    fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO> {
+        self.model.forward(input)
+    }
+
+    fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
+        lift_module::<B, M>(&self.model).forward(input)
+    }
+
+    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
+        // Only the input is differentiated here: parameters stay off this tape
+        // (they remain on any outer tape through their primal).
+        self.model
+            .clone()
+            .train::<Autodiff<B>>()
+            .no_grad()
+            .forward(input)
+    }
+
+    fn eval_reverse_dual(
+        &self,
+        input: Tensor<Autodiff<Dual<B>>, DI>,
+    ) -> Tensor<Autodiff<Dual<B>>, DO> {
+        lift_module::<B, M>(&self.model)
+            .train::<Autodiff<Dual<B>>>()
+            .no_grad()
+            .forward(input)
+    }
+}
+
+/// The model `M` (on `B`) lifted to `Autodiff<Dual<B>>`.
+pub type ReverseDual<B, M> = <<M as HasAutodiffModule<Dual<B>>>::TrainModule as HasAutodiffModule<
+    Autodiff<Dual<B>>,
+>>::TrainModule;

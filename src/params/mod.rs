@@ -1,0 +1,160 @@
+//! Layer 5: a module's trainable float parameters as one flat vector, and back.
+//!
+//! The order is Burn's visiting order (fields in declaration order, recursively).
+//! Burn's visitors also report running statistics (`BatchNorm`'s `RunningState`) as
+//! float tensors; those are not parameters, so they are skipped: a tensor counts as
+//! a parameter when lifting the module to `Autodiff` marks it as requiring a
+//! gradient, which is exactly what an optimizer would update.
+
+use burn::module::{HasAutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, backend::Backend};
+use burn_autodiff::Autodiff;
+
+use crate::lift::initialize_params;
+
+/// For each float tensor Burn's visitor reports, in order: is it a trainable
+/// parameter (rather than running state or a frozen parameter)?
+pub fn trainable_mask<B, M>(module: &M) -> Vec<bool>
+where
+    B: Backend,
+    M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+{
+    struct Mask(Vec<bool>);
+    impl<B: Backend> ModuleVisitor<B> for Mask {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.val().is_require_grad());
+        }
+    }
+    initialize_params(module);
+    let lifted = module.clone().train::<Autodiff<B>>();
+    let mut mask = Mask(Vec::new());
+    lifted.visit(&mut mask);
+    mask.0
+}
+
+/// Shapes of the trainable parameters, in flattening order.
+pub fn param_shapes<B, M>(module: &M) -> Vec<Vec<usize>>
+where
+    B: Backend,
+    M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+{
+    let mask = trainable_mask(module);
+    let mut shapes = Vec::new();
+    visit_masked(module, &mask, |t| shapes.push(t.dims().to_vec()));
+    shapes
+}
+
+/// Number of trainable parameter elements.
+pub fn num_params<B, M>(module: &M) -> usize
+where
+    B: Backend,
+    M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+{
+    param_shapes(module)
+        .iter()
+        .map(|s| s.iter().product::<usize>())
+        .sum()
+}
+
+/// All trainable parameters of `module` concatenated into one vector. On an
+/// `Autodiff` backend the vector stays on the tape.
+///
+/// # Panics
+/// If the module has no trainable parameter.
+pub fn flatten_params<B, M>(module: &M) -> Tensor<B, 1>
+where
+    B: Backend,
+    M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+{
+    let mask = trainable_mask(module);
+    let mut parts = Vec::new();
+    visit_masked(module, &mask, |t| parts.push(t));
+    assert!(
+        !parts.is_empty(),
+        "burn-nested: `flatten_params` found no trainable float parameter in the module"
+    );
+    Tensor::cat(parts, 0)
+}
+
+/// `module` with its trainable parameters replaced by consecutive slices of `flat`
+/// (the inverse of [`flatten_params`]). Parameter ids are kept; on an `Autodiff`
+/// backend the new parameters stay on `flat`'s tape.
+///
+/// # Panics
+/// If `flat` does not have exactly [`num_params`] elements.
+pub fn unflatten_params<B, M>(module: M, flat: Tensor<B, 1>) -> M
+where
+    B: Backend,
+    M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+{
+    let mask = trainable_mask(&module);
+    let expected = num_params(&module);
+    let [given] = flat.dims();
+    assert!(
+        given == expected,
+        "burn-nested: `unflatten_params` needs a vector of {expected} elements (the module's \
+         trainable parameters), got {given}"
+    );
+    map_masked(module, &mask, |offset, t| {
+        let [n] = t.dims();
+        flat.clone().slice(offset..offset + n)
+    })
+}
+
+/// Calls `f` on each masked-in float tensor, flattened to rank 1.
+pub(crate) fn visit_masked<B: Backend, M: Module<B>>(
+    module: &M,
+    mask: &[bool],
+    f: impl FnMut(Tensor<B, 1>),
+) {
+    struct Visit<'a, F> {
+        mask: &'a [bool],
+        index: usize,
+        f: F,
+    }
+    impl<B: Backend, F: FnMut(Tensor<B, 1>)> ModuleVisitor<B> for Visit<'_, F> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.mask[self.index] {
+                (self.f)(param.val().flatten(0, D - 1));
+            }
+            self.index += 1;
+        }
+    }
+    module.visit(&mut Visit { mask, index: 0, f });
+}
+
+/// Replaces each masked-in float tensor by `f(offset, flattened)`, reshaped back;
+/// `offset` is the tensor's position in the flat parameter vector.
+pub(crate) fn map_masked<B: Backend, M: Module<B>>(
+    module: M,
+    mask: &[bool],
+    f: impl FnMut(usize, Tensor<B, 1>) -> Tensor<B, 1>,
+) -> M {
+    struct Map<'a, F> {
+        mask: &'a [bool],
+        index: usize,
+        offset: usize,
+        f: F,
+    }
+    impl<B: Backend, F: FnMut(usize, Tensor<B, 1>) -> Tensor<B, 1>> ModuleMapper<B> for Map<'_, F> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let keep = self.mask[self.index];
+            self.index += 1;
+            if !keep {
+                return param;
+            }
+            let (id, tensor, mapper) = param.consume();
+            let shape = tensor.dims();
+            let n: usize = shape.iter().product();
+            let mapped = (self.f)(self.offset, tensor.flatten(0, D - 1)).reshape(shape);
+            self.offset += n;
+            Param::from_mapped_value(id, mapped, mapper)
+        }
+    }
+    module.map(&mut Map {
+        mask,
+        index: 0,
+        offset: 0,
+        f,
+    })
+}

@@ -1,0 +1,103 @@
+//! Batched Jacobians `[batch, out, in]` for functions whose rows are independent.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::engine::{basis, chunks, forward_pass, inside_reverse, probe, reverse_pass};
+use super::mode::{Mode, Path};
+use super::policy;
+use crate::layer::NestedFn;
+
+fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
+    assert!(
+        y.first() == Some(&batch_in),
+        "burn-nested: `{op}` needs the output batch size (dim 0) to equal the input's: input \
+         batch {batch_in}, output shape {y:?}"
+    );
+}
+
+/// Per-row Jacobians of `f` at `x` (batch first): `[batch, out, in]` where `in` and
+/// `out` are the numbers of entries per row of `x` and `f(x)`.
+///
+/// It assumes rows are independent (row `b` of the output depends only on row `b`
+/// of the input — no `BatchNorm` in training, no attention across the batch); the
+/// cross-row blocks of the full Jacobian are not computed.
+///
+/// # Panics
+/// If `x` has rank 0 batch, the output batch size differs from the input's, or
+/// the mode's chunk is zero.
+pub fn batched_jacobian<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> Tensor<B, 3>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    value_and_batched_jacobian(f, x, mode).1
+}
+
+/// `(f(x), batched Jacobian)`.
+///
+/// # Panics
+/// As [`batched_jacobian`].
+pub fn value_and_batched_jacobian<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> (Tensor<B, DO>, Tensor<B, 3>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    let dims = x.dims();
+    let batch = dims[0];
+    assert!(batch > 0, "burn-nested: `batched_jacobian` got an empty batch");
+    let k = x.shape().num_elements() / batch;
+    let device = x.device();
+    // Row-wise basis: lane j seeds feature j of every row at once.
+    let seeds = |range: core::ops::Range<usize>| {
+        let lanes = range.len();
+        basis::<B>(range, k, &device)
+            .reshape([lanes, 1, k])
+            .expand([lanes, batch, k])
+            .reshape([lanes, batch * k])
+    };
+    let forward = |y: Option<Tensor<B, DO>>| {
+        let mut value = y;
+        let mut parts = Vec::new();
+        for range in chunks(k, mode.chunk_for(k)) {
+            let (y, t) = forward_pass::<B, F, DI, DO>(f, &x, seeds(range));
+            check_batch("batched_jacobian", batch, &y.dims());
+            value.get_or_insert(y);
+            parts.push(t);
+        }
+        let y = value.expect("at least one pass");
+        let m = y.shape().num_elements() / batch;
+        // [in, batch·out] -> [batch, out, in]
+        let j = Tensor::cat(parts, 0).reshape([k, batch, m]).permute([1, 2, 0]);
+        (y, j)
+    };
+    if let Mode::AutoForward { .. } = mode {
+        return forward(None);
+    }
+    let y = probe::<B, F, DI, DO>(f, &x);
+    check_batch("batched_jacobian", batch, &y.dims());
+    let m = y.shape().num_elements() / batch;
+    match policy::batched_jacobian(mode, inside_reverse(&x), k, m) {
+        Path::Forward => forward(Some(y)),
+        Path::Reverse => {
+            let rows = (0..m)
+                .map(|o| {
+                    reverse_pass(f, &x, |y: Tensor<_, DO>| {
+                        y.reshape([batch, m]).slice([0..batch, o..o + 1]).sum()
+                    })
+                    .1
+                    .reshape([1, batch, k])
+                })
+                .collect();
+            // [out, batch, in] -> [batch, out, in]
+            (y, Tensor::cat(rows, 0).swap_dims(0, 1))
+        }
+    }
+}

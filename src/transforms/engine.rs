@@ -1,0 +1,90 @@
+//! The two primitive passes every transform is built from.
+
+use burn::tensor::{Tensor, backend::Backend};
+use burn_autodiff::Autodiff;
+
+use super::switching::{count_forward, count_reverse};
+use crate::layer::NestedFn;
+use crate::lift::{seed, split};
+
+/// Chunks of `0..total`, `chunk` long (the last one shorter).
+pub(crate) fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
+    (0..total)
+        .step_by(chunk.max(1))
+        .map(move |start| start..(start + chunk).min(total))
+}
+
+/// Lanes `range` of the identity over `n` entries: `[lanes, n]`.
+pub(crate) fn basis<B: Backend>(range: core::ops::Range<usize>, n: usize, device: &B::Device) -> Tensor<B, 2> {
+    let lanes = range.len();
+    let rows = Tensor::<B, 1, burn::tensor::Int>::arange(range.start as i64..range.end as i64, device)
+        .reshape([lanes, 1])
+        .expand([lanes, n]);
+    let cols = Tensor::<B, 1, burn::tensor::Int>::arange(0..n as i64, device)
+        .reshape([1, n])
+        .expand([lanes, n]);
+    rows.equal(cols).float()
+}
+
+/// One forward pass of `f` at `x` in the directions `dirs` (`[lanes, numel(x)]`):
+/// the value and the output tangent `[lanes, numel(y)]`.
+pub(crate) fn forward_pass<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    dirs: Tensor<B, 2>,
+) -> (Tensor<B, DO>, Tensor<B, 2>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    count_forward();
+    let lanes = dirs.dims()[0];
+    let n = x.shape().num_elements();
+    let xd = seed(x.clone().reshape([n]), dirs).reshape(x.dims());
+    let y = f.eval_dual(xd);
+    let y_dims = y.dims();
+    let m = y.shape().num_elements();
+    let (value, tangent) = split::<B, 1, 2>(y.reshape([m]));
+    let tangent = tangent.unwrap_or_else(|| Tensor::zeros([lanes, m], &x.device()));
+    (value.reshape(y_dims), tangent)
+}
+
+/// One reverse pass: the value `f(x)` and the gradient of `head(f(x))` (a scalar)
+/// w.r.t. `x`, computed by a backward pass on `Autodiff<B>`. Inside a loss on
+/// `Autodiff<I>` the gradient stays on the loss's tape.
+pub(crate) fn reverse_pass<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    head: impl FnOnce(Tensor<Autodiff<B>, DO>) -> Tensor<Autodiff<B>, 1>,
+) -> (Tensor<B, DO>, Tensor<B, DI>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    count_reverse();
+    let xa = Tensor::<Autodiff<B>, DI>::from_inner(x.clone()).require_grad();
+    let y = f.eval_reverse(xa.clone());
+    let value = y.clone().inner();
+    let grads = head(y).backward();
+    let grad = xa
+        .grad(&grads)
+        .unwrap_or_else(|| Tensor::zeros(x.dims(), &x.device()));
+    (value, grad)
+}
+
+/// Whether `x` lives on a reverse-mode backend, i.e. the transform runs inside a
+/// loss whose gradient will be taken.
+pub(crate) fn inside_reverse<B: Backend, const D: usize>(x: &Tensor<B, D>) -> bool {
+    B::ad_enabled(&x.device())
+}
+
+/// `f(x)` from a tangent-free forward-mode pass: used to learn the output shape
+/// before choosing a path. It runs a lifted copy of any model, so running
+/// statistics of the original are not touched.
+pub(crate) fn probe<B, F, const DI: usize, const DO: usize>(f: &F, x: &Tensor<B, DI>) -> Tensor<B, DO>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    crate::lift::primal(f.eval_dual(crate::lift::constant(x.clone())))
+}

@@ -1,0 +1,67 @@
+//! Full Jacobians `[out_numel, in_numel]`.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::engine::{basis, chunks, forward_pass, inside_reverse, probe, reverse_pass};
+use super::mode::{Mode, Path};
+use super::policy;
+use crate::layer::NestedFn;
+
+/// The Jacobian of `f` at `x`, `[numel(f(x)), numel(x)]`, both flattened in
+/// row-major order.
+///
+/// # Panics
+/// If the mode's chunk is zero.
+pub fn jacobian<B, F, const DI: usize, const DO: usize>(f: &F, x: Tensor<B, DI>, mode: Mode) -> Tensor<B, 2>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    value_and_jacobian(f, x, mode).1
+}
+
+/// `(f(x), J(x))`.
+///
+/// # Panics
+/// As [`jacobian`].
+pub fn value_and_jacobian<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> (Tensor<B, DO>, Tensor<B, 2>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    let n = x.shape().num_elements();
+    let device = x.device();
+    let forward = |y: Option<Tensor<B, DO>>| {
+        let mut value = y;
+        let mut parts = Vec::new();
+        for range in chunks(n, mode.chunk_for(n)) {
+            let (y, t) = forward_pass::<B, F, DI, DO>(f, &x, basis(range, n, &device));
+            value.get_or_insert(y);
+            parts.push(t);
+        }
+        // [in, out] -> [out, in]
+        (value.expect("at least one pass"), Tensor::cat(parts, 0).transpose())
+    };
+    if let Mode::AutoForward { .. } = mode {
+        return forward(None);
+    }
+    let y = probe::<B, F, DI, DO>(f, &x);
+    let m = y.shape().num_elements();
+    match policy::jacobian(mode, inside_reverse(&x), n, m) {
+        Path::Forward => forward(Some(y)),
+        Path::Reverse => {
+            let rows = (0..m)
+                .map(|o| {
+                    reverse_pass(f, &x, |y: Tensor<_, DO>| y.reshape([m]).slice(o..o + 1).sum())
+                        .1
+                        .reshape([1, n])
+                })
+                .collect();
+            (y, Tensor::cat(rows, 0))
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Layer 3: the transforms — `jvp`, `vjp`, `jacobian`, `batched_jacobian`,
+//! `gradient`, `hvp` and the parameter forms — each usable inside a reverse-mode
+//! loss and outside any.
+
+mod batched;
+mod engine;
+mod gradient;
+mod hvp;
+mod jacobian;
+mod jvp;
+mod mode;
+mod params;
+pub mod policy;
+mod switching;
+mod vjp;
+
+pub use batched::{batched_jacobian, value_and_batched_jacobian};
+pub use gradient::{gradient, value_and_gradient};
+pub use hvp::hvp;
+pub use jacobian::{jacobian, value_and_jacobian};
+pub use jvp::{jvp, jvp_lanes, value_and_jvp};
+pub use mode::Mode;
+pub use params::{param_gradient, param_jacobian};
+pub use switching::{
+    PathCounts, SWITCHING_ENV, path_counts, reset_path_counts, set_switching, switching_enabled,
+    with_switching,
+};
+pub use vjp::{value_and_vjp, vjp};

@@ -1,0 +1,58 @@
+//! How a transform computes its derivative.
+
+/// The differentiation mode a transform is asked to use.
+///
+/// Inside a reverse-mode loss (the input is on an `Autodiff` backend) and with
+/// switching on (see [`switching_enabled`](crate::switching_enabled)), burn-nested may
+/// replace `AutoReverse` and `Auto` by the faster correct composition; `AutoForward`
+/// is always honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Forward mode on `Dual<B>`, `chunk` directions (lanes) per pass; `None` puts
+    /// every direction in one pass. Smaller chunks bound memory, larger ones cut
+    /// passes.
+    AutoForward {
+        /// Lanes per pass; `Some(0)` is rejected.
+        chunk: Option<usize>,
+    },
+    /// Reverse mode on `Autodiff<B>`: one backward pass per output row (one in all
+    /// for gradients and VJPs).
+    AutoReverse,
+    /// Let burn-nested choose from the shapes, like choosing `jacfwd` or `jacrev`.
+    #[default]
+    Auto,
+}
+
+impl Mode {
+    /// Forward mode with every direction in one pass.
+    pub const FORWARD: Mode = Mode::AutoForward { chunk: None };
+
+    /// Forward mode with at most `chunk` lanes per pass.
+    pub fn forward_chunked(chunk: usize) -> Mode {
+        Mode::AutoForward { chunk: Some(chunk) }
+    }
+
+    /// The lanes per pass for `total` directions.
+    ///
+    /// # Panics
+    /// If the chunk is zero.
+    pub(crate) fn chunk_for(&self, total: usize) -> usize {
+        match self {
+            Mode::AutoForward { chunk: Some(0) } => panic!(
+                "burn-nested: `Mode::AutoForward {{ chunk: Some(0) }}` asks for zero lanes per \
+                 pass; use a positive chunk, or `None` for all lanes in one pass"
+            ),
+            Mode::AutoForward { chunk: Some(c) } => (*c).min(total.max(1)),
+            _ => total.max(1),
+        }
+    }
+}
+
+/// The path a transform takes after switching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// `Dual<B>` lanes.
+    Forward,
+    /// `Autodiff<B>` backward passes.
+    Reverse,
+}
