@@ -5,6 +5,7 @@ pub mod check;
 pub mod dual;
 pub mod layer;
 pub mod params;
+pub mod scenarios;
 pub mod transforms;
 
 pub use dual::{Dual, DualTensor};

@@ -1,0 +1,31 @@
+//! The reference scenarios of `SCENARIOS.md` (the seed's losses in Burn layout),
+//! shared by the tests, the examples and the benchmarks.
+//!
+//! | scenario | model | derivative inside the loss |
+//! |---|---|---|
+//! | [`jacobian_regularization`] | Dense(2→4,tanh), BatchNorm(4), Dense(4→2) | full Jacobian w.r.t. `x` |
+//! | [`batched_jacobian_loss`] | Dense(2→4,tanh), Dense(4→2) | per-row Jacobian |
+//! | [`pinn_gradient`], [`pinn_gradient_rowwise`] | Dense(1→12,tanh), Dense(12→12,tanh)×2, Dense(12→1) | `∇ₜ Σ u(t)²` |
+//! | [`parameter_jacobian`] | as `pinn_gradient` | Jacobian w.r.t. all parameters |
+//! | [`hutchinson_trace`] | Dense(4→12,tanh), Dense(12→12,tanh)×2, Dense(12→4) | `vᵀJv` three ways |
+
+mod losses;
+mod model;
+
+pub use losses::{
+    Hutchinson, Square, SumOfSquares, batched_jacobian_loss, hutchinson_trace,
+    jacobian_regularization, parameter_jacobian, pinn_gradient, pinn_gradient_rowwise,
+};
+pub use model::Mlp;
+
+/// Layer widths of the seed-size models.
+pub mod sizes {
+    /// `jacobian_regularization` (with `BatchNorm` after the first layer).
+    pub const JACOBIAN_REGULARIZATION: &[usize] = &[2, 4, 2];
+    /// `batched_jacobian`.
+    pub const BATCHED_JACOBIAN: &[usize] = &[2, 4, 2];
+    /// `pinn_gradient` and `parameter_jacobian`.
+    pub const PINN: &[usize] = &[1, 12, 12, 12, 1];
+    /// `hutchinson_trace`.
+    pub const HUTCHINSON: &[usize] = &[4, 12, 12, 12, 4];
+}
