@@ -5,7 +5,11 @@ mod common;
 use common::Check;
 
 fn positive() -> Check {
-    Check { lo: 0.5, hi: 2.0, ..Check::default() }
+    Check {
+        lo: 0.5,
+        hi: 2.0,
+        ..Check::default()
+    }
 }
 
 op_test!(add_broadcast, [[3, 1], [1, 4]], 2 => 2, |xs| xs[0].clone() + xs[1].clone());

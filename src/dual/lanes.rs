@@ -41,7 +41,10 @@ pub(crate) fn expand_to<B: Backend>(tangent: Prim<B>, shape: &Shape) -> Prim<B> 
     // A lower-rank tangent gains unit dims right after the lane axis first.
     let tangent = if current.num_dims() - 1 < shape.num_dims() {
         let mut dims = vec![lanes];
-        dims.extend(std::iter::repeat_n(1, shape.num_dims() + 1 - current.num_dims()));
+        dims.extend(std::iter::repeat_n(
+            1,
+            shape.num_dims() + 1 - current.num_dims(),
+        ));
         dims.extend_from_slice(&current[1..]);
         B::float_reshape(tangent, Shape::from(dims))
     } else {

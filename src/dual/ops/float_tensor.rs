@@ -24,7 +24,11 @@ fn minus_one(s: Scalar) -> Scalar {
 }
 
 /// Zeroes tangent entries where `mask` (computed on the primal input) holds.
-fn zero_where<B: Backend>(x: D<B>, mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive, op: impl FnOnce(Prim<B>) -> Prim<B>) -> D<B> {
+fn zero_where<B: Backend>(
+    x: D<B>,
+    mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive,
+    op: impl FnOnce(Prim<B>) -> Prim<B>,
+) -> D<B> {
     let Some(t) = x.tangent else {
         return D::constant(op(x.primal));
     };
@@ -81,7 +85,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_to_device(tensor: FloatTensor<Self>, device: &Device<Self>) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_to_device(p, device), |t| B::float_to_device(t, device))
+        tensor.linear(
+            |p| B::float_to_device(p, device),
+            |t| B::float_to_device(t, device),
+        )
     }
 
     fn float_into_int(tensor: FloatTensor<Self>, out_dtype: IntDType) -> IntTensor<Self> {
@@ -156,7 +163,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_mul_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(|p| B::float_mul_scalar(p, rhs), |t| B::float_mul_scalar(t, rhs))
+        lhs.linear(
+            |p| B::float_mul_scalar(p, rhs),
+            |t| B::float_mul_scalar(t, rhs),
+        )
     }
 
     fn float_div(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -164,7 +174,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_div_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(|p| B::float_div_scalar(p, rhs), |t| B::float_div_scalar(t, rhs))
+        lhs.linear(
+            |p| B::float_div_scalar(p, rhs),
+            |t| B::float_div_scalar(t, rhs),
+        )
     }
 
     fn float_remainder(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -179,7 +192,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         binary::matmul(lhs, rhs)
     }
 
-    fn float_cross(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+    fn float_cross(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        dim: usize,
+    ) -> FloatTensor<Self> {
         binary::cross(lhs, rhs, dim)
     }
 
@@ -188,7 +205,9 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_recip(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_recip, |_, y| B::float_neg(B::float_mul(y.clone(), y)))
+        tensor.elementwise(B::float_recip, |_, y| {
+            B::float_neg(B::float_mul(y.clone(), y))
+        })
     }
 
     fn float_transpose(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -204,7 +223,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
 
     fn float_permute(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
         let lane_axes: Vec<usize> = [0].into_iter().chain(axes.iter().map(|a| a + 1)).collect();
-        tensor.linear(|p| B::float_permute(p, axes), |t| B::float_permute(t, &lane_axes))
+        tensor.linear(
+            |p| B::float_permute(p, axes),
+            |t| B::float_permute(t, &lane_axes),
+        )
     }
 
     fn float_flip(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
@@ -222,7 +244,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         )
     }
 
-    fn float_gather(dim: usize, tensor: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
+    fn float_gather(
+        dim: usize,
+        tensor: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
         index::gather(dim, tensor, indices)
     }
 
@@ -248,7 +274,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         index::gather_nd(data, indices)
     }
 
-    fn float_select(tensor: FloatTensor<Self>, dim: usize, indices: IntTensor<Self>) -> FloatTensor<Self> {
+    fn float_select(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
         index::select(tensor, dim, indices)
     }
 
@@ -289,7 +319,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         index::mask_fill(tensor, mask, value)
     }
 
-    fn float_equal(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_equal(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_equal(lhs.primal, rhs.primal, out_dtype)
     }
 
@@ -301,7 +335,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_not_equal(lhs.primal, rhs.primal, out_dtype)
     }
 
-    fn float_equal_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_equal_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_equal_elem(lhs.primal, rhs, out_dtype)
     }
 
@@ -321,7 +359,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_greater(lhs.primal, rhs.primal, out_dtype)
     }
 
-    fn float_greater_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_greater_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_greater_elem(lhs.primal, rhs, out_dtype)
     }
 
@@ -341,11 +383,19 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_greater_equal_elem(lhs.primal, rhs, out_dtype)
     }
 
-    fn float_lower(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_lower(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_lower(lhs.primal, rhs.primal, out_dtype)
     }
 
-    fn float_lower_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_lower_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_lower_elem(lhs.primal, rhs, out_dtype)
     }
 
@@ -386,7 +436,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_sum_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_sum_dim(p, dim), |t| B::float_sum_dim(t, dim + 1))
+        tensor.linear(
+            |p| B::float_sum_dim(p, dim),
+            |t| B::float_sum_dim(t, dim + 1),
+        )
     }
 
     fn float_prod(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -402,7 +455,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_mean_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_mean_dim(p, dim), |t| B::float_mean_dim(t, dim + 1))
+        tensor.linear(
+            |p| B::float_mean_dim(p, dim),
+            |t| B::float_mean_dim(t, dim + 1),
+        )
     }
 
     fn float_cumsum(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
@@ -557,11 +613,15 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_atan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_atan, |x, _| B::float_recip(one_plus_square::<B>(x, 1.0)))
+        tensor.elementwise(B::float_atan, |x, _| {
+            B::float_recip(one_plus_square::<B>(x, 1.0))
+        })
     }
 
     fn float_atanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_atanh, |x, _| B::float_recip(one_plus_square::<B>(x, -1.0)))
+        tensor.elementwise(B::float_atanh, |x, _| {
+            B::float_recip(one_plus_square::<B>(x, -1.0))
+        })
     }
 
     fn float_atan2(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -691,7 +751,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_any(tensor.primal, out_dtype)
     }
 
-    fn float_any_dim(tensor: FloatTensor<Self>, dim: usize, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_any_dim(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_any_dim(tensor.primal, dim, out_dtype)
     }
 
@@ -699,7 +763,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_all(tensor.primal, out_dtype)
     }
 
-    fn float_all_dim(tensor: FloatTensor<Self>, dim: usize, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_all_dim(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_all_dim(tensor.primal, dim, out_dtype)
     }
 
@@ -708,7 +776,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_expand(tensor: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_expand(p, shape.clone()), |t| expand_to::<B>(t, &shape))
+        tensor.linear(
+            |p| B::float_expand(p, shape.clone()),
+            |t| expand_to::<B>(t, &shape),
+        )
     }
 
     fn float_sort(tensor: FloatTensor<Self>, dim: usize, descending: bool) -> FloatTensor<Self> {
@@ -752,7 +823,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         float_grid_sample_2d_ref::<Self>(tensor, grid, options)
     }
 
-    fn float_unfold(tensor: FloatTensor<Self>, dim: usize, size: usize, step: usize) -> FloatTensor<Self> {
+    fn float_unfold(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        size: usize,
+        step: usize,
+    ) -> FloatTensor<Self> {
         tensor.linear(
             |p| B::float_unfold(p, dim, size, step),
             |t| B::float_unfold(t, dim + 1, size, step),

@@ -96,7 +96,12 @@ pub(crate) fn remainder<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> D
         rhs,
         B::float_remainder,
         |_, _, _| None,
-        |l, r, _| Some(B::float_neg(B::float_floor(B::float_div(l.clone(), r.clone())))),
+        |l, r, _| {
+            Some(B::float_neg(B::float_floor(B::float_div(
+                l.clone(),
+                r.clone(),
+            ))))
+        },
     )
 }
 
@@ -110,7 +115,10 @@ pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTe
         |l, r, _| {
             let one = Scalar::new(1.0, &r.dtype());
             let r_minus_one = B::float_sub_scalar(r.clone(), one);
-            Some(B::float_mul(r.clone(), B::float_powf(l.clone(), r_minus_one)))
+            Some(B::float_mul(
+                r.clone(),
+                B::float_powf(l.clone(), r_minus_one),
+            ))
         },
         |l, _, out| Some(B::float_mul(out.clone(), B::float_log(l.clone()))),
     )
@@ -170,7 +178,11 @@ fn lanes_times_matrix<B: Backend>(t: Prim<B>, r: Prim<B>) -> Prim<B> {
 }
 
 /// Cross product along `dim`: `∂l × r + l × ∂r`.
-pub(crate) fn cross<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>, dim: usize) -> DualTensor<B> {
+pub(crate) fn cross<B: Backend>(
+    lhs: DualTensor<B>,
+    rhs: DualTensor<B>,
+    dim: usize,
+) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_cross", [&lhs.tangent, &rhs.tangent]);
     let primal = B::float_cross(lhs.primal.clone(), rhs.primal.clone(), dim);
     let Some(lanes) = lanes else {
