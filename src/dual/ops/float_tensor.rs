@@ -39,6 +39,23 @@ fn zero_where<B: Backend>(
     D::new(op(x.primal), Some(tangent))
 }
 
+/// `x^e` for a scalar `e` (`primal_op` is `B`'s own power op): the tangent is
+/// `e·x^(e−1)·∂x`, and none at all for `e = 0` (`x^0` is constant), where the
+/// formula would give `0·0^(−1) = NaN` at `x = 0`.
+fn power_scalar<B: Backend>(
+    x: D<B>,
+    exponent: Scalar,
+    primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
+) -> D<B> {
+    if exponent.elem::<f64>() == 0.0 {
+        return x.zero_derivative(primal_op);
+    }
+    x.elementwise(primal_op, |x, _| {
+        let factor = scalar::<B>(exponent.elem::<f64>(), &x);
+        B::float_mul_scalar(B::float_powf_scalar(x, minus_one(exponent)), factor)
+    })
+}
+
 fn bool_dtype<B: Backend>(x: &Prim<B>) -> BoolDType {
     get_device_settings::<B>(&B::float_device(x)).bool_dtype
 }
@@ -505,51 +522,31 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         lhs.elementwise(
             |p| B::float_powi(p, rhs),
             |x, _| {
-                let one = Scalar::Int(1);
-                let lowered = B::float_powi(x.clone(), B::int_sub_scalar(exponent.clone(), one));
+                // n·x^(n−1), with n−1 taken as 0 where n = 0 so that 0·0^(−1) = NaN is
+                // never formed (x^0 is constant: its derivative is 0 also at x = 0).
+                let bool_dtype = bool_dtype::<B>(&x);
+                let is_zero = B::int_equal_elem(exponent.clone(), Scalar::Int(0), bool_dtype);
+                let safe = B::int_mask_fill(exponent.clone(), is_zero, Scalar::Int(1));
+                let lowered = B::float_powi(x.clone(), B::int_sub_scalar(safe, Scalar::Int(1)));
                 B::float_mul(B::int_into_float(exponent, x.dtype().into()), lowered)
             },
         )
     }
 
     fn float_powi_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.elementwise(
-            |p| B::float_powi_scalar(p, rhs),
-            |x, _| {
-                let factor = scalar::<B>(rhs.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powi_scalar(x, minus_one(rhs)), factor)
-            },
-        )
+        power_scalar(lhs, rhs, |p| B::float_powi_scalar(p, rhs))
     }
 
     fn float_powi_scalar_impl(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.elementwise(
-            |p| B::float_powi_scalar_impl(p, rhs),
-            |x, _| {
-                let factor = scalar::<B>(rhs.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powi_scalar(x, minus_one(rhs)), factor)
-            },
-        )
+        power_scalar(lhs, rhs, |p| B::float_powi_scalar_impl(p, rhs))
     }
 
     fn float_powf_scalar(tensor: FloatTensor<Self>, value: Scalar) -> FloatTensor<Self> {
-        tensor.elementwise(
-            |p| B::float_powf_scalar(p, value),
-            |x, _| {
-                let factor = scalar::<B>(value.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powf_scalar(x, minus_one(value)), factor)
-            },
-        )
+        power_scalar(tensor, value, |p| B::float_powf_scalar(p, value))
     }
 
     fn float_powf_scalar_impl(tensor: FloatTensor<Self>, value: Scalar) -> FloatTensor<Self> {
-        tensor.elementwise(
-            |p| B::float_powf_scalar_impl(p, value),
-            |x, _| {
-                let factor = scalar::<B>(value.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powf_scalar(x, minus_one(value)), factor)
-            },
-        )
+        power_scalar(tensor, value, |p| B::float_powf_scalar_impl(p, value))
     }
 
     fn float_sqrt(tensor: FloatTensor<Self>) -> FloatTensor<Self> {

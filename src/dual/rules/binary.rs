@@ -1,6 +1,6 @@
 //! Binary ops with broadcasting: the product rule, skipping absent tangents.
 
-use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
+use burn_backend::{Backend, Scalar, Shape, TensorMetadata, get_device_settings};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{
@@ -106,6 +106,10 @@ pub(crate) fn remainder<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> D
 }
 
 /// `l ^ r`: `∂l · r·l^(r−1) + ∂r · out·ln l`.
+///
+/// Both partials avoid forming `0·∞`: where `r = 0` the lhs partial uses `l^0`
+/// (it is `0·l^0 = 0`, also at `l = 0`), and where `l = 0` the rhs partial uses
+/// `ln 1` (it is `out·0 = 0`, right for `r > 0` where `0^r` is flat in `r`).
 pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
     product_rule(
         "float_powf",
@@ -114,14 +118,22 @@ pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTe
         B::float_powf,
         |l, r, _| {
             let one = Scalar::new(1.0, &r.dtype());
-            let r_minus_one = B::float_sub_scalar(r.clone(), one);
-            Some(B::float_mul(
-                r.clone(),
-                B::float_powf(l.clone(), r_minus_one),
-            ))
+            let safe_r = replace_zeros::<B>(r.clone(), one);
+            let lowered = B::float_sub_scalar(safe_r, one);
+            Some(B::float_mul(r.clone(), B::float_powf(l.clone(), lowered)))
         },
-        |l, _, out| Some(B::float_mul(out.clone(), B::float_log(l.clone()))),
+        |l, _, out| {
+            let safe_l = replace_zeros::<B>(l.clone(), Scalar::new(1.0, &l.dtype()));
+            Some(B::float_mul(out.clone(), B::float_log(safe_l)))
+        },
     )
+}
+
+/// `x` with its exact zeros replaced by `value`.
+fn replace_zeros<B: Backend>(x: Prim<B>, value: Scalar) -> Prim<B> {
+    let bool_dtype = get_device_settings::<B>(&B::float_device(&x)).bool_dtype;
+    let is_zero = B::float_equal_elem(x.clone(), Scalar::new(0.0, &x.dtype()), bool_dtype);
+    B::float_mask_fill(x, is_zero, value)
 }
 
 /// `atan2(y, x)`: `(∂y·x − ∂x·y) / (x² + y²)`.
