@@ -668,12 +668,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_topk(tensor: FloatTensor<Self>, dim: usize, k: usize) -> FloatTensor<Self> {
-        if tensor.tangent.is_none() {
-            return D::constant(B::float_topk(tensor.primal, dim, k));
-        }
-        let dtype = order::int_dtype::<B>(&tensor.primal);
-        let indices = B::float_argtopk(tensor.primal.clone(), dim, k, dtype);
-        index::gather(dim, tensor, indices)
+        order::topk(tensor, dim, k)
     }
 
     fn float_argmin(tensor: FloatTensor<Self>, dim: usize, out_dtype: IntDType) -> IntTensor<Self> {
