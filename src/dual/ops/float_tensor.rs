@@ -3,13 +3,12 @@
 
 use burn_backend::{
     Backend, Distribution, ExecutionError, Scalar, Slice, TensorData, TensorMetadata,
-    get_device_settings,
     ops::{FloatTensorOps, GridSampleOptions, grid_sample::float_grid_sample_2d_ref},
     tensor::{BoolTensor, Device, FloatTensor, IndexingUpdateOp, IntTensor},
 };
 use burn_backend::{BoolDType, FloatDType, IntDType, Shape};
 
-use crate::dual::lanes::{Prim, bool_over_lanes, expand_to, lane_shape, lanes_of, scalar};
+use crate::dual::lanes::{Prim, bool_dtype, expand_to, lane_shape, lanes_of, scalar};
 use crate::dual::rules::{binary, index, order, reduce};
 use crate::dual::{Dual, DualTensor};
 
@@ -21,22 +20,6 @@ fn minus_one(s: Scalar) -> Scalar {
         Some(i) => Scalar::Int(i.elem::<i64>() - 1),
         None => Scalar::Float(s.elem::<f64>() - 1.0),
     }
-}
-
-/// Zeroes tangent entries where `mask` (computed on the primal input) holds.
-fn zero_where<B: Backend>(
-    x: D<B>,
-    mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive,
-    op: impl FnOnce(Prim<B>) -> Prim<B>,
-) -> D<B> {
-    let Some(t) = x.tangent else {
-        return D::constant(op(x.primal));
-    };
-    let mask = mask_of(x.primal.clone());
-    let lanes = lanes_of::<B>(&t);
-    let zero = scalar::<B>(0.0, &t);
-    let tangent = B::float_mask_fill(t, bool_over_lanes::<B>(mask, lanes), zero);
-    D::new(op(x.primal), Some(tangent))
 }
 
 /// `x^e` for a scalar `e` (`primal_op` is `B`'s own power op): the tangent is
@@ -54,10 +37,6 @@ fn power_scalar<B: Backend>(
         let factor = scalar::<B>(exponent.elem::<f64>(), &x);
         B::float_mul_scalar(B::float_powf_scalar(x, minus_one(exponent)), factor)
     })
-}
-
-fn bool_dtype<B: Backend>(x: &Prim<B>) -> BoolDType {
-    get_device_settings::<B>(&B::float_device(x)).bool_dtype
 }
 
 impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
@@ -132,8 +111,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_clamp_min(tensor: FloatTensor<Self>, min: Scalar) -> FloatTensor<Self> {
-        zero_where(
-            tensor,
+        tensor.zero_where(
             |p| {
                 let dt = bool_dtype::<B>(&p);
                 B::float_lower_elem(p, min, dt)
@@ -143,8 +121,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_clamp_max(tensor: FloatTensor<Self>, max: Scalar) -> FloatTensor<Self> {
-        zero_where(
-            tensor,
+        tensor.zero_where(
             |p| {
                 let dt = bool_dtype::<B>(&p);
                 B::float_greater_elem(p, max, dt)
@@ -154,8 +131,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_clamp(tensor: FloatTensor<Self>, min: Scalar, max: Scalar) -> FloatTensor<Self> {
-        zero_where(
-            tensor,
+        tensor.zero_where(
             |p| {
                 let dt = bool_dtype::<B>(&p);
                 B::bool_or(

@@ -1,10 +1,10 @@
 //! Binary ops with broadcasting: the product rule, skipping absent tangents.
 
-use burn_backend::{Backend, Scalar, Shape, TensorMetadata, get_device_settings};
+use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{
-    Prim, add_tangents, common_lanes, expand_to, lane_shape, over_lanes, scale,
+    Prim, add_tangents, bool_dtype, common_lanes, expand_to, lane_shape, over_lanes, scale,
 };
 
 /// `out = f(l, r)` with `∂out = ∂l·dl(l, r, out) + ∂r·dr(l, r, out)`; each partial
@@ -131,8 +131,7 @@ pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTe
 
 /// `x` with its exact zeros replaced by `value`.
 fn replace_zeros<B: Backend>(x: Prim<B>, value: Scalar) -> Prim<B> {
-    let bool_dtype = get_device_settings::<B>(&B::float_device(&x)).bool_dtype;
-    let is_zero = B::float_equal_elem(x.clone(), Scalar::new(0.0, &x.dtype()), bool_dtype);
+    let is_zero = B::float_equal_elem(x.clone(), Scalar::new(0.0, &x.dtype()), bool_dtype::<B>(&x));
     B::float_mask_fill(x, is_zero, value)
 }
 
