@@ -682,6 +682,18 @@ fn detach_keeps_the_primal() {
     assert_eq!(values(p), vec![0.3, -1.7, 2.5, -0.5]);
 }
 
+#[test]
+#[should_panic(
+    expected = "`float_scatter_nd with a Mul, Min or Max reduction` has no forward-mode (JVP) rule yet"
+)]
+fn scatter_nd_with_a_mul_reduction_panics_naming_the_op() {
+    let x = seeded::<2, 3>(f64s(vec![1.0, 2.0, 3.0, 4.0], [2, 2]), 1);
+    let idx =
+        Tensor::<Df, 2, Int>::from_data(TensorData::new(vec![1i64], [1, 1]), &Default::default());
+    let v = constant(f64s(vec![2.0, 3.0], [1, 2]));
+    let _ = x.scatter_nd::<2, 2>(idx, v, IndexingUpdateOp::Mul);
+}
+
 // ---------------------------------------------------------------------------------
 // Lane bookkeeping errors.
 
