@@ -2,12 +2,12 @@
 
 use core::marker::PhantomData;
 
+use burn_backend::DType;
 use burn_backend::{
     Backend, DTypeUsageSet, ExecutionError, TensorData,
     backend::{AutodiffBackend, BackendTypes},
     tensor::{BoolTensor, FloatTensor, IntTensor, QuantizedTensor},
 };
-use burn_backend::DType;
 
 use super::DualTensor;
 

@@ -5,7 +5,9 @@
 //! `[1, ..shape]` so it broadcasts over the lanes. Every helper here is written with
 //! `B`'s ops only, which is what lets `Dual` nest inside and outside `Autodiff`.
 
-use burn_backend::{Backend, Scalar, Shape, TensorMetadata, backend::BackendTypes};
+use burn_backend::{
+    Backend, BoolDType, Scalar, Shape, TensorMetadata, backend::BackendTypes, get_device_settings,
+};
 
 use super::DualTensor;
 
@@ -41,7 +43,10 @@ pub(crate) fn expand_to<B: Backend>(tangent: Prim<B>, shape: &Shape) -> Prim<B> 
     // A lower-rank tangent gains unit dims right after the lane axis first.
     let tangent = if current.num_dims() - 1 < shape.num_dims() {
         let mut dims = vec![lanes];
-        dims.extend(std::iter::repeat_n(1, shape.num_dims() + 1 - current.num_dims()));
+        dims.extend(std::iter::repeat_n(
+            1,
+            shape.num_dims() + 1 - current.num_dims(),
+        ));
         dims.extend_from_slice(&current[1..]);
         B::float_reshape(tangent, Shape::from(dims))
     } else {
@@ -146,6 +151,11 @@ pub(crate) fn scalar<B: Backend>(value: f64, like: &Prim<B>) -> Scalar {
     Scalar::new(value, &like.dtype())
 }
 
+/// The backend's bool dtype on the device of `x`, for masks the rules make.
+pub(crate) fn bool_dtype<B: Backend>(x: &Prim<B>) -> BoolDType {
+    get_device_settings::<B>(&B::float_device(x)).bool_dtype
+}
+
 /// Panics because `op` has no JVP rule yet and met a tangent.
 pub(crate) fn no_jvp(op: &str) -> ! {
     panic!(
@@ -190,6 +200,23 @@ impl<B: Backend> DualTensor<B> {
     /// Kind *zero derivative*: piecewise-constant ops carry no tangent.
     pub(crate) fn zero_derivative(self, primal_op: impl FnOnce(Prim<B>) -> Prim<B>) -> Self {
         DualTensor::constant(primal_op(self.primal))
+    }
+
+    /// Kind *piecewise linear with slope 0 or 1* (relu, clamp): the tangent is
+    /// zeroed where `mask_of(primal)` holds, and passes unchanged elsewhere.
+    pub(crate) fn zero_where(
+        self,
+        mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive,
+        primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
+    ) -> Self {
+        let Some(t) = self.tangent else {
+            return DualTensor::constant(primal_op(self.primal));
+        };
+        let mask = mask_of(self.primal.clone());
+        let lanes = lanes_of::<B>(&t);
+        let zero = scalar::<B>(0.0, &t);
+        let tangent = B::float_mask_fill(t, bool_over_lanes::<B>(mask, lanes), zero);
+        DualTensor::new(primal_op(self.primal), Some(tangent))
     }
 
     /// The primal, panicking naming `op` if a tangent is present.

@@ -40,7 +40,9 @@ pub fn seed<B: Backend, const D: usize, const DL: usize>(
 
 /// The primal of a dual tensor, on `B`.
 pub fn primal<B: Backend, const D: usize>(tensor: Tensor<Dual<B>, D>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(tensor.into_primitive().tensor().primal))
+    Tensor::from_primitive(TensorPrimitive::Float(
+        tensor.into_primitive().tensor().primal,
+    ))
 }
 
 /// The primal and the tangent lanes `[lanes, ..shape]` of a dual tensor; the tangent

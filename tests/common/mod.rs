@@ -86,12 +86,18 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
     let lifted = values(burn_nested::primal(
         f.call::<Df>(xs.iter().map(|x| constant(tensor::<F, D>(x))).collect()),
     ));
-    assert_eq!(plain, lifted, "Dual without tangents differs from the inner backend");
+    assert_eq!(
+        plain, lifted,
+        "Dual without tangents differs from the inner backend"
+    );
 
     // VJP with a random cotangent.
     let out_shape = f.call::<F>(xs.iter().map(tensor::<F, D>).collect()).dims();
     let v = random_data(&mut rng, &out_shape, -1.0, 1.0);
-    let ad_xs: Vec<Tensor<Ad, D>> = xs.iter().map(|x| tensor::<Ad, D>(x).require_grad()).collect();
+    let ad_xs: Vec<Tensor<Ad, D>> = xs
+        .iter()
+        .map(|x| tensor::<Ad, D>(x).require_grad())
+        .collect();
     let out = f.call::<Ad>(ad_xs.clone());
     let grads = (out * tensor::<Ad, O>(&v)).sum().backward();
     let vjps: Vec<Vec<f64>> = ad_xs

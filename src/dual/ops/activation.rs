@@ -1,6 +1,174 @@
-//! `ActivationOps` for `Dual<B>`.
-use burn_backend::{Backend, ops::ActivationOps};
+//! `ActivationOps` for `Dual<B>`: each forward activation is `B`'s own op on the
+//! primal (so `Dual` without tangents gives `B`'s result bit for bit, and runs `B`'s
+//! fused kernel where it has one) and a direct JVP rule on the tangent.
+//!
+//! The `*_backward` methods (`relu_backward`, `gelu_backward`, `sigmoid_backward`,
+//! `log_sigmoid_backward`) are deliberately left as the trait defaults: they are
+//! compositions of `Dual` float ops, so when `Autodiff<Dual<B>>` runs a backward
+//! pass the gradient it computes carries correct tangents (forward-over-reverse).
 
-use crate::dual::Dual;
+use burn_backend::{Backend, Scalar, TensorMetadata, ops::ActivationOps, tensor::FloatTensor};
 
-impl<B: Backend> ActivationOps<Self> for Dual<B> {}
+use crate::dual::lanes::{
+    Prim, add_tangents, bool_dtype, bool_over_lanes, common_lanes, or_zeros, over_lanes, scalar,
+    scale,
+};
+use crate::dual::{Dual, DualTensor};
+
+type D<B> = DualTensor<B>;
+
+/// A derivative that is piecewise constant: `inside` everywhere except where `mask`
+/// holds, where it is `at_mask`.
+fn piecewise<B: Backend>(
+    like: &Prim<B>,
+    inside: f64,
+    mask: B::BoolTensorPrimitive,
+    at_mask: f64,
+) -> Prim<B> {
+    let full = B::float_full(
+        like.shape(),
+        scalar::<B>(inside, like),
+        &B::float_device(like),
+        like.dtype().into(),
+    );
+    B::float_mask_fill(full, mask, scalar::<B>(at_mask, like))
+}
+
+/// `Σ_dim s·t` for a lane-stacked `t`, kept as a unit dim (`dim` is a primal dim).
+fn weighted_sum<B: Backend>(s: &Prim<B>, t: Prim<B>, dim: usize) -> Prim<B> {
+    B::float_sum_dim(scale::<B>(t, s.clone()), dim + 1)
+}
+
+impl<B: Backend> ActivationOps<Self> for Dual<B> {
+    /// `∂x` where `x > 0`, `0` elsewhere (the convention of Burn's `relu_backward`).
+    fn relu(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.zero_where(
+            |x| {
+                let dt = bool_dtype::<B>(&x);
+                let zero = scalar::<B>(0.0, &x);
+                B::float_lower_equal_elem(x, zero, dt)
+            },
+            B::relu,
+        )
+    }
+
+    /// `∂x · slope` where `x < 0`, `∂x` elsewhere.
+    fn leaky_relu(tensor: FloatTensor<Self>, negative_slope: Scalar) -> FloatTensor<Self> {
+        tensor.elementwise(
+            |x| B::leaky_relu(x, negative_slope),
+            |x, _| {
+                let zero = scalar::<B>(0.0, &x);
+                let negative = B::float_lower_elem(x.clone(), zero, bool_dtype::<B>(&x));
+                piecewise::<B>(&x, 1.0, negative, negative_slope.elem::<f64>())
+            },
+        )
+    }
+
+    /// Where `x < 0`: `∂x · α + x · ∂α`; elsewhere `∂x`. `alpha` broadcasts against
+    /// `x` (Burn passes it as `[1, channels, 1, ..]`).
+    fn prelu(tensor: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self> {
+        let lanes = common_lanes::<B>("prelu", [&tensor.tangent, &alpha.tangent]);
+        let x = tensor.primal;
+        let primal = B::prelu(x.clone(), alpha.primal.clone());
+        let Some(lanes) = lanes else {
+            return D::constant(primal);
+        };
+        let shape = primal.shape();
+        let negative = B::float_lower_elem(x.clone(), scalar::<B>(0.0, &x), bool_dtype::<B>(&x));
+        let via_x = tensor.tangent.clone().map(|t| scale::<B>(t, alpha.primal));
+        let via_alpha = alpha
+            .tangent
+            .map(|t| B::float_mul(t, over_lanes::<B>(x.clone())));
+        let below = add_tangents::<B>("prelu", via_x, via_alpha, &shape)
+            .expect("one of the prelu tangents is present");
+        let above = or_zeros::<B>(tensor.tangent, &x, lanes, &shape);
+        let tangent = B::float_mask_where(above, bool_over_lanes::<B>(negative, lanes), below);
+        D::new(primal, Some(tangent))
+    }
+
+    /// `gelu'(x) = Φ(x) + x·φ(x)` for Burn's exact (erf) GELU. Not
+    /// `B::gelu_backward`, which is the derivative of the tanh approximation.
+    fn gelu(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::gelu, |x, _| {
+            let half = scalar::<B>(0.5, &x);
+            let one = scalar::<B>(1.0, &x);
+            let sqrt_2 = scalar::<B>(core::f64::consts::SQRT_2, &x);
+            let inv_sqrt_2pi = scalar::<B>(
+                core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2 * 0.5,
+                &x,
+            );
+            // Φ(x) = (1 + erf(x/√2)) / 2
+            let cdf = B::float_erf(B::float_div_scalar(x.clone(), sqrt_2));
+            let cdf = B::float_mul_scalar(B::float_add_scalar(cdf, one), half);
+            // φ(x) = exp(−x²/2) / √(2π)
+            let half_sq = B::float_mul_scalar(B::float_mul(x.clone(), x.clone()), half);
+            let pdf = B::float_mul_scalar(B::float_exp(B::float_neg(half_sq)), inv_sqrt_2pi);
+            B::float_add(cdf, B::float_mul(x, pdf))
+        })
+    }
+
+    /// `y·(1 − y)` from the output `y`.
+    fn sigmoid(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::sigmoid, |_, y| {
+            let one = scalar::<B>(1.0, &y);
+            B::float_mul(y.clone(), B::float_add_scalar(B::float_neg(y), one))
+        })
+    }
+
+    /// `α` where `0 < α·x + β < 1`, `0` where the output is clamped.
+    fn hard_sigmoid(tensor: FloatTensor<Self>, alpha: Scalar, beta: Scalar) -> FloatTensor<Self> {
+        tensor.elementwise(
+            |x| B::hard_sigmoid(x, alpha, beta),
+            |x, _| {
+                let dt = bool_dtype::<B>(&x);
+                let a = scalar::<B>(alpha.elem::<f64>(), &x);
+                let b = scalar::<B>(beta.elem::<f64>(), &x);
+                let z = B::float_add_scalar(B::float_mul_scalar(x.clone(), a), b);
+                let clamped = B::bool_or(
+                    B::float_lower_equal_elem(z.clone(), scalar::<B>(0.0, &x), dt),
+                    B::float_greater_equal_elem(z, scalar::<B>(1.0, &x), dt),
+                );
+                piecewise::<B>(&x, alpha.elem::<f64>(), clamped, 0.0)
+            },
+        )
+    }
+
+    /// `1 − σ(x) = 1 / (1 + eˣ)`, which neither overflows nor cancels.
+    fn log_sigmoid(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor.elementwise(B::log_sigmoid, |x, _| {
+            let one = scalar::<B>(1.0, &x);
+            B::float_recip(B::float_add_scalar(B::float_exp(x), one))
+        })
+    }
+
+    /// `s·(∂x − Σ_dim s·∂x)` with `s` the output.
+    fn softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        let Some(t) = tensor.tangent else {
+            return D::constant(B::softmax(tensor.primal, dim));
+        };
+        let s = B::softmax(tensor.primal, dim);
+        let centred = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
+        D::new(s.clone(), Some(scale::<B>(centred, s)))
+    }
+
+    /// `∂x − Σ_dim softmax(x)·∂x`, with `softmax(x) = exp(y)` from the output `y`.
+    fn log_softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        let Some(t) = tensor.tangent else {
+            return D::constant(B::log_softmax(tensor.primal, dim));
+        };
+        let y = B::log_softmax(tensor.primal, dim);
+        let s = B::float_exp(y.clone());
+        let tangent = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
+        D::new(y, Some(tangent))
+    }
+
+    /// `softmax(−x)`: `s·(Σ_dim s·∂x − ∂x)` with `s` the output.
+    fn softmin(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        let Some(t) = tensor.tangent else {
+            return D::constant(B::softmin(tensor.primal, dim));
+        };
+        let s = B::softmin(tensor.primal, dim);
+        let centred = B::float_sub(weighted_sum::<B>(&s, t.clone(), dim), t);
+        D::new(s.clone(), Some(scale::<B>(centred, s)))
+    }
+}

@@ -3,13 +3,12 @@
 
 use burn_backend::{
     Backend, Distribution, ExecutionError, Scalar, Slice, TensorData, TensorMetadata,
-    get_device_settings,
     ops::{FloatTensorOps, GridSampleOptions, grid_sample::float_grid_sample_2d_ref},
     tensor::{BoolTensor, Device, FloatTensor, IndexingUpdateOp, IntTensor},
 };
 use burn_backend::{BoolDType, FloatDType, IntDType, Shape};
 
-use crate::dual::lanes::{Prim, bool_over_lanes, expand_to, lane_shape, lanes_of, scalar};
+use crate::dual::lanes::{Prim, bool_dtype, expand_to, lane_shape, lanes_of, scalar};
 use crate::dual::rules::{binary, index, order, reduce};
 use crate::dual::{Dual, DualTensor};
 
@@ -23,20 +22,21 @@ fn minus_one(s: Scalar) -> Scalar {
     }
 }
 
-/// Zeroes tangent entries where `mask` (computed on the primal input) holds.
-fn zero_where<B: Backend>(x: D<B>, mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive, op: impl FnOnce(Prim<B>) -> Prim<B>) -> D<B> {
-    let Some(t) = x.tangent else {
-        return D::constant(op(x.primal));
-    };
-    let mask = mask_of(x.primal.clone());
-    let lanes = lanes_of::<B>(&t);
-    let zero = scalar::<B>(0.0, &t);
-    let tangent = B::float_mask_fill(t, bool_over_lanes::<B>(mask, lanes), zero);
-    D::new(op(x.primal), Some(tangent))
-}
-
-fn bool_dtype<B: Backend>(x: &Prim<B>) -> BoolDType {
-    get_device_settings::<B>(&B::float_device(x)).bool_dtype
+/// `x^e` for a scalar `e` (`primal_op` is `B`'s own power op): the tangent is
+/// `e·x^(e−1)·∂x`, and none at all for `e = 0` (`x^0` is constant), where the
+/// formula would give `0·0^(−1) = NaN` at `x = 0`.
+fn power_scalar<B: Backend>(
+    x: D<B>,
+    exponent: Scalar,
+    primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
+) -> D<B> {
+    if exponent.elem::<f64>() == 0.0 {
+        return x.zero_derivative(primal_op);
+    }
+    x.elementwise(primal_op, |x, _| {
+        let factor = scalar::<B>(exponent.elem::<f64>(), &x);
+        B::float_mul_scalar(B::float_powf_scalar(x, minus_one(exponent)), factor)
+    })
 }
 
 impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
@@ -81,7 +81,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_to_device(tensor: FloatTensor<Self>, device: &Device<Self>) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_to_device(p, device), |t| B::float_to_device(t, device))
+        tensor.linear(
+            |p| B::float_to_device(p, device),
+            |t| B::float_to_device(t, device),
+        )
     }
 
     fn float_into_int(tensor: FloatTensor<Self>, out_dtype: IntDType) -> IntTensor<Self> {
@@ -108,8 +111,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_clamp_min(tensor: FloatTensor<Self>, min: Scalar) -> FloatTensor<Self> {
-        zero_where(
-            tensor,
+        tensor.zero_where(
             |p| {
                 let dt = bool_dtype::<B>(&p);
                 B::float_lower_elem(p, min, dt)
@@ -119,8 +121,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_clamp_max(tensor: FloatTensor<Self>, max: Scalar) -> FloatTensor<Self> {
-        zero_where(
-            tensor,
+        tensor.zero_where(
             |p| {
                 let dt = bool_dtype::<B>(&p);
                 B::float_greater_elem(p, max, dt)
@@ -130,8 +131,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_clamp(tensor: FloatTensor<Self>, min: Scalar, max: Scalar) -> FloatTensor<Self> {
-        zero_where(
-            tensor,
+        tensor.zero_where(
             |p| {
                 let dt = bool_dtype::<B>(&p);
                 B::bool_or(
@@ -156,7 +156,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_mul_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(|p| B::float_mul_scalar(p, rhs), |t| B::float_mul_scalar(t, rhs))
+        lhs.linear(
+            |p| B::float_mul_scalar(p, rhs),
+            |t| B::float_mul_scalar(t, rhs),
+        )
     }
 
     fn float_div(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -164,7 +167,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_div_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(|p| B::float_div_scalar(p, rhs), |t| B::float_div_scalar(t, rhs))
+        lhs.linear(
+            |p| B::float_div_scalar(p, rhs),
+            |t| B::float_div_scalar(t, rhs),
+        )
     }
 
     fn float_remainder(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -179,7 +185,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         binary::matmul(lhs, rhs)
     }
 
-    fn float_cross(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+    fn float_cross(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        dim: usize,
+    ) -> FloatTensor<Self> {
         binary::cross(lhs, rhs, dim)
     }
 
@@ -188,7 +198,9 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_recip(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_recip, |_, y| B::float_neg(B::float_mul(y.clone(), y)))
+        tensor.elementwise(B::float_recip, |_, y| {
+            B::float_neg(B::float_mul(y.clone(), y))
+        })
     }
 
     fn float_transpose(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -204,7 +216,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
 
     fn float_permute(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
         let lane_axes: Vec<usize> = [0].into_iter().chain(axes.iter().map(|a| a + 1)).collect();
-        tensor.linear(|p| B::float_permute(p, axes), |t| B::float_permute(t, &lane_axes))
+        tensor.linear(
+            |p| B::float_permute(p, axes),
+            |t| B::float_permute(t, &lane_axes),
+        )
     }
 
     fn float_flip(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
@@ -222,7 +237,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         )
     }
 
-    fn float_gather(dim: usize, tensor: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
+    fn float_gather(
+        dim: usize,
+        tensor: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
         index::gather(dim, tensor, indices)
     }
 
@@ -248,7 +267,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         index::gather_nd(data, indices)
     }
 
-    fn float_select(tensor: FloatTensor<Self>, dim: usize, indices: IntTensor<Self>) -> FloatTensor<Self> {
+    fn float_select(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
         index::select(tensor, dim, indices)
     }
 
@@ -289,7 +312,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         index::mask_fill(tensor, mask, value)
     }
 
-    fn float_equal(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_equal(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_equal(lhs.primal, rhs.primal, out_dtype)
     }
 
@@ -301,7 +328,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_not_equal(lhs.primal, rhs.primal, out_dtype)
     }
 
-    fn float_equal_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_equal_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_equal_elem(lhs.primal, rhs, out_dtype)
     }
 
@@ -321,7 +352,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_greater(lhs.primal, rhs.primal, out_dtype)
     }
 
-    fn float_greater_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_greater_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_greater_elem(lhs.primal, rhs, out_dtype)
     }
 
@@ -341,11 +376,19 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_greater_equal_elem(lhs.primal, rhs, out_dtype)
     }
 
-    fn float_lower(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_lower(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_lower(lhs.primal, rhs.primal, out_dtype)
     }
 
-    fn float_lower_elem(lhs: FloatTensor<Self>, rhs: Scalar, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_lower_elem(
+        lhs: FloatTensor<Self>,
+        rhs: Scalar,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_lower_elem(lhs.primal, rhs, out_dtype)
     }
 
@@ -386,7 +429,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_sum_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_sum_dim(p, dim), |t| B::float_sum_dim(t, dim + 1))
+        tensor.linear(
+            |p| B::float_sum_dim(p, dim),
+            |t| B::float_sum_dim(t, dim + 1),
+        )
     }
 
     fn float_prod(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -402,7 +448,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_mean_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_mean_dim(p, dim), |t| B::float_mean_dim(t, dim + 1))
+        tensor.linear(
+            |p| B::float_mean_dim(p, dim),
+            |t| B::float_mean_dim(t, dim + 1),
+        )
     }
 
     fn float_cumsum(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
@@ -449,51 +498,31 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         lhs.elementwise(
             |p| B::float_powi(p, rhs),
             |x, _| {
-                let one = Scalar::Int(1);
-                let lowered = B::float_powi(x.clone(), B::int_sub_scalar(exponent.clone(), one));
+                // n·x^(n−1), with n−1 taken as 0 where n = 0 so that 0·0^(−1) = NaN is
+                // never formed (x^0 is constant: its derivative is 0 also at x = 0).
+                let bool_dtype = bool_dtype::<B>(&x);
+                let is_zero = B::int_equal_elem(exponent.clone(), Scalar::Int(0), bool_dtype);
+                let safe = B::int_mask_fill(exponent.clone(), is_zero, Scalar::Int(1));
+                let lowered = B::float_powi(x.clone(), B::int_sub_scalar(safe, Scalar::Int(1)));
                 B::float_mul(B::int_into_float(exponent, x.dtype().into()), lowered)
             },
         )
     }
 
     fn float_powi_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.elementwise(
-            |p| B::float_powi_scalar(p, rhs),
-            |x, _| {
-                let factor = scalar::<B>(rhs.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powi_scalar(x, minus_one(rhs)), factor)
-            },
-        )
+        power_scalar(lhs, rhs, |p| B::float_powi_scalar(p, rhs))
     }
 
     fn float_powi_scalar_impl(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.elementwise(
-            |p| B::float_powi_scalar_impl(p, rhs),
-            |x, _| {
-                let factor = scalar::<B>(rhs.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powi_scalar(x, minus_one(rhs)), factor)
-            },
-        )
+        power_scalar(lhs, rhs, |p| B::float_powi_scalar_impl(p, rhs))
     }
 
     fn float_powf_scalar(tensor: FloatTensor<Self>, value: Scalar) -> FloatTensor<Self> {
-        tensor.elementwise(
-            |p| B::float_powf_scalar(p, value),
-            |x, _| {
-                let factor = scalar::<B>(value.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powf_scalar(x, minus_one(value)), factor)
-            },
-        )
+        power_scalar(tensor, value, |p| B::float_powf_scalar(p, value))
     }
 
     fn float_powf_scalar_impl(tensor: FloatTensor<Self>, value: Scalar) -> FloatTensor<Self> {
-        tensor.elementwise(
-            |p| B::float_powf_scalar_impl(p, value),
-            |x, _| {
-                let factor = scalar::<B>(value.elem::<f64>(), &x);
-                B::float_mul_scalar(B::float_powf_scalar(x, minus_one(value)), factor)
-            },
-        )
+        power_scalar(tensor, value, |p| B::float_powf_scalar_impl(p, value))
     }
 
     fn float_sqrt(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -557,11 +586,15 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_atan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_atan, |x, _| B::float_recip(one_plus_square::<B>(x, 1.0)))
+        tensor.elementwise(B::float_atan, |x, _| {
+            B::float_recip(one_plus_square::<B>(x, 1.0))
+        })
     }
 
     fn float_atanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_atanh, |x, _| B::float_recip(one_plus_square::<B>(x, -1.0)))
+        tensor.elementwise(B::float_atanh, |x, _| {
+            B::float_recip(one_plus_square::<B>(x, -1.0))
+        })
     }
 
     fn float_atan2(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -611,12 +644,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_topk(tensor: FloatTensor<Self>, dim: usize, k: usize) -> FloatTensor<Self> {
-        if tensor.tangent.is_none() {
-            return D::constant(B::float_topk(tensor.primal, dim, k));
-        }
-        let dtype = order::int_dtype::<B>(&tensor.primal);
-        let indices = B::float_argtopk(tensor.primal.clone(), dim, k, dtype);
-        index::gather(dim, tensor, indices)
+        order::topk(tensor, dim, k)
     }
 
     fn float_argmin(tensor: FloatTensor<Self>, dim: usize, out_dtype: IntDType) -> IntTensor<Self> {
@@ -691,7 +719,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_any(tensor.primal, out_dtype)
     }
 
-    fn float_any_dim(tensor: FloatTensor<Self>, dim: usize, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_any_dim(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_any_dim(tensor.primal, dim, out_dtype)
     }
 
@@ -699,7 +731,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         B::float_all(tensor.primal, out_dtype)
     }
 
-    fn float_all_dim(tensor: FloatTensor<Self>, dim: usize, out_dtype: BoolDType) -> BoolTensor<Self> {
+    fn float_all_dim(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        out_dtype: BoolDType,
+    ) -> BoolTensor<Self> {
         B::float_all_dim(tensor.primal, dim, out_dtype)
     }
 
@@ -708,7 +744,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_expand(tensor: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_expand(p, shape.clone()), |t| expand_to::<B>(t, &shape))
+        tensor.linear(
+            |p| B::float_expand(p, shape.clone()),
+            |t| expand_to::<B>(t, &shape),
+        )
     }
 
     fn float_sort(tensor: FloatTensor<Self>, dim: usize, descending: bool) -> FloatTensor<Self> {
@@ -752,7 +791,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         float_grid_sample_2d_ref::<Self>(tensor, grid, options)
     }
 
-    fn float_unfold(tensor: FloatTensor<Self>, dim: usize, size: usize, step: usize) -> FloatTensor<Self> {
+    fn float_unfold(
+        tensor: FloatTensor<Self>,
+        dim: usize,
+        size: usize,
+        step: usize,
+    ) -> FloatTensor<Self> {
         tensor.linear(
             |p| B::float_unfold(p, dim, size, step),
             |t| B::float_unfold(t, dim + 1, size, step),

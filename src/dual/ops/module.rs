@@ -95,7 +95,10 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         todo!("adaptive_avg_pool2d")
     }
 
-    fn adaptive_avg_pool2d_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn adaptive_avg_pool2d_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
         todo!("adaptive_avg_pool2d_backward")
     }
 
@@ -178,5 +181,4 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
     ) -> FloatTensor<Self> {
         todo!("irfft")
     }
-
 }

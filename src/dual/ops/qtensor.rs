@@ -1,12 +1,12 @@
 //! Quantized tensors are `B`'s own and carry no tangent.
 
+use burn_backend::quantization::QuantScheme;
 use burn_backend::{
     Backend, ExecutionError, Slice, TensorData,
     ops::QTensorOps,
     quantization::QuantizationParametersPrimitive,
     tensor::{Device, FloatTensor, IntTensor, QuantizedTensor},
 };
-use burn_backend::quantization::QuantScheme;
 use burn_backend::{FloatDType, Shape};
 
 use crate::dual::{Dual, DualTensor};
@@ -58,7 +58,11 @@ impl<B: Backend> QTensorOps<Self> for Dual<B> {
         B::q_expand(tensor, shape)
     }
 
-    fn q_swap_dims(tensor: QuantizedTensor<Self>, dim1: usize, dim2: usize) -> QuantizedTensor<Self> {
+    fn q_swap_dims(
+        tensor: QuantizedTensor<Self>,
+        dim1: usize,
+        dim2: usize,
+    ) -> QuantizedTensor<Self> {
         B::q_swap_dims(tensor, dim1, dim2)
     }
 

@@ -4,7 +4,7 @@ use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{
-    Prim, add_tangents, common_lanes, expand_to, lane_shape, over_lanes, scale,
+    Prim, add_tangents, bool_dtype, common_lanes, expand_to, lane_shape, over_lanes, scale,
 };
 
 /// `out = f(l, r)` with `∂out = ∂l·dl(l, r, out) + ∂r·dr(l, r, out)`; each partial
@@ -96,11 +96,20 @@ pub(crate) fn remainder<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> D
         rhs,
         B::float_remainder,
         |_, _, _| None,
-        |l, r, _| Some(B::float_neg(B::float_floor(B::float_div(l.clone(), r.clone())))),
+        |l, r, _| {
+            Some(B::float_neg(B::float_floor(B::float_div(
+                l.clone(),
+                r.clone(),
+            ))))
+        },
     )
 }
 
 /// `l ^ r`: `∂l · r·l^(r−1) + ∂r · out·ln l`.
+///
+/// Both partials avoid forming `0·∞`: where `r = 0` the lhs partial uses `l^0`
+/// (it is `0·l^0 = 0`, also at `l = 0`), and where `l = 0` the rhs partial uses
+/// `ln 1` (it is `out·0 = 0`, right for `r > 0` where `0^r` is flat in `r`).
 pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
     product_rule(
         "float_powf",
@@ -109,11 +118,21 @@ pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTe
         B::float_powf,
         |l, r, _| {
             let one = Scalar::new(1.0, &r.dtype());
-            let r_minus_one = B::float_sub_scalar(r.clone(), one);
-            Some(B::float_mul(r.clone(), B::float_powf(l.clone(), r_minus_one)))
+            let safe_r = replace_zeros::<B>(r.clone(), one);
+            let lowered = B::float_sub_scalar(safe_r, one);
+            Some(B::float_mul(r.clone(), B::float_powf(l.clone(), lowered)))
         },
-        |l, _, out| Some(B::float_mul(out.clone(), B::float_log(l.clone()))),
+        |l, _, out| {
+            let safe_l = replace_zeros::<B>(l.clone(), Scalar::new(1.0, &l.dtype()));
+            Some(B::float_mul(out.clone(), B::float_log(safe_l)))
+        },
     )
+}
+
+/// `x` with its exact zeros replaced by `value`.
+fn replace_zeros<B: Backend>(x: Prim<B>, value: Scalar) -> Prim<B> {
+    let is_zero = B::float_equal_elem(x.clone(), Scalar::new(0.0, &x.dtype()), bool_dtype::<B>(&x));
+    B::float_mask_fill(x, is_zero, value)
 }
 
 /// `atan2(y, x)`: `(∂y·x − ∂x·y) / (x² + y²)`.
@@ -170,7 +189,11 @@ fn lanes_times_matrix<B: Backend>(t: Prim<B>, r: Prim<B>) -> Prim<B> {
 }
 
 /// Cross product along `dim`: `∂l × r + l × ∂r`.
-pub(crate) fn cross<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>, dim: usize) -> DualTensor<B> {
+pub(crate) fn cross<B: Backend>(
+    lhs: DualTensor<B>,
+    rhs: DualTensor<B>,
+    dim: usize,
+) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_cross", [&lhs.tangent, &rhs.tangent]);
     let primal = B::float_cross(lhs.primal.clone(), rhs.primal.clone(), dim);
     let Some(lanes) = lanes else {

@@ -1,6 +1,8 @@
 //! Indexing ops: linear in their float inputs, indices and masks shared by all lanes.
 
-use burn_backend::{Backend, Scalar, Slice, TensorMetadata, tensor::IndexingUpdateOp};
+use burn_backend::{
+    Backend, IntDType, Scalar, Shape, Slice, TensorMetadata, tensor::IndexingUpdateOp,
+};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{
@@ -15,18 +17,29 @@ fn lane_slices(slices: &[Slice]) -> Vec<Slice> {
     all
 }
 
-/// Moves the lane axis last, for ops that index leading dims (`gather_nd`).
-fn lanes_last<B: Backend>(t: Prim<B>) -> Prim<B> {
-    let rank = t.shape().num_dims();
-    let axes: Vec<usize> = (1..rank).chain([0]).collect();
-    B::float_permute(t, &axes)
-}
-
-/// Moves a last lane axis back to the front.
-fn lanes_first<B: Backend>(t: Prim<B>) -> Prim<B> {
-    let rank = t.shape().num_dims();
-    let axes: Vec<usize> = [rank - 1].into_iter().chain(0..rank - 1).collect();
-    B::float_permute(t, &axes)
+/// Indices `[..batch, M]` into the leading dims of a primal, turned into indices
+/// `[lanes, ..batch, 1 + M]` into its tangent `[lanes, ..]`: each lane's copy is
+/// prefixed with its lane number, so `gather_nd`/`scatter_nd` on the tangent index
+/// the lane axis too and every lane is handled in one call (no permutation, which
+/// some backends' `gather_nd`/`scatter_nd` reject as non-contiguous).
+fn lane_prefixed<B: Backend>(
+    indices: B::IntTensorPrimitive,
+    lanes: usize,
+) -> B::IntTensorPrimitive {
+    let shape = indices.shape();
+    let rank = shape.num_dims();
+    let dtype: IntDType = indices.dtype().into();
+    let device = B::int_device(&indices);
+    let mut lane_dims = vec![1; rank + 1];
+    lane_dims[0] = lanes;
+    let lane_ids = B::int_reshape(
+        B::int_arange(0..lanes as i64, &device, dtype),
+        Shape::from(lane_dims),
+    );
+    let mut ids_shape = lane_shape(lanes, &shape);
+    ids_shape[rank] = 1;
+    let lane_ids = B::int_expand(lane_ids, ids_shape);
+    B::int_cat(vec![lane_ids, int_over_lanes::<B>(indices, lanes)], rank)
 }
 
 pub(crate) fn slice<B: Backend>(x: DualTensor<B>, slices: &[Slice]) -> DualTensor<B> {
@@ -193,16 +206,18 @@ pub(crate) fn cat<B: Backend>(tensors: Vec<DualTensor<B>>, dim: usize) -> DualTe
     )
 }
 
-/// `gather_nd` indexes leading dims, so lanes move to the back for the tangent.
+/// `gather_nd` indexes leading dims: the tangent is gathered with lane-prefixed
+/// indices.
 pub(crate) fn gather_nd<B: Backend>(
     x: DualTensor<B>,
     indices: B::IntTensorPrimitive,
 ) -> DualTensor<B> {
-    let idx = indices.clone();
-    x.linear(
-        |p| B::float_gather_nd(p, indices),
-        |t| lanes_first::<B>(B::float_gather_nd(lanes_last::<B>(t), idx)),
-    )
+    let Some(t) = x.tangent else {
+        return DualTensor::constant(B::float_gather_nd(x.primal, indices));
+    };
+    let lanes = lanes_of::<B>(&t);
+    let tangent = B::float_gather_nd(t, lane_prefixed::<B>(indices.clone(), lanes));
+    DualTensor::new(B::float_gather_nd(x.primal, indices), Some(tangent))
 }
 
 /// `scatter_nd` with `Assign` or `Add` is linear in data and values; the other
@@ -227,8 +242,8 @@ pub(crate) fn scatter_nd<B: Backend>(
     if !matches!(reduction, IndexingUpdateOp::Assign | IndexingUpdateOp::Add) {
         no_jvp("float_scatter_nd with a Mul, Min or Max reduction")
     }
-    let tx = lanes_last::<B>(or_zeros::<B>(x.tangent, &x.primal, lanes, &xs));
-    let tv = lanes_last::<B>(or_zeros::<B>(values.tangent, &values.primal, lanes, &vs));
-    let tangent = lanes_first::<B>(B::float_scatter_nd(tx, indices, tv, reduction));
+    let tx = or_zeros::<B>(x.tangent, &x.primal, lanes, &xs);
+    let tv = or_zeros::<B>(values.tangent, &values.primal, lanes, &vs);
+    let tangent = B::float_scatter_nd(tx, lane_prefixed::<B>(indices, lanes), tv, reduction);
     DualTensor::new(primal, Some(tangent))
 }

@@ -2,5 +2,5 @@
 
 pub(crate) mod binary;
 pub(crate) mod index;
-pub(crate) mod reduce;
 pub(crate) mod order;
+pub(crate) mod reduce;

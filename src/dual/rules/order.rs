@@ -1,7 +1,7 @@
 //! Order-based ops (max/min, sort, top-k, running extremes): the tangent of each
 //! output element is the tangent of the input element it was taken from.
 
-use burn_backend::{Backend, IntDType, Scalar, Shape, TensorMetadata, get_device_settings};
+use burn_backend::{Backend, IntDType, Scalar, Shape, Slice, TensorMetadata, get_device_settings};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, int_over_lanes, lanes_of};
@@ -26,6 +26,32 @@ pub(crate) fn with_indices<B: Backend>(
     let (values, indices) = op(x.primal);
     let tangent = x.tangent.map(|t| take::<B>(t, dim, indices.clone()));
     (DualTensor::new(values, tangent), indices)
+}
+
+/// The `k` largest values along `dim` (`B`'s own `float_topk`); the tangent is
+/// taken at the first `k` positions of a descending `argsort`, because
+/// `float_argtopk` is optional for backends (NdArray does not implement it) while
+/// `argsort` is not.
+pub(crate) fn topk<B: Backend>(x: DualTensor<B>, dim: usize, k: usize) -> DualTensor<B> {
+    let Some(t) = x.tangent else {
+        return DualTensor::constant(B::float_topk(x.primal, dim, k));
+    };
+    let dtype = int_dtype::<B>(&x.primal);
+    let order = B::float_argsort(x.primal.clone(), dim, true, dtype);
+    let first_k: Vec<Slice> = (0..order.shape().num_dims())
+        .map(|d| {
+            if d == dim {
+                Slice::from(0..k)
+            } else {
+                Slice::full()
+            }
+        })
+        .collect();
+    let indices = B::int_slice(order, &first_k);
+    DualTensor::new(
+        B::float_topk(x.primal, dim, k),
+        Some(take::<B>(t, dim, indices)),
+    )
 }
 
 /// Flattens a dual to rank 1 (for whole-tensor max/min).
