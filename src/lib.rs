@@ -11,6 +11,6 @@ pub mod transforms;
 pub use dual::{Dual, DualTensor};
 pub mod lift;
 
-pub use lift::{constant, lift_module, primal, seed, split, tangent};
 pub use layer::{After, Forward, NestedFn, ParamView, Pure, StatefulLayer, TensorFn, Then};
+pub use lift::{constant, lift_module, primal, seed, split, tangent};
 pub use transforms::*;

@@ -56,12 +56,19 @@ fn reverse_over_forward_gradient_of_a_jvp_loss_matches_finite_differences() {
     let loss = jvp_loss(&model, xa.clone(), tensor::<Ad, 3>(&u));
     let grads = loss.backward();
     let gx = values(xa.grad(&grads).expect("x gradient"));
-    let gw = values(model.l1.weight.grad(&grads).expect("weight gradient reaches the model"));
+    let gw = values(
+        model
+            .l1
+            .weight
+            .grad(&grads)
+            .expect("weight gradient reaches the model"),
+    );
 
     // Central differences of the same loss on the plain backend.
     let plain = model.valid();
     let h = 1e-6;
-    let eval = |m: &Mlp<F>, x: &TensorData| scalar(jvp_loss(m, tensor::<F, 2>(x), tensor::<F, 3>(&u)));
+    let eval =
+        |m: &Mlp<F>, x: &TensorData| scalar(jvp_loss(m, tensor::<F, 2>(x), tensor::<F, 3>(&u)));
     let xv = x.clone().to_vec::<f64>().unwrap();
     for k in 0..xv.len() {
         let shifted = |s: f64| {
@@ -78,10 +85,9 @@ fn reverse_over_forward_gradient_of_a_jvp_loss_matches_finite_differences() {
             let mut v = w.clone();
             v[k] += s * h;
             let mut m = plain.clone();
-            m.l1.weight = m
-                .l1
-                .weight
-                .map(|_| Tensor::from_data(TensorData::new(v, [3, 5]), &device));
+            m.l1.weight =
+                m.l1.weight
+                    .map(|_| Tensor::from_data(TensorData::new(v, [3, 5]), &device));
             eval(&m, &x)
         };
         let fd = (shifted(1.0) - shifted(-1.0)) / (2.0 * h);
@@ -93,7 +99,11 @@ type Dd = Dual<Dual<F>>;
 
 /// First and second directional derivatives `f'(x)·u` and `f''(x)·u²` of an
 /// elementwise `f` through `Dual<Dual<F>>`.
-fn two_derivatives(f: impl Fn(Tensor<Dd, 1>) -> Tensor<Dd, 1>, x: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>) {
+fn two_derivatives(
+    f: impl Fn(Tensor<Dd, 1>) -> Tensor<Dd, 1>,
+    x: &[f64],
+    u: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
     let n = x.len();
     let x = tensor::<F, 1>(&TensorData::new(x.to_vec(), [n]));
     let u = tensor::<F, 2>(&TensorData::new(u.to_vec(), [1, n]));
@@ -109,23 +119,58 @@ fn two_derivatives(f: impl Fn(Tensor<Dd, 1>) -> Tensor<Dd, 1>, x: &[f64], u: &[f
 fn forward_over_forward_second_derivatives_match_closed_forms() {
     let x = [-0.7, 0.1, 0.4, 1.3];
     let u = [0.5, -1.2, 2.0, 0.3];
-    type Case = (fn(Tensor<Dd, 1>) -> Tensor<Dd, 1>, fn(f64) -> f64, fn(f64) -> f64);
+    type Case = (
+        fn(Tensor<Dd, 1>) -> Tensor<Dd, 1>,
+        fn(f64) -> f64,
+        fn(f64) -> f64,
+    );
     let cases: [(&str, Case); 5] = [
-        ("x^3", (|t| t.powf_scalar(3.0), |x| 3.0 * x * x, |x| 6.0 * x)),
+        (
+            "x^3",
+            (|t| t.powf_scalar(3.0), |x| 3.0 * x * x, |x| 6.0 * x),
+        ),
         ("sin", (|t| t.sin(), f64::cos, |x| -x.sin())),
-        ("exp(2x)", (|t| (t * 2.0).exp(), |x| 2.0 * (2.0 * x).exp(), |x| 4.0 * (2.0 * x).exp())),
+        (
+            "exp(2x)",
+            (
+                |t| (t * 2.0).exp(),
+                |x| 2.0 * (2.0 * x).exp(),
+                |x| 4.0 * (2.0 * x).exp(),
+            ),
+        ),
         (
             "tanh",
-            (|t| t.tanh(), |x| 1.0 - x.tanh().powi(2), |x| -2.0 * x.tanh() * (1.0 - x.tanh().powi(2))),
+            (
+                |t| t.tanh(),
+                |x| 1.0 - x.tanh().powi(2),
+                |x| -2.0 * x.tanh() * (1.0 - x.tanh().powi(2)),
+            ),
         ),
-        ("x*sin(x)", (|t| t.clone() * t.sin(), |x| x.sin() + x * x.cos(), |x| 2.0 * x.cos() - x * x.sin())),
+        (
+            "x*sin(x)",
+            (
+                |t| t.clone() * t.sin(),
+                |x| x.sin() + x * x.cos(),
+                |x| 2.0 * x.cos() - x * x.sin(),
+            ),
+        ),
     ];
     for (name, (f, d1, d2)) in cases {
         let (first, second) = two_derivatives(f, &x, &u);
         for i in 0..x.len() {
             let (e1, e2) = (d1(x[i]) * u[i], d2(x[i]) * u[i] * u[i]);
-            assert!((first[i] - e1).abs() < 1e-12 * e1.abs().max(1.0), "{name}' at {}: {} vs {e1}", x[i], first[i]);
-            assert!((second[i] - e2).abs() < 1e-12 * e2.abs().max(1.0), "{name}'' at {}: {} vs {e2}", x[i], second[i]);
+            assert!(
+                (first[i] - e1).abs() < 1e-12 * e1.abs().max(1.0),
+                "{name}' at {}: {} vs {e1}",
+                x[i],
+                first[i]
+            );
+            assert!(
+                (second[i] - e2).abs() < 1e-12 * e2.abs().max(1.0),
+                "{name}'' at {}: {} vs {e2}",
+                x[i],
+                second[i]
+            );
         }
     }
 }
@@ -156,14 +201,19 @@ fn forward_over_reverse_hvp_equals_reverse_over_reverse() {
     let x_in = tensor::<Ad, 2>(&x).require_grad();
     let x_out = Tensor::<AdAd, 2>::from_inner(x_in.clone()).require_grad();
     let w_out = Tensor::<AdAd, 2>::from_inner(tensor::<Ad, 2>(&w));
-    let g = x_out.grad(&coupled(x_out.clone(), w_out).backward()).expect("gradient");
+    let g = x_out
+        .grad(&coupled(x_out.clone(), w_out).backward())
+        .expect("gradient");
     let v2 = tensor::<Ad, 3>(&v).reshape([3, 4]);
     let hv_rev = x_in.grad(&(g * v2).sum().backward()).expect("hvp");
 
     let (a, b) = (values(hv_fwd), values(hv_rev));
     assert_eq!(a.len(), b.len());
     for (i, (p, q)) in a.iter().zip(&b).enumerate() {
-        assert!((p - q).abs() < 1e-10 * q.abs().max(1.0), "H·v[{i}]: {p} vs {q}");
+        assert!(
+            (p - q).abs() < 1e-10 * q.abs().max(1.0),
+            "H·v[{i}]: {p} vs {q}"
+        );
     }
 }
 
@@ -197,11 +247,23 @@ fn lifted_model_keeps_gradient_flow_and_leaves_running_statistics_alone() {
     let t: Tensor<Ad, 3> = tangent(out, 1);
     let grads = (t.clone() * t).sum().backward();
 
-    let gw = values(model.linear.weight.grad(&grads).expect("gradient reaches the original weight"));
-    assert!(gw.iter().any(|g| g.abs() > 1e-8), "weight gradient is all zero");
+    let gw = values(
+        model
+            .linear
+            .weight
+            .grad(&grads)
+            .expect("gradient reaches the original weight"),
+    );
+    assert!(
+        gw.iter().any(|g| g.abs() > 1e-8),
+        "weight gradient is all zero"
+    );
     assert_eq!(values(model.norm.running_mean.value_sync()), mean_before);
     assert_eq!(values(model.norm.running_var.value_sync()), var_before);
     // The lifted copy ran in training mode (ad_enabled follows Autodiff) and did move
     // its own statistics.
-    assert_ne!(values(lifted.norm.running_mean.value_sync().inner()), mean_before);
+    assert_ne!(
+        values(lifted.norm.running_mean.value_sync().inner()),
+        mean_before
+    );
 }

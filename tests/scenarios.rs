@@ -3,8 +3,8 @@
 
 mod common;
 
-use burn::tensor::{Tensor, backend::Backend};
-use burn_nested::check::{DEFAULT_STEP, check_gradients};
+use burn::tensor::{Tensor, backend::Backend as _};
+use burn_nested::check::{DEFAULT_STEP, check_gradients, param_gradients};
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{Mode, path_counts, reset_path_counts, with_switching};
 use common::{F, random_data, tensor, values};
@@ -32,10 +32,7 @@ fn gradients(
     loss: &impl Fn(&Mlp<Ad>, Tensor<Ad, 2>) -> Tensor<Ad, 1>,
     switching: bool,
 ) -> (f64, Vec<f64>, Vec<f64>) {
-    with_switching(switching, || {
-        let report = check_gradients_ad_only(m, x, loss);
-        report
-    })
+    with_switching(switching, || check_gradients_ad_only(m, x, loss))
 }
 
 fn check_gradients_ad_only(
@@ -48,41 +45,7 @@ fn check_gradients_ad_only(
     let value = values(l.clone())[0];
     let grads = l.backward();
     let gx = values(xa.grad(&grads).expect("input gradient"));
-    let gp = burn_nested::params::flatten_params(&m.valid_grads(&grads));
-    (value, gx, values(gp))
-}
-
-trait ValidGrads {
-    fn valid_grads(&self, grads: &<Ad as burn::tensor::backend::AutodiffBackend>::Gradients) -> Mlp<F>;
-}
-
-impl ValidGrads for Mlp<Ad> {
-    /// The model's parameter gradients arranged as a model on the inner backend.
-    fn valid_grads(&self, grads: &<Ad as burn::tensor::backend::AutodiffBackend>::Gradients) -> Mlp<F> {
-        use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
-        struct ToGrad<'a>(&'a <Ad as burn::tensor::backend::AutodiffBackend>::Gradients, Vec<Option<Vec<f64>>>);
-        impl ModuleMapper<Ad> for ToGrad<'_> {
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<Ad, D>>) -> Param<Tensor<Ad, D>> {
-                let g = param.val().grad(self.0).map(values);
-                self.1.push(g);
-                param
-            }
-        }
-        let mut collect = ToGrad(grads, Vec::new());
-        let _ = self.clone().map(&mut collect);
-        let mut grads = collect.1.into_iter();
-        struct Put<I: Iterator<Item = Option<Vec<f64>>>>(I);
-        impl<I: Iterator<Item = Option<Vec<f64>>>> ModuleMapper<F> for Put<I> {
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<F, D>>) -> Param<Tensor<F, D>> {
-                let g = self.0.next().expect("same order");
-                param.map(|t| match g {
-                    Some(g) => Tensor::from_data(burn::tensor::TensorData::new(g, t.dims()), &t.device()),
-                    None => t.zeros_like(),
-                })
-            }
-        }
-        self.valid().map(&mut Put(&mut grads))
-    }
+    (value, gx, param_gradients(m, &grads))
 }
 
 /// The full check of one scenario: AD vs FD below 1e-6, switched vs naive to 1e-10.
@@ -94,7 +57,10 @@ fn check_scenario(
 ) {
     let report = check_gradients(m, x, &loss, DEFAULT_STEP);
     println!("{name}\n{report}");
-    assert!(report.within(FD_TOL), "{name}: AD differs from FD\n{report}");
+    assert!(
+        report.within(FD_TOL),
+        "{name}: AD differs from FD\n{report}"
+    );
 
     let (v_on, gx_on, gp_on) = gradients(m, x, &loss, true);
     let (v_off, gx_off, gp_off) = gradients(m, x, &loss, false);
@@ -153,10 +119,30 @@ fn pinn_gradient_rowwise_matches_full() {
     check_scenario("pinn_gradient (rows)", &m, &t, |m, t| {
         scenarios::pinn_gradient_rowwise(m, t, Mode::Auto)
     });
-    let full = gradients(&m, &t, &|m, t| scenarios::pinn_gradient(m, t, Mode::Auto), true);
-    let rows = gradients(&m, &t, &|m, t| scenarios::pinn_gradient_rowwise(m, t, Mode::Auto), true);
-    assert_close("pinn_gradient", "full vs row-wise input gradient", &full.1, &rows.1);
-    assert_close("pinn_gradient", "full vs row-wise parameter gradient", &full.2, &rows.2);
+    let full = gradients(
+        &m,
+        &t,
+        &|m, t| scenarios::pinn_gradient(m, t, Mode::Auto),
+        true,
+    );
+    let rows = gradients(
+        &m,
+        &t,
+        &|m, t| scenarios::pinn_gradient_rowwise(m, t, Mode::Auto),
+        true,
+    );
+    assert_close(
+        "pinn_gradient",
+        "full vs row-wise input gradient",
+        &full.1,
+        &rows.1,
+    );
+    assert_close(
+        "pinn_gradient",
+        "full vs row-wise parameter gradient",
+        &full.2,
+        &rows.2,
+    );
 }
 
 #[test]
@@ -185,7 +171,8 @@ fn hutchinson_trace_three_ways_agree() {
     let results: Vec<_> = variants
         .iter()
         .map(|&how| {
-            let loss = |m: &Mlp<Ad>, x| scenarios::hutchinson_trace(m, x, v.clone(), how, Mode::Auto);
+            let loss =
+                |m: &Mlp<Ad>, x| scenarios::hutchinson_trace(m, x, v.clone(), how, Mode::Auto);
             check_scenario(&format!("hutchinson_trace ({how:?})"), &m, &x, loss);
             gradients(&m, &x, &loss, true)
         })
@@ -193,7 +180,12 @@ fn hutchinson_trace_three_ways_agree() {
     for r in &results[1..] {
         assert_close("hutchinson_trace", "value", &[results[0].0], &[r.0]);
         assert_close("hutchinson_trace", "input gradient", &results[0].1, &r.1);
-        assert_close("hutchinson_trace", "parameter gradient", &results[0].2, &r.2);
+        assert_close(
+            "hutchinson_trace",
+            "parameter gradient",
+            &results[0].2,
+            &r.2,
+        );
     }
 }
 
@@ -210,9 +202,14 @@ fn switching_off_takes_the_naive_reverse_path() {
     };
     let on = run(true);
     let off = run(false);
-    assert_eq!((on.forward, on.reverse), (1, 0), "switched: one forward pass");
-    assert_eq!((off.forward, off.reverse), (0, 2), "naive: one backward per output feature");
+    assert_eq!(
+        (on.forward, on.reverse),
+        (1, 0),
+        "switched: one forward pass"
+    );
+    assert_eq!(
+        (off.forward, off.reverse),
+        (0, 2),
+        "naive: one backward per output feature"
+    );
 }
-
-#[allow(dead_code)]
-fn backend_is_f64<B: Backend>() {}

@@ -6,8 +6,6 @@ use core::fmt;
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend, backend::Backend};
 
-use crate::params::map_masked;
-
 /// Default central-difference step for f64.
 pub const DEFAULT_STEP: f64 = 1e-6;
 
@@ -38,7 +36,9 @@ pub fn fd_gradient<B: Backend, const D: usize>(
     let values = to_f64(x.clone());
     let dims = x.dims();
     let device = x.device();
-    let at = |v: Vec<f64>| Tensor::<B, D>::from_data(TensorData::new(v, dims).convert_dtype(x.dtype()), &device);
+    let at = |v: Vec<f64>| {
+        Tensor::<B, D>::from_data(TensorData::new(v, dims).convert_dtype(x.dtype()), &device)
+    };
     (0..values.len())
         .map(|k| {
             let (mut plus, mut minus) = (values.clone(), values.clone());
@@ -71,6 +71,34 @@ where
     M::from_inner(model.valid())
 }
 
+/// Sets each trainable parameter from consecutive `values`, as a new leaf that
+/// still counts as trainable.
+struct Perturbed<'a, D> {
+    values: &'a [f64],
+    mask: &'a [bool],
+    index: usize,
+    offset: usize,
+    device: &'a D,
+}
+
+impl<B: Backend> burn::module::ModuleMapper<B> for Perturbed<'_, B::Device> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let keep = self.mask[self.index];
+        self.index += 1;
+        if !keep {
+            return param;
+        }
+        let (id, tensor, mapper) = param.consume();
+        let dims = tensor.dims();
+        let n: usize = dims.iter().product();
+        let slice = self.values[self.offset..self.offset + n].to_vec();
+        self.offset += n;
+        let data = TensorData::new(slice, dims).convert_dtype(tensor.dtype());
+        let value = Tensor::from_data(data, self.device).require_grad();
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
 /// Central differences of `f` w.r.t. the model's flattened trainable parameters.
 pub fn fd_param_gradient<B, M>(f: impl Fn(&M) -> f64, model: &M, step: f64) -> Vec<f64>
 where
@@ -83,10 +111,12 @@ where
     crate::params::visit_masked(model, &mask, |t| flat.extend(to_f64(t)));
     let device = model.devices().into_iter().next().expect("a device");
     let with = |values: &[f64]| {
-        map_masked(fresh(model), &mask, |offset, t| {
-            let [n] = t.dims();
-            let slice = values[offset..offset + n].to_vec();
-            Tensor::from_data(TensorData::new(slice, [n]).convert_dtype(t.dtype()), &device)
+        fresh(model).map(&mut Perturbed {
+            values,
+            mask: &mask,
+            index: 0,
+            offset: 0,
+            device: &device,
         })
     };
     (0..flat.len())
@@ -97,6 +127,37 @@ where
             (f(&with(&plus)) - f(&with(&minus))) / (2.0 * step)
         })
         .collect()
+}
+
+/// The gradients in `grads` of the model's trainable parameters, flattened in
+/// [`flatten_params`](crate::params::flatten_params) order (zeros for a parameter
+/// the loss does not reach).
+pub fn param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &B::Gradients,
+) -> Vec<f64> {
+    struct Grads<'a, B: AutodiffBackend> {
+        grads: &'a B::Gradients,
+        out: Vec<f64>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Grads<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let p = param.val();
+            if !p.is_require_grad() {
+                return;
+            }
+            match p.grad(self.grads) {
+                Some(g) => self.out.extend(to_f64(g)),
+                None => self.out.extend(vec![0.0; p.shape().num_elements()]),
+            }
+        }
+    }
+    let mut visitor = Grads::<B> {
+        grads,
+        out: Vec::new(),
+    };
+    model.visit(&mut visitor);
+    visitor.out
 }
 
 /// AD gradients of a loss next to central differences, and their ∞-norm errors.
@@ -166,32 +227,7 @@ where
         Some(g) => to_f64(g),
         None => vec![0.0; x.shape().num_elements()],
     };
-    let mask = trainable(&model_ad);
-    let mut params_ad = Vec::new();
-    struct Grads<'a, B: AutodiffBackend> {
-        grads: &'a B::Gradients,
-        mask: &'a [bool],
-        index: usize,
-        out: &'a mut Vec<f64>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Grads<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if self.mask[self.index] {
-                let p = param.val();
-                match p.grad(self.grads) {
-                    Some(g) => self.out.extend(to_f64(g)),
-                    None => self.out.extend(vec![0.0; p.shape().num_elements()]),
-                }
-            }
-            self.index += 1;
-        }
-    }
-    model_ad.visit(&mut Grads::<B> {
-        grads: &grads,
-        mask: &mask,
-        index: 0,
-        out: &mut params_ad,
-    });
+    let params_ad = param_gradients(&model_ad, &grads);
     let x_plain = x.clone().detach();
     let input_fd = fd_gradient(|xs| scalar(loss(&fresh(model), xs)), &x_plain, step);
     let params_fd = fd_param_gradient(|m| scalar(loss(m, x_plain.clone())), model, step);

@@ -7,21 +7,20 @@ use burn_autodiff::Autodiff;
 use crate::dual::Dual;
 
 /// A function of one tensor that burn-nested can evaluate on the plain backend
-/// `B`, on `Dual<B>` (forward mode) and on `Autodiff<B>` (reverse mode).
+/// `B`, on `Dual<B>` (forward mode) and on `Autodiff<Dual<B>>` (reverse mode).
 ///
 /// Inside a loss on `Autodiff<I>` (so `B = Autodiff<I>`) those are the nested
-/// backends `Dual<Autodiff<I>>` and `Autodiff<Autodiff<I>>`, whose results stay on
-/// the loss's tape. Implemented by [`StatefulLayer`](crate::StatefulLayer), its
+/// backends `Dual<Autodiff<I>>` and `Autodiff<Dual<Autodiff<I>>>`, whose results
+/// stay on the loss's tape. Implemented by [`StatefulLayer`](crate::StatefulLayer), its
 /// compositions and [`Pure`] functions.
 pub trait NestedFn<B: Backend, const DI: usize, const DO: usize> {
     /// Evaluates on `B`.
     fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO>;
     /// Evaluates on the forward-mode backend.
     fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO>;
-    /// Evaluates on the reverse-mode backend.
-    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO>;
-    /// Evaluates on reverse over forward mode (`Autodiff<Dual<B>>`), for
-    /// Hessian-vector products.
+    /// Evaluates on reverse mode over forward mode, `Autodiff<Dual<B>>`: with a
+    /// tangent this gives Hessian-vector products; without one it is plain reverse
+    /// mode (see the crate docs for why reverse mode runs over `Dual`).
     fn eval_reverse_dual(
         &self,
         input: Tensor<Autodiff<Dual<B>>, DI>,
@@ -37,10 +36,6 @@ impl<B: Backend, const DI: usize, const DO: usize, T: NestedFn<B, DI, DO> + ?Siz
 
     fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
         (**self).eval_dual(input)
-    }
-
-    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
-        (**self).eval_reverse(input)
     }
 
     fn eval_reverse_dual(
@@ -73,10 +68,6 @@ impl<B: Backend, const DI: usize, const DO: usize, F: TensorFn<DI, DO>> NestedFn
     }
 
     fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
-        self.0.apply(input)
-    }
-
-    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
         self.0.apply(input)
     }
 
@@ -136,10 +127,6 @@ where
         self.outer.apply(self.inner.eval_dual(input))
     }
 
-    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
-        self.outer.apply(self.inner.eval_reverse(input))
-    }
-
     fn eval_reverse_dual(
         &self,
         input: Tensor<Autodiff<Dual<B>>, DI>,
@@ -171,10 +158,6 @@ where
 
     fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
         self.outer.eval_dual(self.inner.apply(input))
-    }
-
-    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
-        self.outer.eval_reverse(self.inner.apply(input))
     }
 
     fn eval_reverse_dual(

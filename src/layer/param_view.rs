@@ -51,7 +51,6 @@ where
     B: Backend,
     M: Forward<B, DI, DO> + Module<B> + HasAutodiffModule<Dual<B>> + HasAutodiffModule<Autodiff<B>>,
     <M as HasAutodiffModule<Dual<B>>>::TrainModule: Forward<Dual<B>, DI, DO>,
-    <M as HasAutodiffModule<Autodiff<B>>>::TrainModule: Forward<Autodiff<B>, DI, DO>,
     <M as HasAutodiffModule<Dual<B>>>::TrainModule: HasAutodiffModule<Autodiff<Dual<B>>>,
     ReverseDual<B, M>: Forward<Autodiff<Dual<B>>, DI, DO>,
 {
@@ -63,12 +62,6 @@ where
     fn eval_dual(&self, params: Tensor<Dual<B>, 1>) -> Tensor<Dual<B>, DO> {
         let model = with_params(lift_module::<B, M>(self.layer.model()), &self.mask, params);
         model.forward(constant(self.input.clone()))
-    }
-
-    fn eval_reverse(&self, params: Tensor<Autodiff<B>, 1>) -> Tensor<Autodiff<B>, DO> {
-        let lifted = self.layer.model().clone().train::<Autodiff<B>>().no_grad();
-        let model = with_params(lifted, &self.mask, params);
-        model.forward(Tensor::from_inner(self.input.clone()))
     }
 
     fn eval_reverse_dual(

@@ -72,9 +72,8 @@ impl<M> StatefulLayer<M> {
 impl<B, M, const DI: usize, const DO: usize> NestedFn<B, DI, DO> for StatefulLayer<M>
 where
     B: Backend,
-    M: Forward<B, DI, DO> + Module<B> + HasAutodiffModule<Dual<B>> + HasAutodiffModule<Autodiff<B>>,
+    M: Forward<B, DI, DO> + Module<B> + HasAutodiffModule<Dual<B>>,
     <M as HasAutodiffModule<Dual<B>>>::TrainModule: Forward<Dual<B>, DI, DO>,
-    <M as HasAutodiffModule<Autodiff<B>>>::TrainModule: Forward<Autodiff<B>, DI, DO>,
     <M as HasAutodiffModule<Dual<B>>>::TrainModule: HasAutodiffModule<Autodiff<Dual<B>>>,
     ReverseDual<B, M>: Forward<Autodiff<Dual<B>>, DI, DO>,
 {
@@ -84,16 +83,6 @@ where
 
     fn eval_dual(&self, input: Tensor<Dual<B>, DI>) -> Tensor<Dual<B>, DO> {
         lift_module::<B, M>(&self.model).forward(input)
-    }
-
-    fn eval_reverse(&self, input: Tensor<Autodiff<B>, DI>) -> Tensor<Autodiff<B>, DO> {
-        // Only the input is differentiated here: parameters stay off this tape
-        // (they remain on any outer tape through their primal).
-        self.model
-            .clone()
-            .train::<Autodiff<B>>()
-            .no_grad()
-            .forward(input)
     }
 
     fn eval_reverse_dual(

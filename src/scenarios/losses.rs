@@ -50,7 +50,11 @@ pub fn pinn_gradient<B: Backend>(model: &Mlp<B>, t: Tensor<B, 2>, mode: Mode) ->
 
 /// The same loss with `g` computed per row through `batched_jacobian` of `u(t)²`
 /// (rows are independent here).
-pub fn pinn_gradient_rowwise<B: Backend>(model: &Mlp<B>, t: Tensor<B, 2>, mode: Mode) -> Tensor<B, 1> {
+pub fn pinn_gradient_rowwise<B: Backend>(
+    model: &Mlp<B>,
+    t: Tensor<B, 2>,
+    mode: Mode,
+) -> Tensor<B, 1> {
     let layer = StatefulLayer::new(model.clone());
     let [batch, features] = t.dims();
     let g = batched_jacobian(&layer.then(Square), t.clone(), mode).reshape([batch, features]);
@@ -94,4 +98,3 @@ pub fn hutchinson_trace<B: Backend>(
         }
     }
 }
-

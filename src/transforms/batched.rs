@@ -52,7 +52,10 @@ where
 {
     let dims = x.dims();
     let batch = dims[0];
-    assert!(batch > 0, "burn-nested: `batched_jacobian` got an empty batch");
+    assert!(
+        batch > 0,
+        "burn-nested: `batched_jacobian` got an empty batch"
+    );
     let k = x.shape().num_elements() / batch;
     let device = x.device();
     // Row-wise basis: lane j seeds feature j of every row at once.
@@ -75,7 +78,9 @@ where
         let y = value.expect("at least one pass");
         let m = y.shape().num_elements() / batch;
         // [in, batch·out] -> [batch, out, in]
-        let j = Tensor::cat(parts, 0).reshape([k, batch, m]).permute([1, 2, 0]);
+        let j = Tensor::cat(parts, 0)
+            .reshape([k, batch, m])
+            .permute([1, 2, 0]);
         (y, j)
     };
     if let Mode::AutoForward { .. } = mode {

@@ -4,8 +4,9 @@ use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
 use super::switching::{count_forward, count_reverse};
+use crate::dual::Dual;
 use crate::layer::NestedFn;
-use crate::lift::{seed, split};
+use crate::lift::{constant, primal, seed, split};
 
 /// Chunks of `0..total`, `chunk` long (the last one shorter).
 pub(crate) fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
@@ -15,11 +16,16 @@ pub(crate) fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = core::o
 }
 
 /// Lanes `range` of the identity over `n` entries: `[lanes, n]`.
-pub(crate) fn basis<B: Backend>(range: core::ops::Range<usize>, n: usize, device: &B::Device) -> Tensor<B, 2> {
+pub(crate) fn basis<B: Backend>(
+    range: core::ops::Range<usize>,
+    n: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     let lanes = range.len();
-    let rows = Tensor::<B, 1, burn::tensor::Int>::arange(range.start as i64..range.end as i64, device)
-        .reshape([lanes, 1])
-        .expand([lanes, n]);
+    let rows =
+        Tensor::<B, 1, burn::tensor::Int>::arange(range.start as i64..range.end as i64, device)
+            .reshape([lanes, 1])
+            .expand([lanes, n]);
     let cols = Tensor::<B, 1, burn::tensor::Int>::arange(0..n as i64, device)
         .reshape([1, n])
         .expand([lanes, n]);
@@ -50,25 +56,32 @@ where
 }
 
 /// One reverse pass: the value `f(x)` and the gradient of `head(f(x))` (a scalar)
-/// w.r.t. `x`, computed by a backward pass on `Autodiff<B>`. Inside a loss on
-/// `Autodiff<I>` the gradient stays on the loss's tape.
+/// w.r.t. `x`, by a backward pass. Inside a loss on `Autodiff<I>` the gradient
+/// stays on the loss's tape (reverse over reverse).
+///
+/// The pass runs on `Autodiff<Dual<B>>` with no tangent, not on `Autodiff<B>`:
+/// Burn 0.21's `Autodiff` cannot differentiate its own fused backward kernels
+/// (`linear_x_backward` panics "Can't differentiate"), so `Autodiff<Autodiff<I>>`
+/// fails on every `nn::Linear`. The tangent-free `Dual` in between is transparent
+/// and composes those kernels from differentiable ops.
 pub(crate) fn reverse_pass<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: &Tensor<B, DI>,
-    head: impl FnOnce(Tensor<Autodiff<B>, DO>) -> Tensor<Autodiff<B>, 1>,
+    head: impl FnOnce(Tensor<Autodiff<Dual<B>>, DO>) -> Tensor<Autodiff<Dual<B>>, 1>,
 ) -> (Tensor<B, DO>, Tensor<B, DI>)
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_reverse();
-    let xa = Tensor::<Autodiff<B>, DI>::from_inner(x.clone()).require_grad();
-    let y = f.eval_reverse(xa.clone());
-    let value = y.clone().inner();
+    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(constant(x.clone())).require_grad();
+    let y = f.eval_reverse_dual(xa.clone());
+    let value = primal(y.clone().inner());
     let grads = head(y).backward();
-    let grad = xa
-        .grad(&grads)
-        .unwrap_or_else(|| Tensor::zeros(x.dims(), &x.device()));
+    let grad = match xa.grad(&grads) {
+        Some(g) => primal(g),
+        None => Tensor::zeros(x.dims(), &x.device()),
+    };
     (value, grad)
 }
 
@@ -81,7 +94,10 @@ pub(crate) fn inside_reverse<B: Backend, const D: usize>(x: &Tensor<B, D>) -> bo
 /// `f(x)` from a tangent-free forward-mode pass: used to learn the output shape
 /// before choosing a path. It runs a lifted copy of any model, so running
 /// statistics of the original are not touched.
-pub(crate) fn probe<B, F, const DI: usize, const DO: usize>(f: &F, x: &Tensor<B, DI>) -> Tensor<B, DO>
+pub(crate) fn probe<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+) -> Tensor<B, DO>
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,

@@ -19,7 +19,11 @@ fn check_scalar<const DO: usize>(dims: &[usize; DO]) {
 ///
 /// # Panics
 /// If `f(x)` has more than one element, or the mode's chunk is zero.
-pub fn gradient<B, F, const DI: usize, const DO: usize>(f: &F, x: Tensor<B, DI>, mode: Mode) -> Tensor<B, DI>
+pub fn gradient<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> Tensor<B, DI>
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,

@@ -15,7 +15,11 @@ use crate::lift::{seed, split};
 ///
 /// # Panics
 /// If `v`'s shape differs from `x`'s or `f(x)` has more than one element.
-pub fn hvp<B, F, const DI: usize, const DO: usize>(f: &F, x: Tensor<B, DI>, v: Tensor<B, DI>) -> Tensor<B, DI>
+pub fn hvp<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    v: Tensor<B, DI>,
+) -> Tensor<B, DI>
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,

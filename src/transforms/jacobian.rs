@@ -12,7 +12,11 @@ use crate::layer::NestedFn;
 ///
 /// # Panics
 /// If the mode's chunk is zero.
-pub fn jacobian<B, F, const DI: usize, const DO: usize>(f: &F, x: Tensor<B, DI>, mode: Mode) -> Tensor<B, 2>
+pub fn jacobian<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> Tensor<B, 2>
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
@@ -44,7 +48,10 @@ where
             parts.push(t);
         }
         // [in, out] -> [out, in]
-        (value.expect("at least one pass"), Tensor::cat(parts, 0).transpose())
+        (
+            value.expect("at least one pass"),
+            Tensor::cat(parts, 0).transpose(),
+        )
     };
     if let Mode::AutoForward { .. } = mode {
         return forward(None);
@@ -56,9 +63,11 @@ where
         Path::Reverse => {
             let rows = (0..m)
                 .map(|o| {
-                    reverse_pass(f, &x, |y: Tensor<_, DO>| y.reshape([m]).slice(o..o + 1).sum())
-                        .1
-                        .reshape([1, n])
+                    reverse_pass(f, &x, |y: Tensor<_, DO>| {
+                        y.reshape([m]).slice(o..o + 1).sum()
+                    })
+                    .1
+                    .reshape([1, n])
                 })
                 .collect();
             (y, Tensor::cat(rows, 0))

@@ -9,7 +9,11 @@ use crate::layer::NestedFn;
 ///
 /// # Panics
 /// If `u`'s shape differs from `x`'s.
-pub fn jvp<B, F, const DI: usize, const DO: usize>(f: &F, x: Tensor<B, DI>, u: Tensor<B, DI>) -> Tensor<B, DO>
+pub fn jvp<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    u: Tensor<B, DI>,
+) -> Tensor<B, DO>
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,

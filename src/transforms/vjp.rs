@@ -6,6 +6,7 @@ use super::engine::{basis, chunks, forward_pass, inside_reverse, reverse_pass};
 use super::mode::{Mode, Path};
 use super::policy;
 use crate::layer::NestedFn;
+use crate::lift::constant;
 
 fn check_cotangent<B: Backend, const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
     assert!(
@@ -50,7 +51,7 @@ where
     match policy::gradient(mode, inside_reverse(&x), n) {
         Path::Reverse => reverse_pass(f, &x, |y| {
             check_cotangent::<B, DO>(&y.dims(), &v.dims());
-            (y * Tensor::from_inner(v)).sum()
+            (y * Tensor::from_inner(constant(v))).sum()
         }),
         Path::Forward => {
             let device = x.device();
