@@ -8,7 +8,7 @@ use burn_autodiff::Autodiff;
 use super::{Forward, NestedFn, ReverseDual, StatefulLayer};
 use crate::dual::Dual;
 use crate::lift::{constant, lift_module};
-use crate::params::{flatten_params, map_masked, trainable_mask};
+use crate::params::{map_masked, visit_masked};
 
 /// A layer seen as a function of its flat trainable parameter vector (see
 /// [`flatten_params`]) at a fixed input. Every transform applies to it, so
@@ -30,19 +30,26 @@ impl<M> StatefulLayer<M> {
     {
         ParamView {
             layer: self,
-            mask: trainable_mask(self.model()),
+            mask: self.trainable().to_vec(),
             input,
         }
     }
 
-    /// The layer's trainable parameters as one vector (on an `Autodiff` backend,
-    /// still on the tape, so derivatives reach the parameters).
+    /// The layer's trainable parameters as one vector, in
+    /// [`flatten_params`](crate::params::flatten_params) order (on an `Autodiff`
+    /// backend, still on the tape, so derivatives reach the parameters).
     pub fn flat_params<B>(&self) -> Tensor<B, 1>
     where
         B: Backend,
         M: Module<B> + HasAutodiffModule<Autodiff<B>>,
     {
-        flatten_params(self.model())
+        let mut parts = Vec::new();
+        visit_masked(self.model(), self.trainable(), |t| parts.push(t));
+        assert!(
+            !parts.is_empty(),
+            "burn-nested: the layer has no trainable float parameter"
+        );
+        Tensor::cat(parts, 0)
     }
 }
 
@@ -80,7 +87,7 @@ where
 fn with_params<C: Backend, N: Module<C>>(module: N, mask: &[bool], params: Tensor<C, 1>) -> N {
     let [given] = params.dims();
     let mut expected = 0;
-    crate::params::visit_masked(&module, mask, |t| expected += t.dims()[0]);
+    visit_masked(&module, mask, |t| expected += t.dims()[0]);
     assert!(
         given == expected,
         "burn-nested: the parameter view needs a vector of {expected} parameters, got {given}"

@@ -7,6 +7,7 @@ use burn_autodiff::Autodiff;
 use super::{After, Forward, NestedFn, Then};
 use crate::dual::Dual;
 use crate::lift::{initialize_params, lift_module};
+use crate::params::trainable_mask;
 
 /// A Burn model wrapped so burn-nested can re-run it on `Dual<B>` and
 /// `Autodiff<B>` (and, inside a loss on `Autodiff<I>`, on their nestings).
@@ -19,16 +20,25 @@ use crate::lift::{initialize_params, lift_module};
 #[derive(Debug, Clone)]
 pub struct StatefulLayer<M> {
     model: M,
+    trainable: Vec<bool>,
 }
 
 impl<M> StatefulLayer<M> {
-    /// Wraps `model`, initializing its lazy parameters.
+    /// Wraps `model`, initializing its lazy parameters (after noting which tensors
+    /// are trainable parameters, which Burn can forget once they are initialized
+    /// on a plain backend; see [`trainable_mask`]).
     pub fn new<B: Backend>(model: M) -> Self
     where
-        M: Module<B>,
+        M: Module<B> + HasAutodiffModule<Autodiff<B>>,
     {
+        let trainable = trainable_mask(&model);
         initialize_params(&model);
-        Self { model }
+        Self { model, trainable }
+    }
+
+    /// Which float tensors of the model (in Burn's visiting order) are trainable.
+    pub(crate) fn trainable(&self) -> &[bool] {
+        &self.trainable
     }
 
     /// The wrapped model.

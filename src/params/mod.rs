@@ -10,26 +10,41 @@ use burn::module::{HasAutodiffModule, Module, ModuleMapper, ModuleVisitor, Param
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use crate::lift::initialize_params;
-
 /// For each float tensor Burn's visitor reports, in order: is it a trainable
 /// parameter (rather than running state or a frozen parameter)?
+///
+/// On an `Autodiff` backend the tensors say so themselves. On a plain backend the
+/// module is lifted to `Autodiff` to ask. Burn drops the flags when an
+/// *initialized* parameter on a plain backend is cloned; if none survive, every
+/// tensor counts as a parameter (running statistics included) — build the
+/// [`StatefulLayer`](crate::StatefulLayer) from the model before its first use to
+/// avoid that.
 pub fn trainable_mask<B, M>(module: &M) -> Vec<bool>
 where
     B: Backend,
     M: Module<B> + HasAutodiffModule<Autodiff<B>>,
 {
-    struct Mask(Vec<bool>);
-    impl<B: Backend> ModuleVisitor<B> for Mask {
+    let direct = require_grad_flags(module);
+    if direct.iter().any(|&t| t) {
+        return direct;
+    }
+    let lifted = require_grad_flags(&module.clone().train::<Autodiff<B>>());
+    if lifted.iter().any(|&t| t) {
+        return lifted;
+    }
+    vec![true; direct.len()]
+}
+
+fn require_grad_flags<B: Backend, M: Module<B>>(module: &M) -> Vec<bool> {
+    struct Flags(Vec<bool>);
+    impl<B: Backend> ModuleVisitor<B> for Flags {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             self.0.push(param.val().is_require_grad());
         }
     }
-    initialize_params(module);
-    let lifted = module.clone().train::<Autodiff<B>>();
-    let mut mask = Mask(Vec::new());
-    lifted.visit(&mut mask);
-    mask.0
+    let mut flags = Flags(Vec::new());
+    module.visit(&mut flags);
+    flags.0
 }
 
 /// Shapes of the trainable parameters, in flattening order.

@@ -1,0 +1,250 @@
+//! Each transform outside any reverse pass against a direct computation, and the
+//! errors bad input gets.
+
+mod common;
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn_nested::scenarios::{Mlp, SumOfSquares};
+use burn_nested::{
+    Mode, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp, jacobian, jvp, jvp_lanes,
+    param_jacobian, value_and_jacobian, vjp,
+};
+use common::{F, random_data, tensor, values};
+use rand::{SeedableRng, rngs::StdRng};
+
+const B_ROWS: usize = 3;
+const N_IN: usize = 4;
+const N_OUT: usize = 2;
+
+/// `y = tanh(x W)` with a fixed `W`, batch first.
+#[derive(Clone)]
+struct TanhLinear(TensorData);
+
+impl TensorFn<2, 2> for TanhLinear {
+    fn apply<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        x.clone()
+            .matmul(Tensor::from_data(self.0.clone(), &x.device()))
+            .tanh()
+    }
+}
+
+fn setup() -> (TanhLinear, Vec<f64>, Tensor<F, 2>, Vec<f64>) {
+    let mut rng = StdRng::seed_from_u64(9);
+    let w = random_data(&mut rng, &[N_IN, N_OUT], -1.0, 1.0);
+    let x = random_data(&mut rng, &[B_ROWS, N_IN], -1.0, 1.0);
+    let wv = w.clone().to_vec::<f64>().unwrap();
+    let xt = tensor::<F, 2>(&x);
+    let y = values(TanhLinear(w.clone()).apply(xt.clone()));
+    (TanhLinear(w), wv, xt, y)
+}
+
+/// ∂y[b,j]/∂x[c,i] = δ_bc (1 − y[b,j]²) W[i,j], as a row-major [out, in] matrix.
+fn expected_jacobian(w: &[f64], y: &[f64]) -> Vec<f64> {
+    let (n_out, n_in) = (B_ROWS * N_OUT, B_ROWS * N_IN);
+    let mut j = vec![0.0; n_out * n_in];
+    for b in 0..B_ROWS {
+        for o in 0..N_OUT {
+            for i in 0..N_IN {
+                let d = 1.0 - y[b * N_OUT + o].powi(2);
+                j[(b * N_OUT + o) * n_in + b * N_IN + i] = d * w[i * N_OUT + o];
+            }
+        }
+    }
+    j
+}
+
+fn assert_close(what: &str, a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (k, (p, q)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (p - q).abs() < 1e-12 * q.abs().max(1.0),
+            "{what}[{k}]: {p} vs {q}"
+        );
+    }
+}
+
+fn matvec(j: &[f64], rows: usize, u: &[f64]) -> Vec<f64> {
+    let cols = u.len();
+    (0..rows)
+        .map(|r| (0..cols).map(|c| j[r * cols + c] * u[c]).sum())
+        .collect()
+}
+
+#[test]
+fn jacobian_in_every_mode_equals_the_closed_form() {
+    let (f, w, x, y) = setup();
+    let expected = expected_jacobian(&w, &y);
+    for mode in [
+        Mode::FORWARD,
+        Mode::forward_chunked(5),
+        Mode::AutoReverse,
+        Mode::Auto,
+    ] {
+        let j = jacobian(&Pure(f.clone()), x.clone(), mode);
+        assert_eq!(j.dims(), [B_ROWS * N_OUT, B_ROWS * N_IN]);
+        assert_close(&format!("jacobian {mode:?}"), &values(j), &expected);
+    }
+    let (value, _) = value_and_jacobian(&Pure(f), x, Mode::Auto);
+    assert_close("value", &values(value), &y);
+}
+
+#[test]
+fn batched_jacobian_equals_the_diagonal_blocks() {
+    let (f, w, x, y) = setup();
+    let full = expected_jacobian(&w, &y);
+    for mode in [
+        Mode::FORWARD,
+        Mode::forward_chunked(3),
+        Mode::AutoReverse,
+        Mode::Auto,
+    ] {
+        let j = values(batched_jacobian(&Pure(f.clone()), x.clone(), mode));
+        let mut expected = Vec::new();
+        for b in 0..B_ROWS {
+            for o in 0..N_OUT {
+                for i in 0..N_IN {
+                    expected.push(full[(b * N_OUT + o) * (B_ROWS * N_IN) + b * N_IN + i]);
+                }
+            }
+        }
+        assert_close(&format!("batched {mode:?}"), &j, &expected);
+    }
+}
+
+#[test]
+fn jvp_and_vjp_are_jacobian_products() {
+    let (f, w, x, y) = setup();
+    let j = expected_jacobian(&w, &y);
+    let mut rng = StdRng::seed_from_u64(2);
+    let u = random_data(&mut rng, &[B_ROWS, N_IN], -1.0, 1.0);
+    let v = random_data(&mut rng, &[B_ROWS, N_OUT], -1.0, 1.0);
+    let uv = u.clone().to_vec::<f64>().unwrap();
+    let vv = v.clone().to_vec::<f64>().unwrap();
+
+    let ju = values(jvp(&Pure(f.clone()), x.clone(), tensor::<F, 2>(&u)));
+    assert_close("jvp", &ju, &matvec(&j, B_ROWS * N_OUT, &uv));
+
+    let n_in = B_ROWS * N_IN;
+    let vtj: Vec<f64> = (0..n_in)
+        .map(|c| (0..B_ROWS * N_OUT).map(|r| vv[r] * j[r * n_in + c]).sum())
+        .collect();
+    for mode in [Mode::FORWARD, Mode::forward_chunked(4), Mode::AutoReverse] {
+        let got = values(vjp(&Pure(f.clone()), x.clone(), tensor::<F, 2>(&v), mode));
+        assert_close(&format!("vjp {mode:?}"), &got, &vtj);
+    }
+
+    // Two directions at once.
+    let lanes = tensor::<F, 2>(&u)
+        .reshape([1, B_ROWS, N_IN])
+        .repeat_dim(0, 2)
+        * 1.0;
+    let both: Tensor<F, 3> = jvp_lanes(&Pure(f), x, lanes);
+    let both = values(both);
+    assert_close("jvp_lanes lane 0", &both[..ju.len()], &ju);
+    assert_close("jvp_lanes lane 1", &both[ju.len()..], &ju);
+}
+
+#[test]
+fn gradient_and_hvp_match_burn_autodiff() {
+    let (f, _, x, _) = setup();
+    let head = burn_nested::Then::<_, _, 2> {
+        inner: Pure(f.clone()),
+        outer: SumOfSquares,
+    };
+    // Burn's own reverse mode as the reference.
+    type Ad = burn_autodiff::Autodiff<F>;
+    let xa = Tensor::<Ad, 2>::from_data(x.to_data(), &Default::default()).require_grad();
+    let reference = values(
+        xa.grad(&SumOfSquares.apply(f.apply(xa.clone())).backward())
+            .unwrap(),
+    );
+    for mode in [Mode::FORWARD, Mode::AutoReverse, Mode::Auto] {
+        assert_close(
+            &format!("gradient {mode:?}"),
+            &values(gradient(&head, x.clone(), mode)),
+            &reference,
+        );
+    }
+
+    // H·v against central differences of the gradient.
+    let mut rng = StdRng::seed_from_u64(4);
+    let v = random_data(&mut rng, &[B_ROWS, N_IN], -1.0, 1.0);
+    let hv = values(hvp(&head, x.clone(), tensor::<F, 2>(&v)));
+    let h = 1e-5;
+    let at = |s: f64| {
+        values(gradient(
+            &head,
+            x.clone() + tensor::<F, 2>(&v) * s,
+            Mode::AutoReverse,
+        ))
+    };
+    let (p, m) = (at(h), at(-h));
+    for k in 0..hv.len() {
+        let fd = (p[k] - m[k]) / (2.0 * h);
+        assert!((hv[k] - fd).abs() < 1e-7, "hvp[{k}]: {} vs {fd}", hv[k]);
+    }
+}
+
+#[test]
+fn parameter_jacobian_forward_and_reverse_agree() {
+    let device = Default::default();
+    let model = Mlp::<F>::new(&[2, 5, 3], false, &device);
+    let layer = StatefulLayer::new(model);
+    let mut rng = StdRng::seed_from_u64(6);
+    let x = tensor::<F, 2>(&random_data(&mut rng, &[4, 2], -1.0, 1.0));
+    let fwd = param_jacobian(&layer, x.clone(), Mode::FORWARD);
+    let rev = param_jacobian(&layer, x, Mode::AutoReverse);
+    assert_eq!(fwd.dims(), [12, 2 * 5 + 5 + 5 * 3 + 3]);
+    assert_close("param_jacobian", &values(fwd), &values(rev));
+}
+
+// ---- bad input -------------------------------------------------------------
+
+#[test]
+#[should_panic(expected = "needs a tangent shaped like the input")]
+fn jvp_rejects_a_tangent_of_the_wrong_shape() {
+    let (f, _, x, _) = setup();
+    let _ = jvp(
+        &Pure(f),
+        x,
+        Tensor::<F, 2>::zeros([B_ROWS, N_IN + 1], &Default::default()),
+    );
+}
+
+#[test]
+#[should_panic(expected = "needs a cotangent shaped like the output")]
+fn vjp_rejects_a_cotangent_of_the_wrong_shape() {
+    let (f, _, x, _) = setup();
+    let v = Tensor::<F, 2>::zeros([B_ROWS, N_OUT + 1], &Default::default());
+    let _ = vjp(&Pure(f), x, v, Mode::AutoReverse);
+}
+
+#[test]
+#[should_panic(expected = "needs a scalar output")]
+fn gradient_rejects_a_vector_output() {
+    let (f, _, x, _) = setup();
+    let _ = gradient(&Pure(f), x, Mode::Auto);
+}
+
+burn_nested::tensor_fn!(BatchSum, |y: 2| -> 2 { y.sum_dim(0) });
+
+#[test]
+#[should_panic(expected = "output batch size")]
+fn batched_jacobian_rejects_a_changed_batch_size() {
+    let (_, _, x, _) = setup();
+    let _ = batched_jacobian(&Pure(BatchSum), x, Mode::Auto);
+}
+
+#[test]
+#[should_panic(expected = "zero lanes per pass")]
+fn zero_chunk_is_rejected() {
+    let (f, _, x, _) = setup();
+    let _ = jacobian(&Pure(f), x, Mode::forward_chunked(0));
+}
+
+#[test]
+#[should_panic(expected = "needs a vector of")]
+fn unflatten_rejects_a_wrong_length() {
+    let model = Mlp::<F>::new(&[2, 3], false, &Default::default());
+    let _ = burn_nested::params::unflatten_params(model, Tensor::zeros([4], &Default::default()));
+}
