@@ -1,5 +1,7 @@
-//! `ModuleOps` for `Dual<B>` (interim: being written).
-#![allow(unused_variables, clippy::too_many_arguments)]
+//! `ModuleOps` for `Dual<B>`: every method is overridden so that its primal is `B`'s
+//! own op (so without tangents `Dual<B>` gives exactly `B`'s result), with the
+//! tangent rule of `rules/` (see the table in each rule file).
+
 use burn_backend::{
     Backend,
     ops::*,
@@ -7,15 +9,149 @@ use burn_backend::{
 };
 
 use crate::dual::Dual;
+use crate::dual::rules::conv::{self, Layout};
+use crate::dual::rules::fold::{batch_linear, batch_linear_grad};
+use crate::dual::rules::{composed, deform, embedding, fft, linear, norm, pool};
 
 impl<B: Backend> ModuleOps<Self> for Dual<B> {
+    fn embedding(weights: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
+        embedding::embedding(weights, indices)
+    }
+
+    fn embedding_backward(
+        weights: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        embedding::embedding_backward(weights, output_grad, indices)
+    }
+
+    fn linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        linear::linear(x, weight, bias)
+    }
+
+    fn linear_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        linear::x_backward(weight, output_grad)
+    }
+
+    fn linear_weight_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        linear::weight_backward(x, output_grad)
+    }
+
+    fn linear_bias_backward(output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        linear::bias_backward(output_grad)
+    }
+
+    fn conv1d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<1>,
+    ) -> FloatTensor<Self> {
+        conv::conv("conv1d", B::conv1d, x, weight, bias, options)
+    }
+
+    fn conv1d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<1>,
+    ) -> FloatTensor<Self> {
+        conv::x_backward(
+            B::conv1d_x_backward,
+            B::conv_transpose1d,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv1d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<1>,
+    ) -> FloatTensor<Self> {
+        let groups = options.groups;
+        conv::weight_backward(
+            B::conv1d_weight_backward,
+            Layout::Conv,
+            groups,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv1d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        conv::bias_backward(B::conv1d_bias_backward, x, bias, output_grad)
+    }
+
     fn conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: Option<FloatTensor<Self>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        todo!("conv2d")
+        conv::conv("conv2d", B::conv2d, x, weight, bias, options)
+    }
+
+    fn conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        conv::x_backward(
+            B::conv2d_x_backward,
+            B::conv_transpose2d,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let groups = options.groups;
+        conv::weight_backward(
+            B::conv2d_weight_backward,
+            Layout::Conv,
+            groups,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv2d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        conv::bias_backward(B::conv2d_bias_backward, x, bias, output_grad)
     }
 
     fn deform_conv2d(
@@ -26,7 +162,7 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: DeformConvOptions<2>,
     ) -> FloatTensor<Self> {
-        todo!("deform_conv2d")
+        deform::deform_conv2d(x, offset, weight, mask, bias, options)
     }
 
     fn deform_conv2d_backward(
@@ -38,7 +174,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_grad: FloatTensor<Self>,
         options: DeformConvOptions<2>,
     ) -> DeformConv2dBackward<Self> {
-        todo!("deform_conv2d_backward")
+        let (x, offset, weight, mask, bias) =
+            deform::deform_conv2d_backward(x, offset, weight, mask, bias, output_grad, options);
+        DeformConv2dBackward::new(x, offset, weight, mask, bias)
     }
 
     fn conv3d(
@@ -47,7 +185,99 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvOptions<3>,
     ) -> FloatTensor<Self> {
-        todo!("conv3d")
+        conv::conv("conv3d", B::conv3d, x, weight, bias, options)
+    }
+
+    fn conv3d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        conv::x_backward(
+            B::conv3d_x_backward,
+            B::conv_transpose3d,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv3d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        let groups = options.groups;
+        conv::weight_backward(
+            B::conv3d_weight_backward,
+            Layout::Conv,
+            groups,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv3d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        conv::bias_backward(B::conv3d_bias_backward, x, bias, output_grad)
+    }
+
+    fn conv_transpose1d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvTransposeOptions<1>,
+    ) -> FloatTensor<Self> {
+        conv::conv_transpose(
+            "conv_transpose1d",
+            B::conv_transpose1d,
+            x,
+            weight,
+            bias,
+            options,
+        )
+    }
+
+    fn conv_transpose1d_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<1>,
+    ) -> FloatTensor<Self> {
+        conv::transpose_x_backward(B::conv_transpose1d_x_backward, weight, output_grad, options)
+    }
+
+    fn conv_transpose1d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<1>,
+    ) -> FloatTensor<Self> {
+        let (f, groups) = (B::conv_transpose1d_weight_backward, options.groups);
+        conv::weight_backward(
+            f,
+            Layout::Transposed,
+            groups,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv_transpose1d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        conv::bias_backward(B::conv_transpose1d_bias_backward, x, bias, output_grad)
     }
 
     fn conv_transpose2d(
@@ -56,7 +286,48 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        todo!("conv_transpose2d")
+        conv::conv_transpose(
+            "conv_transpose2d",
+            B::conv_transpose2d,
+            x,
+            weight,
+            bias,
+            options,
+        )
+    }
+
+    fn conv_transpose2d_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Self> {
+        conv::transpose_x_backward(B::conv_transpose2d_x_backward, weight, output_grad, options)
+    }
+
+    fn conv_transpose2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Self> {
+        let (f, groups) = (B::conv_transpose2d_weight_backward, options.groups);
+        conv::weight_backward(
+            f,
+            Layout::Transposed,
+            groups,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv_transpose2d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        conv::bias_backward(B::conv_transpose2d_bias_backward, x, bias, output_grad)
     }
 
     fn conv_transpose3d(
@@ -65,7 +336,98 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvTransposeOptions<3>,
     ) -> FloatTensor<Self> {
-        todo!("conv_transpose3d")
+        conv::conv_transpose(
+            "conv_transpose3d",
+            B::conv_transpose3d,
+            x,
+            weight,
+            bias,
+            options,
+        )
+    }
+
+    fn conv_transpose3d_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<3>,
+    ) -> FloatTensor<Self> {
+        conv::transpose_x_backward(B::conv_transpose3d_x_backward, weight, output_grad, options)
+    }
+
+    fn conv_transpose3d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<3>,
+    ) -> FloatTensor<Self> {
+        let (f, groups) = (B::conv_transpose3d_weight_backward, options.groups);
+        conv::weight_backward(
+            f,
+            Layout::Transposed,
+            groups,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    fn conv_transpose3d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        conv::bias_backward(B::conv_transpose3d_bias_backward, x, bias, output_grad)
+    }
+
+    fn unfold4d(
+        x: FloatTensor<Self>,
+        kernel_size: [usize; 2],
+        options: UnfoldOptions,
+    ) -> FloatTensor<Self> {
+        batch_linear(x, |x| B::unfold4d(x, kernel_size, options.clone()))
+    }
+
+    fn avg_pool1d(
+        x: FloatTensor<Self>,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+        count_include_pad: bool,
+        ceil_mode: bool,
+    ) -> FloatTensor<Self> {
+        batch_linear(x, |x| {
+            B::avg_pool1d(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            )
+        })
+    }
+
+    fn avg_pool1d_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+        count_include_pad: bool,
+        ceil_mode: bool,
+    ) -> FloatTensor<Self> {
+        batch_linear_grad(x, grad, |x, g| {
+            B::avg_pool1d_backward(
+                x,
+                g,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            )
+        })
     }
 
     fn avg_pool2d(
@@ -76,7 +438,16 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         count_include_pad: bool,
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
-        todo!("avg_pool2d")
+        batch_linear(x, |x| {
+            B::avg_pool2d(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            )
+        })
     }
 
     fn avg_pool2d_backward(
@@ -88,18 +459,110 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         count_include_pad: bool,
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
-        todo!("avg_pool2d_backward")
+        batch_linear_grad(x, grad, |x, g| {
+            B::avg_pool2d_backward(
+                x,
+                g,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            )
+        })
     }
 
     fn adaptive_avg_pool2d(x: FloatTensor<Self>, output_size: [usize; 2]) -> FloatTensor<Self> {
-        todo!("adaptive_avg_pool2d")
+        batch_linear(x, |x| B::adaptive_avg_pool2d(x, output_size))
     }
 
     fn adaptive_avg_pool2d_backward(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        todo!("adaptive_avg_pool2d_backward")
+        batch_linear_grad(x, grad, B::adaptive_avg_pool2d_backward)
+    }
+
+    fn adaptive_avg_pool1d(x: FloatTensor<Self>, output_size: usize) -> FloatTensor<Self> {
+        batch_linear(x, |x| B::adaptive_avg_pool1d(x, output_size))
+    }
+
+    fn adaptive_avg_pool1d_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        batch_linear_grad(x, grad, B::adaptive_avg_pool1d_backward)
+    }
+
+    fn max_pool1d(
+        x: FloatTensor<Self>,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        ceil_mode: bool,
+    ) -> FloatTensor<Self> {
+        pool::max_pool(
+            x,
+            |x| B::max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode),
+            |x| {
+                let r = B::max_pool1d_with_indices(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    dilation,
+                    ceil_mode,
+                );
+                (r.output, r.indices)
+            },
+        )
+    }
+
+    fn max_pool1d_with_indices(
+        x: FloatTensor<Self>,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        ceil_mode: bool,
+    ) -> MaxPool1dWithIndices<Self> {
+        let (output, indices) = pool::max_pool_with_indices(x, |x| {
+            let r =
+                B::max_pool1d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
+            (r.output, r.indices)
+        });
+        MaxPool1dWithIndices::new(output, indices)
+    }
+
+    fn max_pool1d_with_indices_backward(
+        x: FloatTensor<Self>,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        ceil_mode: bool,
+        output_grad: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+    ) -> MaxPool1dBackward<Self> {
+        MaxPool1dBackward::new(pool::max_pool_backward(
+            x,
+            output_grad,
+            indices,
+            |x, g, i| {
+                B::max_pool1d_with_indices_backward(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    dilation,
+                    ceil_mode,
+                    g,
+                    i,
+                )
+                .x_grad
+            },
+        ))
     }
 
     fn max_pool2d(
@@ -110,7 +573,21 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dilation: [usize; 2],
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
-        todo!("max_pool2d")
+        pool::max_pool(
+            x,
+            |x| B::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode),
+            |x| {
+                let r = B::max_pool2d_with_indices(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    dilation,
+                    ceil_mode,
+                );
+                (r.output, r.indices)
+            },
+        )
     }
 
     fn max_pool2d_with_indices(
@@ -121,7 +598,12 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dilation: [usize; 2],
         ceil_mode: bool,
     ) -> MaxPool2dWithIndices<Self> {
-        todo!("max_pool2d_with_indices")
+        let (output, indices) = pool::max_pool_with_indices(x, |x| {
+            let r =
+                B::max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
+            (r.output, r.indices)
+        });
+        MaxPool2dWithIndices::new(output, indices)
     }
 
     fn max_pool2d_with_indices_backward(
@@ -134,7 +616,24 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_grad: FloatTensor<Self>,
         indices: IntTensor<Self>,
     ) -> MaxPool2dBackward<Self> {
-        todo!("max_pool2d_with_indices_backward")
+        MaxPool2dBackward::new(pool::max_pool_backward(
+            x,
+            output_grad,
+            indices,
+            |x, g, i| {
+                B::max_pool2d_with_indices_backward(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    dilation,
+                    ceil_mode,
+                    g,
+                    i,
+                )
+                .x_grad
+            },
+        ))
     }
 
     fn interpolate(
@@ -142,7 +641,7 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_size: [usize; 2],
         options: InterpolateOptions,
     ) -> FloatTensor<Self> {
-        todo!("interpolate")
+        batch_linear(x, |x| B::interpolate(x, output_size, options.clone()))
     }
 
     fn interpolate_backward(
@@ -151,7 +650,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_size: [usize; 2],
         options: InterpolateOptions,
     ) -> FloatTensor<Self> {
-        todo!("interpolate_backward")
+        batch_linear_grad(x, grad, |x, g| {
+            B::interpolate_backward(x, g, output_size, options.clone())
+        })
     }
 
     fn attention(
@@ -162,7 +663,51 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         attn_bias: Option<FloatTensor<Self>>,
         options: AttentionModuleOptions,
     ) -> FloatTensor<Self> {
-        todo!("attention")
+        composed::attention(query, key, value, mask, attn_bias, options)
+    }
+
+    fn layer_norm(
+        tensor: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: Option<FloatTensor<Self>>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        norm::layer_norm(tensor, gamma, beta, epsilon)
+    }
+
+    fn ctc_loss(
+        log_probs: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        input_lengths: IntTensor<Self>,
+        target_lengths: IntTensor<Self>,
+        blank: usize,
+    ) -> FloatTensor<Self> {
+        composed::ctc_loss(log_probs, targets, input_lengths, target_lengths, blank)
+    }
+
+    /// `false`, whatever `B` says: then `Autodiff<Dual<B>>` differentiates the
+    /// default composition (made of differentiable `Dual` ops) instead of calling
+    /// [`ctc_loss_backward`](ModuleOps::ctc_loss_backward) in its backward pass.
+    fn has_ctc_loss_backward() -> bool {
+        false
+    }
+
+    fn ctc_loss_backward(
+        log_probs: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        input_lengths: IntTensor<Self>,
+        target_lengths: IntTensor<Self>,
+        grad_loss: FloatTensor<Self>,
+        blank: usize,
+    ) -> FloatTensor<Self> {
+        composed::ctc_loss_backward(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            grad_loss,
+            blank,
+        )
     }
 
     fn rfft(
@@ -170,7 +715,7 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dim: usize,
         n: Option<usize>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        todo!("rfft")
+        fft::rfft(signal, dim, n)
     }
 
     fn irfft(
@@ -179,6 +724,6 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dim: usize,
         n: Option<usize>,
     ) -> FloatTensor<Self> {
-        todo!("irfft")
+        fft::irfft(spectrum_re, spectrum_im, dim, n)
     }
 }

@@ -4,3 +4,14 @@ pub(crate) mod binary;
 pub(crate) mod index;
 pub(crate) mod order;
 pub(crate) mod reduce;
+
+// Module ops (`ops/module.rs`).
+pub(crate) mod composed;
+pub(crate) mod conv;
+pub(crate) mod deform;
+pub(crate) mod embedding;
+pub(crate) mod fft;
+pub(crate) mod fold;
+pub(crate) mod linear;
+pub(crate) mod norm;
+pub(crate) mod pool;

@@ -1,0 +1,106 @@
+//! `linear` (`x @ w + b`, bilinear in `x` and `w`) and its backward passes. Lanes of
+//! a row-indexed tangent fold into the rows; lanes of a weight tangent fold into the
+//! weight's output (or input) features, so each term is one inner-backend call.
+
+use burn_backend::{Backend, Shape, TensorMetadata};
+
+use crate::dual::DualTensor;
+use crate::dual::lanes::{Prim, add_tangents, common_lanes, lanes_of};
+use crate::dual::rules::fold::{into_dim, out_of_dim};
+
+/// Applies `op` to a tangent `[L, .., k]` as rows `[L·rows, k]`, giving `[L, .., n]`.
+fn per_row<B: Backend>(t: Prim<B>, op: impl FnOnce(Prim<B>) -> Prim<B>) -> Prim<B> {
+    let s = t.shape();
+    let k = s[s.num_dims() - 1];
+    let rows = s.num_elements() / k;
+    let y = op(B::float_reshape(t, Shape::new([rows, k])));
+    let n = y.shape()[1];
+    let mut dims = s.to_vec();
+    *dims.last_mut().expect("rank >= 1") = n;
+    B::float_reshape(y, Shape::from(dims))
+}
+
+/// Applies `op` with lanes merged into the last dim of the tangent `t` (`[.., L·k]`);
+/// the result's dim `out_dim` holds the lanes as `L·n` and they are split back out.
+fn lanes_in_last<B: Backend>(
+    t: Prim<B>,
+    out_dim: usize,
+    op: impl FnOnce(Prim<B>) -> Prim<B>,
+) -> Prim<B> {
+    let (lanes, last) = (lanes_of::<B>(&t), t.shape().num_dims() - 2);
+    out_of_dim::<B>(op(into_dim::<B>(t, last, 1)), out_dim, 1, lanes)
+}
+
+/// `linear(x, w, b)`, `x: [.., d_in]`, `w: [d_in, d_out]`, `b: [d_out]`.
+pub(crate) fn linear<B: Backend>(
+    x: DualTensor<B>,
+    w: DualTensor<B>,
+    bias: Option<DualTensor<B>>,
+) -> DualTensor<B> {
+    let (b, tb) = super::conv::split_bias(bias);
+    if common_lanes::<B>("linear", [&x.tangent, &w.tangent, &tb]).is_none() {
+        return DualTensor::constant(B::linear(x.primal, w.primal, b));
+    }
+    let out = B::linear(x.primal.clone(), w.primal.clone(), b);
+    let shape = out.shape();
+    let tx = x
+        .tangent
+        .map(|t| per_row::<B>(t, |t| B::linear(t, w.primal.clone(), None)));
+    // x @ [d_in, L·d_out] holds every lane's x @ dw side by side.
+    let tw = w.tangent.map(|t| {
+        let lanes = lanes_of::<B>(&t);
+        let y = B::linear(x.primal, into_dim::<B>(t, 1, 1), None);
+        out_of_dim::<B>(y, shape.num_dims() - 1, 1, lanes)
+    });
+    let tb = tb.map(|t| {
+        let s = t.shape();
+        let mut dims = vec![s[0]];
+        dims.resize(shape.num_dims(), 1);
+        dims.push(s[1]);
+        B::float_reshape(t, Shape::from(dims))
+    });
+    let t = add_tangents::<B>("linear", tx, tw, &shape);
+    DualTensor::new(out, add_tangents::<B>("linear", t, tb, &shape))
+}
+
+/// `linear_x_backward(w, g) = g @ wᵀ`, bilinear in `w` and `g`.
+pub(crate) fn x_backward<B: Backend>(w: DualTensor<B>, grad: DualTensor<B>) -> DualTensor<B> {
+    common_lanes::<B>("linear_x_backward", [&w.tangent, &grad.tangent]);
+    let out = B::linear_x_backward(w.primal.clone(), grad.primal.clone());
+    let shape = out.shape();
+    let tg = grad
+        .tangent
+        .map(|t| per_row::<B>(t, |t| B::linear_x_backward(w.primal.clone(), t)));
+    // [L·d_in, d_out] as the weight gives every lane's g @ dwᵀ side by side.
+    let tw = w.tangent.map(|t| {
+        let lanes = lanes_of::<B>(&t);
+        let y = B::linear_x_backward(into_dim::<B>(t, 0, 1), grad.primal);
+        out_of_dim::<B>(y, shape.num_dims() - 1, 1, lanes)
+    });
+    DualTensor::new(out, add_tangents::<B>("linear_x_backward", tg, tw, &shape))
+}
+
+/// `linear_weight_backward(x, g) = Σ xᵀ g`, bilinear in `x` and `g`; lanes go into
+/// the features of `x` (rows of the result) or of `g` (its columns).
+pub(crate) fn weight_backward<B: Backend>(x: DualTensor<B>, grad: DualTensor<B>) -> DualTensor<B> {
+    common_lanes::<B>("linear_weight_backward", [&x.tangent, &grad.tangent]);
+    let out = B::linear_weight_backward(x.primal.clone(), grad.primal.clone());
+    let shape = out.shape();
+    let tx = x
+        .tangent
+        .map(|t| lanes_in_last::<B>(t, 0, |t| B::linear_weight_backward(t, grad.primal.clone())));
+    let tg = grad
+        .tangent
+        .map(|t| lanes_in_last::<B>(t, 1, |t| B::linear_weight_backward(x.primal, t)));
+    DualTensor::new(
+        out,
+        add_tangents::<B>("linear_weight_backward", tx, tg, &shape),
+    )
+}
+
+/// `linear_bias_backward(g)`: a sum over rows, linear in `g`.
+pub(crate) fn bias_backward<B: Backend>(grad: DualTensor<B>) -> DualTensor<B> {
+    grad.linear(B::linear_bias_backward, |t| {
+        lanes_in_last::<B>(t, 0, B::linear_bias_backward)
+    })
+}
