@@ -40,11 +40,18 @@ fn check_gradients_ad_only(
     x: &Tensor<Ad, 2>,
     loss: &impl Fn(&Mlp<Ad>, Tensor<Ad, 2>) -> Tensor<Ad, 1>,
 ) -> (f64, Vec<f64>, Vec<f64>) {
-    let xa = x.clone().require_grad();
+    // A fresh leaf: `require_grad` on a clone keeps the node id, and re-registering
+    // one id in several graphs confuses Burn's graph registry.
+    let xa = x.clone().detach().require_grad();
     let l = loss(m, xa.clone());
     let value = values(l.clone())[0];
     let grads = l.backward();
-    let gx = values(xa.grad(&grads).expect("input gradient"));
+    let gx = values(xa.grad(&grads).unwrap_or_else(|| {
+        panic!(
+            "no input gradient (switching {})",
+            burn_nested::switching_enabled()
+        )
+    }));
     (value, gx, param_gradients(m, &grads))
 }
 

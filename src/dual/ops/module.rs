@@ -9,6 +9,7 @@ use burn_backend::{
 };
 
 use crate::dual::Dual;
+use crate::dual::rules::autodiff_inner::{self, inner_is_autodiff, refuse};
 use crate::dual::rules::conv::{self, Layout};
 use crate::dual::rules::fold::{batch_linear, batch_linear_grad};
 use crate::dual::rules::{composed, deform, embedding, fft, linear, norm, pool};
@@ -23,6 +24,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_grad: FloatTensor<Self>,
         indices: IntTensor<Self>,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&weights.primal) {
+            return autodiff_inner::embedding_backward::<Self>(weights, output_grad, indices);
+        }
         embedding::embedding_backward(weights, output_grad, indices)
     }
 
@@ -38,6 +42,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         weight: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&weight.primal) {
+            return autodiff_inner::linear_x_backward::<Self>(weight, output_grad);
+        }
         linear::x_backward(weight, output_grad)
     }
 
@@ -45,10 +52,16 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         x: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            return autodiff_inner::linear_weight_backward::<Self>(x, output_grad);
+        }
         linear::weight_backward(x, output_grad)
     }
 
     fn linear_bias_backward(output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&output_grad.primal) {
+            return autodiff_inner::linear_bias_backward::<Self>(output_grad);
+        }
         linear::bias_backward(output_grad)
     }
 
@@ -174,6 +187,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_grad: FloatTensor<Self>,
         options: DeformConvOptions<2>,
     ) -> DeformConv2dBackward<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("deform_conv2d_backward")
+        }
         let (x, offset, weight, mask, bias) =
             deform::deform_conv2d_backward(x, offset, weight, mask, bias, output_grad, options);
         DeformConv2dBackward::new(x, offset, weight, mask, bias)
@@ -417,6 +433,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         count_include_pad: bool,
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("avg_pool1d_backward")
+        }
         batch_linear_grad(x, grad, |x, g| {
             B::avg_pool1d_backward(
                 x,
@@ -459,6 +478,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         count_include_pad: bool,
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("avg_pool2d_backward")
+        }
         batch_linear_grad(x, grad, |x, g| {
             B::avg_pool2d_backward(
                 x,
@@ -480,6 +502,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("adaptive_avg_pool2d_backward")
+        }
         batch_linear_grad(x, grad, B::adaptive_avg_pool2d_backward)
     }
 
@@ -491,6 +516,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("adaptive_avg_pool1d_backward")
+        }
         batch_linear_grad(x, grad, B::adaptive_avg_pool1d_backward)
     }
 
@@ -545,6 +573,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_grad: FloatTensor<Self>,
         indices: IntTensor<Self>,
     ) -> MaxPool1dBackward<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("max_pool1d_with_indices_backward")
+        }
         MaxPool1dBackward::new(pool::max_pool_backward(
             x,
             output_grad,
@@ -616,6 +647,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_grad: FloatTensor<Self>,
         indices: IntTensor<Self>,
     ) -> MaxPool2dBackward<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("max_pool2d_with_indices_backward")
+        }
         MaxPool2dBackward::new(pool::max_pool_backward(
             x,
             output_grad,
@@ -650,6 +684,9 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_size: [usize; 2],
         options: InterpolateOptions,
     ) -> FloatTensor<Self> {
+        if inner_is_autodiff::<B>(&x.primal) {
+            refuse("interpolate_backward")
+        }
         batch_linear_grad(x, grad, |x, g| {
             B::interpolate_backward(x, g, output_size, options.clone())
         })

@@ -1,5 +1,6 @@
 //! JVP rules that take more than a line, grouped by kind (see `DESIGN.md`).
 
+pub(crate) mod autodiff_inner;
 pub(crate) mod binary;
 pub(crate) mod index;
 pub(crate) mod order;
