@@ -4,13 +4,12 @@
 pub mod check;
 pub mod dual;
 pub mod layer;
+pub mod lift;
 pub mod params;
 pub mod scenarios;
 pub mod transforms;
 
 pub use dual::{Dual, DualTensor};
-pub mod lift;
-
 pub use layer::{After, Forward, NestedFn, ParamView, Pure, StatefulLayer, TensorFn, Then};
 pub use lift::{constant, lift_module, primal, seed, split, tangent};
 pub use transforms::*;

@@ -756,3 +756,19 @@ fn seed_rejects_a_tangent_of_the_wrong_rank() {
     let t = Tensor::<F, 2>::zeros([2, 2], &Default::default());
     let _ = seed(x, t);
 }
+
+#[test]
+#[should_panic(expected = "float_grid_sample_2d with nearest or bicubic interpolation")]
+fn grid_sample_nearest_with_a_tangent_panics_naming_the_op() {
+    use burn::tensor::ops::{GridSampleOptions, InterpolateMode};
+    let device = Default::default();
+    let x = burn_nested::seed(
+        burn::tensor::Tensor::<common::F, 4>::ones([1, 1, 2, 2], &device),
+        burn::tensor::Tensor::<common::F, 5>::ones([1, 1, 1, 2, 2], &device),
+    );
+    let grid = burn_nested::constant(burn::tensor::Tensor::<common::F, 4>::zeros(
+        [1, 1, 1, 2],
+        &device,
+    ));
+    let _ = x.grid_sample_2d(grid, GridSampleOptions::new(InterpolateMode::Nearest));
+}

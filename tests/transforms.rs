@@ -248,3 +248,25 @@ fn unflatten_rejects_a_wrong_length() {
     let model = Mlp::<F>::new(&[2, 3], false, &Default::default());
     let _ = burn_nested::params::unflatten_params(model, Tensor::zeros([4], &Default::default()));
 }
+
+burn_nested::tensor_fn!(PoolSum, |x: 4| -> 1 {
+    burn::tensor::module::avg_pool2d(x, [2, 2], [2, 2], [0, 0], true, false).sum()
+});
+
+#[test]
+#[should_panic(
+    expected = "`avg_pool2d_backward` was reached by reverse mode over an `Autodiff` backend"
+)]
+fn reverse_over_reverse_through_pooling_is_refused_naming_the_op() {
+    type Ad = burn_autodiff::Autodiff<F>;
+    let x = Tensor::<Ad, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
+    let _ = burn_nested::with_switching(false, || gradient(&Pure(PoolSum), x, Mode::AutoReverse));
+}
+
+#[test]
+fn pooling_inside_a_loss_works_in_forward_mode() {
+    type Ad = burn_autodiff::Autodiff<F>;
+    let x = Tensor::<Ad, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
+    let g = gradient(&Pure(PoolSum), x, Mode::FORWARD);
+    assert_close("avg-pool gradient", &values(g), &[0.25; 16]);
+}

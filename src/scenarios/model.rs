@@ -45,10 +45,8 @@ impl<B: Backend> Forward<B, 2, 2> for Mlp<B> {
             if i < last {
                 h = h.tanh();
             }
-            if i == 0 {
-                if let Some(norm) = &self.norm {
-                    h = norm.forward(h);
-                }
+            if let (0, Some(norm)) = (i, &self.norm) {
+                h = norm.forward(h);
             }
         }
         h

@@ -1,16 +1,38 @@
 //! Which path a transform takes: the switching table of `DESIGN.md`, with the
-//! thresholds chosen from the benchmarks (see the crate docs, "Switching").
+//! thresholds chosen from measurements.
+//!
+//! `cargo bench --bench switching -- --warm-up-time 1 --measurement-time 4` on the
+//! two-core development machine (ndarray, f32; 2026-11-27) timed one training step
+//! (nested loss + backward) with the inner derivative taken each way. Criterion
+//! medians:
+//!
+//! | inner derivative | input entries | forward lanes | nested backward |
+//! |---|---|---|---|
+//! | gradient of `Σu²`, PINN MLP 1→12→12→12→1 | 16 | 1.09 ms | 0.83 ms |
+//! | | 64 | 4.81 ms | 1.28 ms |
+//! | | 256 | 87.4 ms | 2.35 ms |
+//! | Jacobian, 8 outputs, MLP a→16→2 | 8 | 0.33 ms | 3.82 ms |
+//! | | 16 | 0.40 ms | 3.32 ms |
+//! | | 32 | 0.48 ms | 3.14 ms |
+//! | | 64 | 0.61 ms | 4.77 ms |
+//!
+//! A gradient or VJP needs one lane per input entry but a single nested backward,
+//! so forward lanes lose beyond a handful of inputs (and grow quadratically when
+//! every lane carries the whole batch). A full Jacobian needs one backward pass
+//! per output, and forward lanes stayed 6–12× faster up to eight times as many
+//! inputs as outputs.
 
 use super::mode::{Mode, Path};
 use super::switching::switching_enabled;
 
 /// A gradient or VJP inside a reverse loss goes forward when the input has at
-/// most this many entries: below it, lanes cost less than a nested backward pass.
-pub const FORWARD_GRADIENT_MAX_INPUTS: usize = 64;
+/// most this many entries (measured: reverse already wins at 16).
+pub const FORWARD_GRADIENT_MAX_INPUTS: usize = 8;
 
 /// A reverse-mode Jacobian inside a reverse loss goes forward unless the input has
-/// more than this many times as many entries as the output.
-pub const FORWARD_JACOBIAN_MAX_RATIO: usize = 4;
+/// more than this many times as many entries as the output (measured: forward
+/// still 8× faster at a ratio of 8).
+pub const FORWARD_JACOBIAN_MAX_RATIO: usize = 16;
 
 /// Path for a full Jacobian `[out, in]`.
 pub(crate) fn jacobian(mode: Mode, inside: bool, n_in: usize, n_out: usize) -> Path {

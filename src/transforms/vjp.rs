@@ -8,7 +8,7 @@ use super::policy;
 use crate::layer::NestedFn;
 use crate::lift::constant;
 
-fn check_cotangent<B: Backend, const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
+fn check_cotangent<const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
     assert!(
         y == v,
         "burn-nested: `vjp` needs a cotangent shaped like the output: output {y:?}, \
@@ -50,7 +50,7 @@ where
     let n = x.shape().num_elements();
     match policy::gradient(mode, inside_reverse(&x), n) {
         Path::Reverse => reverse_pass(f, &x, |y| {
-            check_cotangent::<B, DO>(&y.dims(), &v.dims());
+            check_cotangent::<DO>(&y.dims(), &v.dims());
             (y * Tensor::from_inner(constant(v))).sum()
         }),
         Path::Forward => {
@@ -60,7 +60,7 @@ where
             for range in chunks(n, mode.chunk_for(n)) {
                 let lanes = range.len();
                 let (y, t) = forward_pass::<B, F, DI, DO>(f, &x, basis(range, n, &device));
-                check_cotangent::<B, DO>(&y.dims(), &v.dims());
+                check_cotangent::<DO>(&y.dims(), &v.dims());
                 let m = y.shape().num_elements();
                 let w = v.clone().reshape([1, m]);
                 parts.push((t * w).sum_dim(1).reshape([lanes]));

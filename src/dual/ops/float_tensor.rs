@@ -3,12 +3,14 @@
 
 use burn_backend::{
     Backend, Distribution, ExecutionError, Scalar, Slice, TensorData, TensorMetadata,
-    ops::{FloatTensorOps, GridSampleOptions, grid_sample::float_grid_sample_2d_ref},
+    ops::{
+        FloatTensorOps, GridSampleOptions, InterpolateMode, grid_sample::float_grid_sample_2d_ref,
+    },
     tensor::{BoolTensor, Device, FloatTensor, IndexingUpdateOp, IntTensor},
 };
 use burn_backend::{BoolDType, FloatDType, IntDType, Shape};
 
-use crate::dual::lanes::{Prim, bool_dtype, expand_to, lane_shape, lanes_of, scalar};
+use crate::dual::lanes::{Prim, bool_dtype, expand_to, lane_shape, lanes_of, no_jvp, scalar};
 use crate::dual::rules::{binary, index, order, reduce};
 use crate::dual::{Dual, DualTensor};
 
@@ -787,6 +789,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     ) -> FloatTensor<Self> {
         if tensor.tangent.is_none() && grid.tangent.is_none() {
             return D::constant(B::float_grid_sample_2d(tensor.primal, grid.primal, options));
+        }
+        // Burn's reference composition only covers bilinear sampling.
+        if !matches!(options.mode, InterpolateMode::Bilinear) {
+            no_jvp("float_grid_sample_2d with nearest or bicubic interpolation")
         }
         float_grid_sample_2d_ref::<Self>(tensor, grid, options)
     }

@@ -1,0 +1,45 @@
+//! The switching settings: environment variable, scoped and global overrides.
+//! One test in its own binary, because the environment is read once per process.
+
+use burn::tensor::Tensor;
+use burn_nested::scenarios::{Mlp, batched_jacobian_loss, sizes};
+use burn_nested::{
+    Mode, path_counts, reset_path_counts, set_switching, switching_enabled, with_switching,
+};
+
+type Ad = burn_autodiff::Autodiff<burn_ndarray::NdArray<f64>>;
+
+fn paths(model: &Mlp<Ad>) -> (usize, usize) {
+    let x = Tensor::<Ad, 2>::ones([4, 2], &Default::default());
+    reset_path_counts();
+    let _ = batched_jacobian_loss(model, x.clone(), x, Mode::Auto);
+    let c = path_counts();
+    (c.forward, c.reverse)
+}
+
+#[test]
+fn environment_then_scoped_then_global_settings_choose_the_path() {
+    // SAFETY: the only test in this binary, run before any other thread reads the
+    // environment.
+    unsafe { std::env::set_var(burn_nested::SWITCHING_ENV, "false") };
+    let model = Mlp::<Ad>::new(sizes::BATCHED_JACOBIAN, false, &Default::default());
+
+    assert!(!switching_enabled());
+    assert_eq!(
+        paths(&model),
+        (0, 2),
+        "off: one nested backward per output feature"
+    );
+
+    with_switching(true, || {
+        assert!(switching_enabled());
+        assert_eq!(paths(&model), (1, 0), "scoped on: one forward pass");
+    });
+    assert!(!switching_enabled(), "the scope restores the setting");
+
+    set_switching(true);
+    assert_eq!(paths(&model), (1, 0), "globally on");
+    with_switching(false, || {
+        assert_eq!(paths(&model), (0, 2), "scoped off wins")
+    });
+}
