@@ -51,15 +51,7 @@ pub fn fd_gradient<B: Backend, const D: usize>(
 
 /// Which visited float tensors of an `Autodiff` model are trainable parameters.
 fn trainable<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Vec<bool> {
-    struct Mask(Vec<bool>);
-    impl<B: Backend> ModuleVisitor<B> for Mask {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0.push(param.val().is_require_grad());
-        }
-    }
-    let mut mask = Mask(Vec::new());
-    model.visit(&mut mask);
-    mask.0
+    crate::params::require_grad_flags(model)
 }
 
 /// A fresh copy of `model`: same parameter values, new tape leaves and its own

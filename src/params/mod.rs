@@ -35,7 +35,8 @@ where
     vec![true; direct.len()]
 }
 
-fn require_grad_flags<B: Backend, M: Module<B>>(module: &M) -> Vec<bool> {
+/// Whether each visited float tensor requires a gradient, in visiting order.
+pub(crate) fn require_grad_flags<B: Backend, M: Module<B>>(module: &M) -> Vec<bool> {
     struct Flags(Vec<bool>);
     impl<B: Backend> ModuleVisitor<B> for Flags {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {

@@ -11,6 +11,7 @@ mod jvp;
 mod mode;
 mod params;
 pub mod policy;
+mod pullback;
 mod switching;
 mod vjp;
 

@@ -2,11 +2,9 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, chunks, forward_pass, inside_reverse, reverse_pass};
-use super::mode::{Mode, Path};
-use super::policy;
+use super::mode::Mode;
+use super::pullback::pullback;
 use crate::layer::NestedFn;
-use crate::lift::constant;
 
 fn check_cotangent<const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
     assert!(
@@ -47,27 +45,8 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    let n = x.shape().num_elements();
-    match policy::gradient(mode, inside_reverse(&x), n) {
-        Path::Reverse => reverse_pass(f, &x, |y| {
-            check_cotangent::<DO>(&y.dims(), &v.dims());
-            (y * Tensor::from_inner(constant(v))).sum()
-        }),
-        Path::Forward => {
-            let device = x.device();
-            let mut value = None;
-            let mut parts = Vec::new();
-            for range in chunks(n, mode.chunk_for(n)) {
-                let lanes = range.len();
-                let (y, t) = forward_pass::<B, F, DI, DO>(f, &x, basis(range, n, &device));
-                check_cotangent::<DO>(&y.dims(), &v.dims());
-                let m = y.shape().num_elements();
-                let w = v.clone().reshape([1, m]);
-                parts.push((t * w).sum_dim(1).reshape([lanes]));
-                value.get_or_insert(y);
-            }
-            let grad = Tensor::cat(parts, 0).reshape(x.dims());
-            (value.expect("at least one pass"), grad)
-        }
-    }
+    pullback(f, x, mode, |dims| {
+        check_cotangent::<DO>(dims, &v.dims());
+        v.clone()
+    })
 }
