@@ -2,7 +2,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, chunks, forward_pass, inside_reverse, probe, reverse_pass};
+use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_pass};
 use super::mode::{Mode, Path};
 use super::policy;
 use crate::layer::NestedFn;
@@ -67,20 +67,11 @@ where
             .reshape([lanes, batch * k])
     };
     let forward = |y: Option<Tensor<B, DO>>| {
-        let mut value = y;
-        let mut parts = Vec::new();
-        for range in chunks(k, mode.chunk_for(k)) {
-            let (y, t) = forward_pass::<B, F, DI, DO>(f, &x, seeds(range));
-            check_batch("batched_jacobian", batch, &y.dims());
-            value.get_or_insert(y);
-            parts.push(t);
-        }
-        let y = value.expect("at least one pass");
+        let (y, t) = forward_lanes(f, &x, k, mode.chunk_for(k), y, seeds);
+        check_batch("batched_jacobian", batch, &y.dims());
         let m = y.shape().num_elements() / batch;
         // [in, batch·out] -> [batch, out, in]
-        let j = Tensor::cat(parts, 0)
-            .reshape([k, batch, m])
-            .permute([1, 2, 0]);
+        let j = t.reshape([k, batch, m]).permute([1, 2, 0]);
         (y, j)
     };
     if let Mode::AutoForward { .. } = mode {

@@ -104,3 +104,29 @@ where
 {
     crate::lift::primal(f.eval_dual(crate::lift::constant(x.clone())))
 }
+
+/// Forward passes over `total` directions, `chunk` lanes at a time, seeded by
+/// `seeds(range)` (`[lanes, numel(x)]`): the value and the output tangents of all
+/// lanes stacked, `[total, numel(y)]`. Pass `value` when `f(x)` is already known;
+/// otherwise the first pass provides it.
+pub(crate) fn forward_lanes<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    total: usize,
+    chunk: usize,
+    value: Option<Tensor<B, DO>>,
+    seeds: impl Fn(core::ops::Range<usize>) -> Tensor<B, 2>,
+) -> (Tensor<B, DO>, Tensor<B, 2>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    let mut value = value;
+    let mut parts = Vec::new();
+    for range in chunks(total, chunk) {
+        let (y, t) = forward_pass::<B, F, DI, DO>(f, x, seeds(range));
+        value.get_or_insert(y);
+        parts.push(t);
+    }
+    (value.expect("at least one pass"), Tensor::cat(parts, 0))
+}

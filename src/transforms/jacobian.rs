@@ -2,7 +2,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, chunks, forward_pass, inside_reverse, probe, reverse_pass};
+use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_pass};
 use super::mode::{Mode, Path};
 use super::policy;
 use crate::layer::NestedFn;
@@ -40,18 +40,9 @@ where
     let n = x.shape().num_elements();
     let device = x.device();
     let forward = |y: Option<Tensor<B, DO>>| {
-        let mut value = y;
-        let mut parts = Vec::new();
-        for range in chunks(n, mode.chunk_for(n)) {
-            let (y, t) = forward_pass::<B, F, DI, DO>(f, &x, basis(range, n, &device));
-            value.get_or_insert(y);
-            parts.push(t);
-        }
-        // [in, out] -> [out, in]
-        (
-            value.expect("at least one pass"),
-            Tensor::cat(parts, 0).transpose(),
-        )
+        let seeds = |range| basis(range, n, &device);
+        let (y, t) = forward_lanes(f, &x, n, mode.chunk_for(n), y, seeds);
+        (y, t.transpose()) // [in, out] -> [out, in]
     };
     if let Mode::AutoForward { .. } = mode {
         return forward(None);
