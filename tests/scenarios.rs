@@ -216,7 +216,7 @@ fn switching_off_takes_the_naive_reverse_path() {
     );
     assert_eq!(
         (off.forward, off.reverse),
-        (0, 2),
-        "naive: one backward per output feature"
+        (0, 1),
+        "naive: one nested backward (cotangent lanes)"
     );
 }

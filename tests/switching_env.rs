@@ -25,11 +25,7 @@ fn environment_then_scoped_then_global_settings_choose_the_path() {
     let model = Mlp::<Ad>::new(sizes::BATCHED_JACOBIAN, false, &Default::default());
 
     assert!(!switching_enabled());
-    assert_eq!(
-        paths(&model),
-        (0, 2),
-        "off: one nested backward per output feature"
-    );
+    assert_eq!(paths(&model), (0, 1), "off: one nested backward");
 
     with_switching(true, || {
         assert!(switching_enabled());
@@ -40,6 +36,6 @@ fn environment_then_scoped_then_global_settings_choose_the_path() {
     set_switching(true);
     assert_eq!(paths(&model), (1, 0), "globally on");
     with_switching(false, || {
-        assert_eq!(paths(&model), (0, 2), "scoped off wins")
+        assert_eq!(paths(&model), (0, 1), "scoped off wins")
     });
 }

@@ -2,7 +2,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_pass};
+use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_lanes};
 use super::mode::{Mode, Path};
 use super::policy;
 use crate::layer::NestedFn;
@@ -83,17 +83,16 @@ where
     match policy::batched_jacobian(mode, inside_reverse(&x), k, m) {
         Path::Forward => forward(Some(y)),
         Path::Reverse => {
-            let rows = (0..m)
-                .map(|o| {
-                    reverse_pass(f, &x, |y: Tensor<_, DO>| {
-                        y.reshape([batch, m]).slice([0..batch, o..o + 1]).sum()
-                    })
-                    .1
-                    .reshape([1, batch, k])
-                })
-                .collect();
-            // [out, batch, in] -> [batch, out, in]
-            (y, Tensor::cat(rows, 0).swap_dims(0, 1))
+            // Lane o seeds output feature o of every row.
+            let cotangents = basis::<B>(0..m, m, &device)
+                .reshape([m, 1, m])
+                .expand([m, batch, m])
+                .reshape([m, batch * m]);
+            // [out, batch·in] -> [batch, out, in]
+            let j = reverse_lanes(f, &x, cotangents)
+                .reshape([m, batch, k])
+                .swap_dims(0, 1);
+            (y, j)
         }
     }
 }

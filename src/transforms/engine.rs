@@ -6,7 +6,7 @@ use burn_autodiff::Autodiff;
 use super::switching::{count_forward, count_reverse};
 use crate::dual::Dual;
 use crate::layer::NestedFn;
-use crate::lift::{constant, primal, seed, split};
+use crate::lift::{constant, primal, seed, split, tangent};
 
 /// Chunks of `0..total`, `chunk` long (the last one shorter).
 pub(crate) fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
@@ -129,4 +129,34 @@ where
         parts.push(t);
     }
     (value.expect("at least one pass"), Tensor::cat(parts, 0))
+}
+
+/// One reverse pass with a lane-stacked cotangent: `cotangents` is `[lanes,
+/// numel(f(x))]` and the result `[lanes, numel(x)]` holds `vₗᵀJ` for every lane.
+///
+/// The cotangent is a `Dual` with a zero primal and the lanes as its tangent, so the
+/// backward pass on `Autodiff<Dual<B>>` carries all lanes at once: a whole Jacobian
+/// costs one nested backward instead of one per output row. (Per-row backward
+/// passes were also seen to make Burn 0.21's graph bookkeeping drop gradients now
+/// and then when dozens of them ran inside one outer loss.)
+pub(crate) fn reverse_lanes<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    cotangents: Tensor<B, 2>,
+) -> Tensor<B, 2>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    count_reverse();
+    let [lanes, m] = cotangents.dims();
+    let n = x.shape().num_elements();
+    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(constant(x.clone())).require_grad();
+    let y = f.eval_reverse_dual(xa.clone());
+    let w = seed(Tensor::<B, 1>::zeros([m], &x.device()), cotangents);
+    let grads = (y.reshape([m]) * Tensor::from_inner(w)).sum().backward();
+    match xa.grad(&grads) {
+        Some(g) => tangent::<B, 1, 2>(g.reshape([n]), lanes),
+        None => Tensor::zeros([lanes, n], &x.device()),
+    }
 }

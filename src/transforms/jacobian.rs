@@ -2,7 +2,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_pass};
+use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_lanes};
 use super::mode::{Mode, Path};
 use super::policy;
 use crate::layer::NestedFn;
@@ -52,16 +52,8 @@ where
     match policy::jacobian(mode, inside_reverse(&x), n, m) {
         Path::Forward => forward(Some(y)),
         Path::Reverse => {
-            let rows = (0..m)
-                .map(|o| {
-                    reverse_pass(f, &x, |y: Tensor<_, DO>| {
-                        y.reshape([m]).slice(o..o + 1).sum()
-                    })
-                    .1
-                    .reshape([1, n])
-                })
-                .collect();
-            (y, Tensor::cat(rows, 0))
+            let device = x.device();
+            (y, reverse_lanes(f, &x, basis(0..m, m, &device)))
         }
     }
 }
