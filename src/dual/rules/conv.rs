@@ -62,21 +62,25 @@ fn tangent<B: Backend, O: Clone>(
     add_tangents::<B>("conv", t, tb, out)
 }
 
-/// `conv{1,2,3}d(x, w, b)`.
-pub(crate) fn conv<B: Backend, const N: usize>(
+/// A conv-like op with bias: the primal by `conv`, the tangent by [`tangent`];
+/// `weight_out_dim` is the weight dim holding output channels (0 for conv, 1 for
+/// transposed conv).
+#[allow(clippy::too_many_arguments)]
+fn conv_with_bias<B: Backend, O: Clone>(
     op: &str,
-    conv: ConvFn<B, ConvOptions<N>>,
+    conv: ConvFn<B, O>,
     x: DualTensor<B>,
     w: DualTensor<B>,
     bias: Option<DualTensor<B>>,
-    options: ConvOptions<N>,
+    options: O,
+    groups: usize,
+    weight_out_dim: usize,
 ) -> DualTensor<B> {
     let (b, tb) = split_bias(bias);
     if common_lanes::<B>(op, [&x.tangent, &w.tangent, &tb]).is_none() {
         return DualTensor::constant(conv(x.primal, w.primal, b, options));
     }
     let out = conv(x.primal.clone(), w.primal.clone(), b, options.clone());
-    let groups = options.groups;
     let t = tangent::<B, _>(
         conv,
         &x.primal,
@@ -86,10 +90,23 @@ pub(crate) fn conv<B: Backend, const N: usize>(
         tb,
         &options,
         groups,
-        0,
+        weight_out_dim,
         &out.shape(),
     );
     DualTensor::new(out, t)
+}
+
+/// `conv{1,2,3}d(x, w, b)`.
+pub(crate) fn conv<B: Backend, const N: usize>(
+    op: &str,
+    conv: ConvFn<B, ConvOptions<N>>,
+    x: DualTensor<B>,
+    w: DualTensor<B>,
+    bias: Option<DualTensor<B>>,
+    options: ConvOptions<N>,
+) -> DualTensor<B> {
+    let groups = options.groups;
+    conv_with_bias(op, conv, x, w, bias, options, groups, 0)
 }
 
 /// `conv_transpose{1,2,3}d(x, w, b)`.
@@ -101,25 +118,8 @@ pub(crate) fn conv_transpose<B: Backend, const N: usize>(
     bias: Option<DualTensor<B>>,
     options: ConvTransposeOptions<N>,
 ) -> DualTensor<B> {
-    let (b, tb) = split_bias(bias);
-    if common_lanes::<B>(op, [&x.tangent, &w.tangent, &tb]).is_none() {
-        return DualTensor::constant(conv(x.primal, w.primal, b, options));
-    }
-    let out = conv(x.primal.clone(), w.primal.clone(), b, options.clone());
     let groups = options.groups;
-    let t = tangent::<B, _>(
-        conv,
-        &x.primal,
-        x.tangent,
-        &w.primal,
-        w.tangent,
-        tb,
-        &options,
-        groups,
-        1,
-        &out.shape(),
-    );
-    DualTensor::new(out, t)
+    conv_with_bias(op, conv, x, w, bias, options, groups, 1)
 }
 
 /// The transposed-conv options that map a conv's output gradient back onto its

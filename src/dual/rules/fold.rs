@@ -9,7 +9,7 @@
 use burn_backend::{Backend, Shape, TensorMetadata};
 
 use crate::dual::DualTensor;
-use crate::dual::lanes::{Prim, lanes_of};
+use crate::dual::lanes::{Prim, lane_shape, lanes_of};
 
 /// Reshapes `t` to `split`, permutes its axes to `order` and reshapes to `out`.
 /// Unit axes are dropped first (they do not move data), and the permutation is
@@ -102,18 +102,20 @@ pub(crate) fn per_batch_shaped<B: Backend>(
     out_of_batch::<B>(op(x, into_batch::<B>(t)), lanes)
 }
 
+/// Shapes for repeating `[N, ..]` over lanes: `[1, N, ..]`, `[L, N, ..]`, `[L·N, ..]`.
+fn lane_repeat_shapes(s: &Shape, lanes: usize) -> (Shape, Shape, Shape) {
+    let one = lane_shape(1, s);
+    let many = lane_shape(lanes, s);
+    let mut flat = s.to_vec();
+    flat[0] *= lanes;
+    (one, many, Shape::from(flat))
+}
+
 /// Repeats a primal once per lane along the batch: `[N, ..] -> [L·N, ..]`, the
 /// companion of a tangent folded with [`into_batch`].
 pub(crate) fn repeat_batch<B: Backend>(p: Prim<B>, lanes: usize) -> Prim<B> {
-    let s = p.shape();
-    let mut one = vec![1];
-    one.extend_from_slice(&s);
-    let mut many = vec![lanes];
-    many.extend_from_slice(&s);
-    let mut flat = s.to_vec();
-    flat[0] *= lanes;
-    let p = B::float_expand(B::float_reshape(p, Shape::from(one)), Shape::from(many));
-    B::float_reshape(p, Shape::from(flat))
+    let (one, many, flat) = lane_repeat_shapes(&p.shape(), lanes);
+    B::float_reshape(B::float_expand(B::float_reshape(p, one), many), flat)
 }
 
 /// [`repeat_batch`] for an int tensor (pooling indices).
@@ -121,15 +123,8 @@ pub(crate) fn int_repeat_batch<B: Backend>(
     p: B::IntTensorPrimitive,
     lanes: usize,
 ) -> B::IntTensorPrimitive {
-    let s = p.shape();
-    let mut one = vec![1];
-    one.extend_from_slice(&s);
-    let mut many = vec![lanes];
-    many.extend_from_slice(&s);
-    let mut flat = s.to_vec();
-    flat[0] *= lanes;
-    let p = B::int_expand(B::int_reshape(p, Shape::from(one)), Shape::from(many));
-    B::int_reshape(p, Shape::from(flat))
+    let (one, many, flat) = lane_repeat_shapes(&p.shape(), lanes);
+    B::int_reshape(B::int_expand(B::int_reshape(p, one), many), flat)
 }
 
 /// Zeros with `like`'s dtype and device, standing in for an argument that an op reads
