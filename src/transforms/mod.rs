@@ -1,5 +1,5 @@
 //! Layer 3: the transforms — `jvp`, `vjp`, `jacobian`, `batched_jacobian`,
-//! `gradient`, `hvp` and the parameter forms — each usable inside a reverse-mode
+//! `gradient`, `hvp`, `laplacian` and the parameter forms — each usable inside a reverse-mode
 //! loss and outside any.
 
 mod batched;
@@ -8,6 +8,7 @@ mod gradient;
 mod hvp;
 mod jacobian;
 mod jvp;
+mod laplacian;
 mod mode;
 mod params;
 pub mod policy;
@@ -20,6 +21,7 @@ pub use gradient::{gradient, value_and_gradient};
 pub use hvp::hvp;
 pub use jacobian::{jacobian, value_and_jacobian};
 pub use jvp::{jvp, jvp_lanes, value_and_jvp};
+pub use laplacian::{laplacian, value_and_laplacian};
 pub use mode::Mode;
 pub use params::{param_gradient, param_jacobian};
 pub use switching::{
