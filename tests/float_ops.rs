@@ -228,12 +228,12 @@ op_test!(cat, [[2, 3], [2, 2]], 2 => 2, |xs| Tensor::cat(xs.clone(), 1));
 op_test!(cat_with_a_constant_part, [[2, 3], [4, 3]], 2 => 2, detached(), |xs| {
     Tensor::cat(vec![xs[0].clone(), xs[1].clone().detach()], 0)
 });
-op_test!(cast_to_f64_is_the_identity, [[3, 4]], 2 => 2, |xs| xs[0].clone().cast(DType::F64));
+op_test!(f64_only cast_to_f64_is_the_identity, [[3, 4]], 2 => 2, |xs| xs[0].clone().cast(DType::F64));
 // A round trip through f32 rounds both the value and the tangent to 24 bits, so the
 // two sides of the dot-product test agree only to f32 precision (U and V are rounded
 // at different places), and central differences in f32 are noise.
 op_test!(
-    cast_round_trip_through_f32,
+    f64_only cast_round_trip_through_f32,
     [[3, 4]],
     2 => 2,
     Check { tol: 1e-6, finite_differences: false, ..Check::default() },
@@ -291,9 +291,16 @@ op_test!(mask_fill, [[2, 3]], 2 => 2, |xs| {
     let mask = bools(vec![true, false, false, true, true, false], [2, 3], &xs[0]);
     xs[0].clone().mask_fill(mask, 4.0)
 });
-op_test!(gather_nd, [[4, 3, 2]], 3 => 3, |xs| {
+// f64 only: on wgpu the oracle is wrong here, not the JVP: Burn 0.21's
+// `Autodiff<Wgpu>` backward of a `gather_nd` that reads a row twice gives a
+// different VJP, while the same gather with distinct rows (next test) agrees.
+op_test!(f64_only gather_nd, [[4, 3, 2]], 3 => 3, |xs| {
     // Picks x[3, 1, :] and x[0, 2, :] and x[3, 1, :] again.
     let idx = ints(vec![3, 1, 0, 2, 3, 1], [3, 2], &xs[0]);
+    xs[0].clone().gather_nd::<2, 2>(idx).reshape([3, 2, 1])
+});
+op_test!(gather_nd_distinct, [[4, 3, 2]], 3 => 3, |xs| {
+    let idx = ints(vec![3, 1, 0, 2, 2, 0], [3, 2], &xs[0]);
     xs[0].clone().gather_nd::<2, 2>(idx).reshape([3, 2, 1])
 });
 op_test!(gather_nd_whole_rows, [[4, 3, 2]], 3 => 3, |xs| {

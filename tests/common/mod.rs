@@ -40,6 +40,11 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// `Σ|aᵢ bᵢ|`: the scale of the rounding error of `dot(a, b)`.
+fn abs_dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum()
+}
+
 /// How an op is checked.
 #[derive(Clone, Copy, Debug)]
 pub struct Check {
@@ -64,10 +69,53 @@ impl Default for Check {
     }
 }
 
+/// Tolerances of the f32 runs on wgpu, in one place.
+///
+/// f32 has a unit roundoff of 6e-8. The op tests take a dot product of a few
+/// hundred terms whose factors come out of up to a few hundred f32 operations
+/// (convolutions, matmuls, reductions), so each side of the dot-product test carries
+/// a relative error up to about 1e-5 of the sum of the terms' magnitudes; 1e-4 of
+/// that sum leaves a margin of ten, while a wrong rule misses by O(1).
+pub const F32_DOT_TOL: f64 = 1e-4;
+
+/// A scenario step in f32 (wgpu) against the same step in f64, relative to the
+/// largest entry: the loss chains a few thousand f32 operations through a
+/// derivative inside a derivative, which leaves relative errors around 1e-5 of the
+/// largest gradient entry (seen: see `tests/wgpu_scenarios.rs`); a wrong
+/// gradient misses by O(1).
+pub const F32_SCENARIO_TOL: f64 = 1e-3;
+
 /// Runs the dot-product test `⟨V, JVP(x; U)⟩ = ⟨VJP(x; V), U⟩` per lane for lanes 1
 /// and 3 (VJP from `Autodiff<NdArray<f64>>`), the transparency test (no tangent:
 /// `Dual` equals `NdArray` exactly) and, if asked, central differences.
 pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize>(
+    f: &impl OpFn<D, O>,
+    shapes: &[&[usize]],
+    check: Check,
+) {
+    check_op_on::<F, D, O, DL, OL>(f, shapes, check);
+}
+
+/// [`check_op`] on wgpu in f32: the dot-product test with [`F32_DOT_TOL`] and the
+/// transparency test; no finite differences (f32 central differences are too coarse
+/// to tell a wrong rule from rounding, and the f64 run already compares them).
+#[cfg(feature = "wgpu")]
+pub fn check_op_wgpu<const D: usize, const O: usize, const DL: usize, const OL: usize>(
+    f: &impl OpFn<D, O>,
+    shapes: &[&[usize]],
+    check: Check,
+) {
+    let check = Check {
+        finite_differences: false,
+        tol: check.tol.max(F32_DOT_TOL),
+        ..check
+    };
+    check_op_on::<burn_wgpu::Wgpu, D, O, DL, OL>(f, shapes, check);
+}
+
+/// The checks of [`check_op`] with `B` as the reference backend: VJPs from
+/// `Autodiff<B>`, JVPs from `Dual<B>`, transparency against `B`.
+pub fn check_op_on<B: Backend, const D: usize, const O: usize, const DL: usize, const OL: usize>(
     f: &impl OpFn<D, O>,
     shapes: &[&[usize]],
     check: Check,
@@ -82,9 +130,9 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
         .collect();
 
     // Transparency.
-    let plain = values(f.call::<F>(xs.iter().map(tensor::<F, D>).collect()));
+    let plain = values(f.call::<B>(xs.iter().map(tensor::<B, D>).collect()));
     let lifted = values(burn_nested::primal(
-        f.call::<Df>(xs.iter().map(|x| constant(tensor::<F, D>(x))).collect()),
+        f.call::<Dual<B>>(xs.iter().map(|x| constant(tensor::<B, D>(x))).collect()),
     ));
     assert_eq!(
         plain, lifted,
@@ -92,14 +140,14 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
     );
 
     // VJP with a random cotangent.
-    let out_shape = f.call::<F>(xs.iter().map(tensor::<F, D>).collect()).dims();
+    let out_shape = f.call::<B>(xs.iter().map(tensor::<B, D>).collect()).dims();
     let v = random_data(&mut rng, &out_shape, -1.0, 1.0);
-    let ad_xs: Vec<Tensor<Ad, D>> = xs
+    let ad_xs: Vec<Tensor<Autodiff<B>, D>> = xs
         .iter()
-        .map(|x| tensor::<Ad, D>(x).require_grad())
+        .map(|x| tensor::<Autodiff<B>, D>(x).require_grad())
         .collect();
-    let out = f.call::<Ad>(ad_xs.clone());
-    let grads = (out * tensor::<Ad, O>(&v)).sum().backward();
+    let out = f.call::<Autodiff<B>>(ad_xs.clone());
+    let grads = (out * tensor::<Autodiff<B>, O>(&v)).sum().backward();
     let vjps: Vec<Vec<f64>> = ad_xs
         .iter()
         .zip(shapes)
@@ -119,27 +167,26 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
                 random_data(&mut rng, &dims, -1.0, 1.0)
             })
             .collect();
-        let dual_xs: Vec<Tensor<Df, D>> = xs
+        let dual_xs: Vec<Tensor<Dual<B>, D>> = xs
             .iter()
             .zip(&us)
-            .map(|(x, u)| seed(tensor::<F, D>(x), tensor::<F, DL>(u)))
+            .map(|(x, u)| seed(tensor::<B, D>(x), tensor::<B, DL>(u)))
             .collect();
-        let jvp = values(tangent::<F, O, OL>(f.call::<Df>(dual_xs), lanes));
+        let jvp = values(tangent::<B, O, OL>(f.call::<Dual<B>>(dual_xs), lanes));
         let per_lane_out: usize = out_shape.iter().product();
         for l in 0..lanes {
             let jvp_l = &jvp[l * per_lane_out..(l + 1) * per_lane_out];
             let lhs = dot(&v_flat, jvp_l);
-            let rhs: f64 = us
-                .iter()
-                .zip(&vjps)
-                .zip(shapes)
-                .map(|((u, g), s)| {
-                    let n: usize = s.iter().product();
-                    let u = u.clone().to_vec::<f64>().unwrap();
-                    dot(g, &u[l * n..(l + 1) * n])
-                })
-                .sum();
-            let scale = 1f64.max(lhs.abs()).max(rhs.abs());
+            let mut magnitude = abs_dot(&v_flat, jvp_l);
+            let mut rhs = 0.0;
+            for ((u, g), s) in us.iter().zip(&vjps).zip(shapes) {
+                let n: usize = s.iter().product();
+                let u = u.clone().to_vec::<f64>().unwrap();
+                rhs += dot(g, &u[l * n..(l + 1) * n]);
+                magnitude = magnitude.max(abs_dot(g, &u[l * n..(l + 1) * n]));
+            }
+            // Rounding in a dot product scales with the sum of its terms' magnitudes.
+            let scale = 1f64.max(magnitude);
             assert!(
                 (lhs - rhs).abs() <= check.tol * scale,
                 "dot-product test failed (lanes {lanes}, lane {l}): <V, JVP U> = {lhs}, \
@@ -149,7 +196,7 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
             if check.finite_differences {
                 let h = 1e-6;
                 let shifted = |sign: f64| {
-                    let inputs: Vec<Tensor<F, D>> = xs
+                    let inputs: Vec<Tensor<B, D>> = xs
                         .iter()
                         .zip(&us)
                         .zip(shapes)
@@ -165,7 +212,7 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
                             Tensor::from_data(TensorData::new(moved, s.to_vec()), &device)
                         })
                         .collect();
-                    values(f.call::<F>(inputs))
+                    values(f.call::<B>(inputs))
                 };
                 let (plus, minus) = (shifted(1.0), shifted(-1.0));
                 for (k, (p, m)) in plus.iter().zip(&minus).enumerate() {
@@ -183,14 +230,20 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
     }
 }
 
-/// Declares a `#[test]` running [`check_op`] on a generic function body.
+/// Declares a test module running [`check_op`] on a generic function body: its
+/// `ndarray` test (f64) always, its `wgpu` test (f32, [`check_op_wgpu`]) with the
+/// `wgpu` feature unless the op is marked `f64_only` (casts to f64, which wgpu's
+/// f32 backend cannot hold).
 ///
-/// `op_test!(name, [shape, ..], D => O, check, |xs| body)` where `xs: Vec<Tensor<B, D>>`.
+/// `op_test!([f64_only] name, [shape, ..], D => O, [check,] |xs| body)` where
+/// `xs: Vec<Tensor<B, D>>`.
 #[macro_export]
 macro_rules! op_test {
-    ($name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
-        #[test]
-        fn $name() {
+    (@module $name:ident, [$($backend:ident),+], [$($shape:expr),+], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
             struct Op;
             impl common::OpFn<$d, $o> for Op {
                 #[allow(unused_mut)]
@@ -201,10 +254,35 @@ macro_rules! op_test {
                     $body
                 }
             }
-            common::check_op::<$d, $o, { $d + 1 }, { $o + 1 }>(&Op, &[$(&$shape),+], $check);
+
+            const SHAPES: &[&[usize]] = &[$(&$shape),+];
+
+            $(op_test!(@test $backend, $d => $o, $check);)+
         }
     };
+    (@test ndarray, $d:literal => $o:literal, $check:expr) => {
+        #[test]
+        fn ndarray() {
+            common::check_op::<$d, $o, { $d + 1 }, { $o + 1 }>(&Op, SHAPES, $check);
+        }
+    };
+    (@test wgpu, $d:literal => $o:literal, $check:expr) => {
+        #[cfg(feature = "wgpu")]
+        #[test]
+        fn wgpu() {
+            common::check_op_wgpu::<$d, $o, { $d + 1 }, { $o + 1 }>(&Op, SHAPES, $check);
+        }
+    };
+    (f64_only $name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
+        op_test!(@module $name, [ndarray], [$($shape),+], $d => $o, $check, |$xs| $body);
+    };
+    (f64_only $name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, |$xs:ident| $body:expr) => {
+        op_test!(@module $name, [ndarray], [$($shape),+], $d => $o, common::Check::default(), |$xs| $body);
+    };
+    ($name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
+        op_test!(@module $name, [ndarray, wgpu], [$($shape),+], $d => $o, $check, |$xs| $body);
+    };
     ($name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, |$xs:ident| $body:expr) => {
-        op_test!($name, [$($shape),+], $d => $o, common::Check::default(), |$xs| $body);
+        op_test!(@module $name, [ndarray, wgpu], [$($shape),+], $d => $o, common::Check::default(), |$xs| $body);
     };
 }

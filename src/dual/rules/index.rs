@@ -17,29 +17,57 @@ fn lane_slices(slices: &[Slice]) -> Vec<Slice> {
     all
 }
 
-/// Indices `[..batch, M]` into the leading dims of a primal, turned into indices
-/// `[lanes, ..batch, 1 + M]` into its tangent `[lanes, ..]`: each lane's copy is
-/// prefixed with its lane number, so `gather_nd`/`scatter_nd` on the tangent index
-/// the lane axis too and every lane is handled in one call (no permutation, which
-/// some backends' `gather_nd`/`scatter_nd` reject as non-contiguous).
-fn lane_prefixed<B: Backend>(
+/// Indices `[..batch, M]` into the leading dims of a primal `[d0, ..]`, turned into
+/// indices `[lanes·batch, M]` into its tangent folded to `[lanes·d0, ..]`: lane
+/// `l`'s copy has `l·d0` added to its first component, so one `gather_nd` or
+/// `scatter_nd` on the folded tangent handles every lane. The index batch is
+/// flattened to one dim because Burn 0.21's wgpu `scatter_nd` and `gather_nd` give
+/// wrong results for index tensors with more than one batch dim (seen on lavapipe).
+fn lane_offset<B: Backend>(
     indices: B::IntTensorPrimitive,
     lanes: usize,
+    d0: usize,
 ) -> B::IntTensorPrimitive {
     let shape = indices.shape();
     let rank = shape.num_dims();
+    let depth = shape[rank - 1];
     let dtype: IntDType = indices.dtype().into();
     let device = B::int_device(&indices);
     let mut lane_dims = vec![1; rank + 1];
     lane_dims[0] = lanes;
-    let lane_ids = B::int_reshape(
-        B::int_arange(0..lanes as i64, &device, dtype),
-        Shape::from(lane_dims),
+    let offsets = B::int_mul_scalar(
+        B::int_reshape(
+            B::int_arange(0..lanes as i64, &device, dtype),
+            Shape::from(lane_dims),
+        ),
+        Scalar::from(d0 as i64),
     );
-    let mut ids_shape = lane_shape(lanes, &shape);
-    ids_shape[rank] = 1;
-    let lane_ids = B::int_expand(lane_ids, ids_shape);
-    B::int_cat(vec![lane_ids, int_over_lanes::<B>(indices, lanes)], rank)
+    let over = int_over_lanes::<B>(indices, lanes);
+    let flat = Shape::from([lanes * shape.num_elements() / depth, depth]);
+    if depth == 1 {
+        return B::int_reshape(B::int_add(over, offsets), flat);
+    }
+    // Only the first component moves: add [l·d0, 0, .., 0].
+    let mut first = lane_shape(lanes, &shape).as_slice().to_vec();
+    first[rank] = 1;
+    let mut rest = first.clone();
+    rest[rank] = depth - 1;
+    let shift = B::int_cat(
+        vec![
+            B::int_expand(offsets, Shape::from(first)),
+            B::int_zeros(Shape::from(rest), &device, dtype),
+        ],
+        rank,
+    );
+    B::int_reshape(B::int_add(over, shift), flat)
+}
+
+/// `[lanes, d0, d1, ..]` → `[lanes·d0, d1, ..]`, and back.
+fn fold_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
+    let dims = t.shape().as_slice().to_vec();
+    let mut folded = vec![dims[0] * dims[1]];
+    folded.extend_from_slice(&dims[2..]);
+    B::float_reshape(t, Shape::from(folded))
 }
 
 pub(crate) fn slice<B: Backend>(x: DualTensor<B>, slices: &[Slice]) -> DualTensor<B> {
@@ -215,9 +243,14 @@ pub(crate) fn gather_nd<B: Backend>(
     let Some(t) = x.tangent else {
         return DualTensor::constant(B::float_gather_nd(x.primal, indices));
     };
-    let lanes = lanes_of::<B>(&t);
-    let tangent = B::float_gather_nd(t, lane_prefixed::<B>(indices.clone(), lanes));
-    DualTensor::new(B::float_gather_nd(x.primal, indices), Some(tangent))
+    let (lanes, d0) = (lanes_of::<B>(&t), x.primal.shape()[0]);
+    let gathered = B::float_gather_nd(
+        fold_lanes::<B>(t),
+        lane_offset::<B>(indices.clone(), lanes, d0),
+    );
+    let primal = B::float_gather_nd(x.primal, indices);
+    let tangent = B::float_reshape(gathered, lane_shape(lanes, &primal.shape()));
+    DualTensor::new(primal, Some(tangent))
 }
 
 /// `scatter_nd` with `Assign` or `Add` is linear in data and values; the other
@@ -230,6 +263,7 @@ pub(crate) fn scatter_nd<B: Backend>(
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_scatter_nd", [&x.tangent, &values.tangent]);
     let (xs, vs) = (x.primal.shape(), values.primal.shape());
+    let index_batch_rank = indices.shape().num_dims() - 1;
     let primal = B::float_scatter_nd(
         x.primal.clone(),
         indices.clone(),
@@ -244,6 +278,12 @@ pub(crate) fn scatter_nd<B: Backend>(
     }
     let tx = or_zeros::<B>(x.tangent, &x.primal, lanes, &xs);
     let tv = or_zeros::<B>(values.tangent, &values.primal, lanes, &vs);
-    let tangent = B::float_scatter_nd(tx, lane_prefixed::<B>(indices, lanes), tv, reduction);
+    let indices = lane_offset::<B>(indices, lanes, xs[0]);
+    // Values `[lanes, ..batch, ..rest]` follow the indices' flattened batch.
+    let mut flat_values = vec![indices.shape()[0]];
+    flat_values.extend_from_slice(&vs.as_slice()[index_batch_rank..]);
+    let tv = B::float_reshape(tv, Shape::from(flat_values));
+    let folded = B::float_scatter_nd(fold_lanes::<B>(tx), indices, tv, reduction);
+    let tangent = B::float_reshape(folded, lane_shape(lanes, &xs));
     DualTensor::new(primal, Some(tangent))
 }

@@ -1,0 +1,169 @@
+//! Every scenario of SCENARIOS.md on wgpu in f32, switched and naive, against the
+//! same step in f64 on ndarray with the same weights and data (which
+//! `tests/scenarios.rs` checks against finite differences).
+#![cfg(feature = "wgpu")]
+
+mod common;
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn_nested::check::param_gradients;
+use burn_nested::params::{flatten_params, unflatten_params};
+use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
+use burn_nested::{Mode, with_switching};
+use common::{F, F32_SCENARIO_TOL, random_data, values};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+type Ad = burn_autodiff::Autodiff<F>;
+type Wad = burn_autodiff::Autodiff<burn_wgpu::Wgpu>;
+
+/// Loss value, input gradient and flat parameter gradient of one step.
+struct Step {
+    value: f64,
+    input: Vec<f64>,
+    params: Vec<f64>,
+}
+
+fn step<B: burn::tensor::backend::AutodiffBackend>(
+    model: &Mlp<B>,
+    x: &TensorData,
+    loss: &impl Fn(&Mlp<B>, Tensor<B, 2>) -> Tensor<B, 1>,
+) -> Step {
+    let xa = Tensor::<B, 2>::from_data(x.clone(), &Default::default()).require_grad();
+    let l = loss(model, xa.clone());
+    let value = values(l.clone())[0];
+    let grads = l.backward();
+    let input = values(xa.grad(&grads).expect("an input gradient"));
+    Step {
+        value,
+        input,
+        params: param_gradients(model, &grads),
+    }
+}
+
+/// ‖a − b‖∞ within `F32_SCENARIO_TOL · max(1, ‖b‖∞)`.
+fn assert_close(name: &str, what: &str, a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{name}: {what} lengths differ");
+    let scale = b.iter().fold(1f64, |m, v| m.max(v.abs()));
+    let err = a.iter().zip(b).fold(0f64, |m, (p, q)| m.max((p - q).abs()));
+    assert!(
+        err <= F32_SCENARIO_TOL * scale,
+        "{name}: {what} on wgpu (f32) differs from ndarray (f64) by {err:e} (scale {scale:e})"
+    );
+}
+
+/// Runs `loss` on both backends with the f64 model's weights, switched and naive on
+/// wgpu, and compares each wgpu step with the f64 one.
+fn check_scenario(
+    name: &str,
+    sizes: &[usize],
+    batch_norm: bool,
+    x: &TensorData,
+    loss_f64: impl Fn(&Mlp<Ad>, Tensor<Ad, 2>) -> Tensor<Ad, 1>,
+    loss_wgpu: impl Fn(&Mlp<Wad>, Tensor<Wad, 2>) -> Tensor<Wad, 1>,
+) {
+    Ad::seed(&Default::default(), 0);
+    let reference_model = Mlp::<Ad>::new(sizes, batch_norm, &Default::default());
+    let weights = values(flatten_params(&reference_model));
+    let reference = step(&reference_model, x, &loss_f64);
+
+    let device = Default::default();
+    let wgpu_model = unflatten_params(
+        Mlp::<Wad>::new(sizes, batch_norm, &device),
+        Tensor::from_data(TensorData::new(weights.clone(), [weights.len()]), &device),
+    );
+    for switching in [true, false] {
+        let got = with_switching(switching, || step(&wgpu_model, x, &loss_wgpu));
+        let name = format!("{name} (switching {switching})");
+        assert_close(&name, "value", &[got.value], &[reference.value]);
+        assert_close(&name, "input gradient", &got.input, &reference.input);
+        assert_close(&name, "parameter gradient", &got.params, &reference.params);
+    }
+}
+
+fn data(shape: [usize; 2], seed: u64, lo: f64) -> TensorData {
+    random_data(&mut StdRng::seed_from_u64(seed), &shape, lo, 1.0)
+}
+
+fn on<B: Backend>(data: &TensorData) -> Tensor<B, 2> {
+    Tensor::from_data(data.clone(), &Default::default())
+}
+
+#[test]
+fn jacobian_regularization_with_batch_norm() {
+    let (x, y) = (data([10, 2], 0, -1.0), data([10, 2], 11, -1.0));
+    check_scenario(
+        "jacobian_regularization",
+        sizes::JACOBIAN_REGULARIZATION,
+        true,
+        &x,
+        |m, x| scenarios::jacobian_regularization(m, x, on(&y), Mode::Auto),
+        |m, x| scenarios::jacobian_regularization(m, x, on(&y), Mode::Auto),
+    );
+}
+
+#[test]
+fn batched_jacobian() {
+    let (x, y) = (data([10, 2], 0, -1.0), data([10, 2], 11, -1.0));
+    check_scenario(
+        "batched_jacobian",
+        sizes::BATCHED_JACOBIAN,
+        false,
+        &x,
+        |m, x| scenarios::batched_jacobian_loss(m, x, on(&y), Mode::Auto),
+        |m, x| scenarios::batched_jacobian_loss(m, x, on(&y), Mode::Auto),
+    );
+}
+
+#[test]
+fn pinn_gradient_full_and_rowwise() {
+    let t = data([16, 1], 0, 0.0);
+    check_scenario(
+        "pinn_gradient",
+        sizes::PINN,
+        false,
+        &t,
+        |m, t| scenarios::pinn_gradient(m, t, Mode::Auto),
+        |m, t| scenarios::pinn_gradient(m, t, Mode::Auto),
+    );
+    check_scenario(
+        "pinn_gradient (rows)",
+        sizes::PINN,
+        false,
+        &t,
+        |m, t| scenarios::pinn_gradient_rowwise(m, t, Mode::Auto),
+        |m, t| scenarios::pinn_gradient_rowwise(m, t, Mode::Auto),
+    );
+}
+
+#[test]
+fn parameter_jacobian() {
+    let x = data([16, 1], 0, 0.0);
+    check_scenario(
+        "parameter_jacobian",
+        sizes::PINN,
+        false,
+        &x,
+        |m, x| scenarios::parameter_jacobian(m, x, Mode::Auto),
+        |m, x| scenarios::parameter_jacobian(m, x, Mode::Auto),
+    );
+}
+
+#[test]
+fn hutchinson_trace_three_ways() {
+    let x = data([12, 4], 0, 0.0);
+    let mut rng = StdRng::seed_from_u64(12);
+    let signs: Vec<f64> = (0..48)
+        .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+        .collect();
+    let v = TensorData::new(signs, [12, 4]);
+    for how in [Hutchinson::Vjp, Hutchinson::Jvp, Hutchinson::FullJacobian] {
+        check_scenario(
+            &format!("hutchinson_trace ({how:?})"),
+            sizes::HUTCHINSON,
+            false,
+            &x,
+            |m, x| scenarios::hutchinson_trace(m, x, on(&v), how, Mode::Auto),
+            |m, x| scenarios::hutchinson_trace(m, x, on(&v), how, Mode::Auto),
+        );
+    }
+}
