@@ -19,6 +19,17 @@ pub(crate) fn non_empty_input(op: &str, dims: &[usize]) {
     non_empty(op, "input", dims);
 }
 
+/// [`non_empty`] for the output of a forward pass, where the transform's name is
+/// not known (a forward pass reshapes the output to `[numel]`, and Burn reads a
+/// `0` in a reshape as "keep this dim").
+pub(crate) fn non_empty_forward_output(dims: &[usize]) {
+    assert!(
+        dims.iter().product::<usize>() > 0,
+        "burn-nested: the differentiated function returned an output with no entries (shape \
+         {dims:?}); a forward-mode transform needs at least one output entry"
+    );
+}
+
 /// [`non_empty`] for the function's output.
 pub(crate) fn non_empty_output(op: &str, dims: &[usize]) {
     non_empty(op, "output", dims);
