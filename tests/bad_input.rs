@@ -72,6 +72,9 @@ fn zeros<const D: usize>(shape: [usize; D]) -> Tensor<F, D> {
     Tensor::zeros(shape, &Default::default())
 }
 
+/// A call that must be refused.
+type Call<'a> = Box<dyn Fn() + 'a>;
+
 const FORWARD_AND_REVERSE: [Mode; 3] = [Mode::FORWARD, Mode::AutoReverse, Mode::Auto];
 
 burn_nested::tensor_fn!(Total, |y: 2| -> 1 { (y.clone() * y).sum() });
@@ -95,7 +98,12 @@ fn jvp_lanes_rejects_directions_of_the_wrong_shape() {
         || {
             let _: Tensor<F, 3> = jvp_lanes(&f(), x(), zeros([2, 3, 5]));
         },
-        &["`jvp_lanes`", "[lanes, ..input shape]", "[3, 4]", "[2, 3, 5]"],
+        &[
+            "`jvp_lanes`",
+            "[lanes, ..input shape]",
+            "[3, 4]",
+            "[2, 3, 5]",
+        ],
     );
 }
 
@@ -116,7 +124,12 @@ fn vjp_rejects_a_wrong_cotangent_on_the_forward_path_too() {
             || {
                 let _ = value_and_vjp(&f(), x(), zeros([3, 3]), mode);
             },
-            &["`vjp`", "cotangent shaped like the output", "[3, 2]", "[3, 3]"],
+            &[
+                "`vjp`",
+                "cotangent shaped like the output",
+                "[3, 2]",
+                "[3, 3]",
+            ],
         );
     }
 }
@@ -127,8 +140,8 @@ fn vjp_rejects_a_wrong_cotangent_inside_a_loss() {
     for switching in [true, false] {
         rejects(
             || {
-                let xa = Tensor::<Ad, 2>::from_data(x().into_data(), &Default::default())
-                    .require_grad();
+                let xa =
+                    Tensor::<Ad, 2>::from_data(x().into_data(), &Default::default()).require_grad();
                 let v = Tensor::<Ad, 2>::zeros([2, 2], &Default::default());
                 let _ = burn_nested::with_switching(switching, || {
                     vjp(&f(), xa.slice([0..1, 0..4]), v, Mode::Auto)
@@ -178,7 +191,12 @@ fn batched_jacobian_rejects_a_changed_batch_size_in_every_mode() {
             || {
                 let _ = value_and_batched_jacobian(&Pure(BatchSum), x(), mode);
             },
-            &["`batched_jacobian`", "output batch size", "input batch 3", "[1, 4]"],
+            &[
+                "`batched_jacobian`",
+                "output batch size",
+                "input batch 3",
+                "[1, 4]",
+            ],
         );
     }
 }
@@ -283,7 +301,7 @@ fn every_transform_rejects_an_input_with_no_entries() {
     let no_features = || zeros::<2>([3, 0]);
     let model = Mlp::<F>::new(&[4, 3, 2], false, &Default::default());
     let layer = StatefulLayer::new(model);
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let cases: Vec<(&str, Call)> = vec![
         ("jvp", Box::new(|| drop(jvp(&f(), empty(), empty())))),
         (
             "jvp_lanes",
@@ -329,19 +347,33 @@ fn jacobians_reject_an_output_with_no_entries() {
     // A forward pass does not know which transform runs it: its message names the
     // function's output instead.
     for mode in FORWARD_AND_REVERSE {
-        let name = |op: &'static str| if mode == Mode::FORWARD { "differentiated function" } else { op };
+        let name = |op: &'static str| {
+            if mode == Mode::FORWARD {
+                "differentiated function"
+            } else {
+                op
+            }
+        };
         rejects(
             || drop(jacobian(&Pure(NoColumns), x(), mode)),
             &[name("`jacobian`"), "output with no entries", "[3, 0]"],
         );
         rejects(
             || drop(batched_jacobian(&Pure(NoColumns), x(), mode)),
-            &[name("`batched_jacobian`"), "output with no entries", "[3, 0]"],
+            &[
+                name("`batched_jacobian`"),
+                "output with no entries",
+                "[3, 0]",
+            ],
         );
     }
     rejects(
         || drop(jvp(&Pure(NoColumns), x(), x())),
-        &["differentiated function", "output with no entries", "[3, 0]"],
+        &[
+            "differentiated function",
+            "output with no entries",
+            "[3, 0]",
+        ],
     );
 }
 
@@ -352,16 +384,26 @@ fn every_transform_with_a_mode_rejects_a_zero_chunk() {
     let zero = Mode::forward_chunked(0);
     let model = Mlp::<F>::new(&[4, 3, 2], false, &Default::default());
     let layer = StatefulLayer::new(model);
-    let cases: Vec<Box<dyn Fn()>> = vec![
+    let cases: Vec<Call> = vec![
         Box::new(|| drop(value_and_jacobian(&f(), x(), zero))),
         Box::new(|| drop(batched_jacobian(&f(), x(), zero))),
         Box::new(|| drop(vjp(&f(), x(), zeros([3, 2]), zero))),
         Box::new(|| drop(gradient(&total(), x(), zero))),
         Box::new(|| drop(param_jacobian(&layer, x(), zero))),
-        Box::new(|| drop(param_gradient::<F, _, _, 2, 2, 1>(&layer, x(), SumOfSquares, zero))),
+        Box::new(|| {
+            drop(param_gradient::<F, _, _, 2, 2, 1>(
+                &layer,
+                x(),
+                SumOfSquares,
+                zero,
+            ))
+        }),
     ];
     for call in &cases {
-        rejects(call, &["`Mode::AutoForward { chunk: Some(0) }`", "zero lanes"]);
+        rejects(
+            call,
+            &["`Mode::AutoForward { chunk: Some(0) }`", "zero lanes"],
+        );
     }
 }
 
@@ -391,16 +433,25 @@ fn a_nan_input_propagates_and_never_hides() {
                 if out < 2 && i == 1 {
                     assert!(got.is_nan(), "{mode:?}: J[{out}, {i}] = {got}");
                 } else if out >= 2 && i >= 4 {
-                    assert!((got - expected).abs() < 1e-12, "{mode:?}: J[{out}, {i}] = {got}");
+                    assert!(
+                        (got - expected).abs() < 1e-12,
+                        "{mode:?}: J[{out}, {i}] = {got}"
+                    );
                 } else {
-                    assert!(got.is_nan() || got == expected, "{mode:?}: J[{out}, {i}] = {got}");
+                    assert!(
+                        got.is_nan() || got == expected,
+                        "{mode:?}: J[{out}, {i}] = {got}"
+                    );
                 }
             }
         }
     }
     let g = values(gradient(&total(), x_with_nan(), Mode::AutoReverse));
     assert!(g[..4].iter().all(|v| v.is_nan()), "gradient row 0: {g:?}");
-    assert!(g[4..].iter().all(|v| v.is_finite()), "gradient rows 1..3: {g:?}");
+    assert!(
+        g[4..].iter().all(|v| v.is_finite()),
+        "gradient rows 1..3: {g:?}"
+    );
     let u = x() * 0.0 + 1.0;
     let ju = values(jvp(&f(), x_with_nan(), u.clone()));
     assert!(ju[..2].iter().all(|v| v.is_nan()) && ju[2..].iter().all(|v| v.is_finite()));
@@ -413,7 +464,11 @@ fn a_nan_input_propagates_and_never_hides() {
 #[test]
 fn a_nan_input_inside_a_loss_propagates_to_the_gradient() {
     // Switching off sends `AutoReverse` down the nested backward.
-    for (mode, switching) in [(Mode::FORWARD, true), (Mode::Auto, true), (Mode::AutoReverse, false)] {
+    for (mode, switching) in [
+        (Mode::FORWARD, true),
+        (Mode::Auto, true),
+        (Mode::AutoReverse, false),
+    ] {
         let xa = Tensor::<Ad, 2>::from_data(x_with_nan().into_data(), &Default::default())
             .require_grad();
         let j = burn_nested::with_switching(switching, || jacobian(&f(), xa.clone(), mode));
@@ -479,8 +534,5 @@ fn grid_sample_nearest_and_bicubic_in_forward_mode_panic_naming_the_op() {
         || drop(jacobian(&Pure(BicubicSample), x(), Mode::FORWARD)),
         &expected,
     );
-    rejects(
-        || drop(jvp(&Pure(NearestSample), x(), x())),
-        &expected,
-    );
+    rejects(|| drop(jvp(&Pure(NearestSample), x(), x())), &expected);
 }

@@ -122,7 +122,11 @@ fn binary_ops_broadcast() {
         let lanes = lanes(rng);
         println!("case {seed}: op {op}, shapes {x:?} {y:?}, lanes {lanes:?}");
         // Division and powers on positive inputs.
-        let check = if op >= 3 { positive() } else { Check::default() };
+        let check = if op >= 3 {
+            positive()
+        } else {
+            Check::default()
+        };
         check_op_with::<3, 3, 4, 4>(&Binary(op), &[&x, &y], check, &lanes, seed);
     });
 }
@@ -198,7 +202,11 @@ fn scenario_losses_on_random_mlps_match_finite_differences() {
             .map(|_| rng.random_range(2..=5))
             .collect();
         let hutchinson = matches!(loss, Loss::HutchinsonVjp | Loss::HutchinsonJvp);
-        let width_out = if hutchinson { width_in } else { rng.random_range(1..=3) };
+        let width_out = if hutchinson {
+            width_in
+        } else {
+            rng.random_range(1..=3)
+        };
         let batch = rng.random_range(2..=5);
         let mut sizes = vec![width_in];
         sizes.extend(&hidden);

@@ -43,9 +43,25 @@ fn set_switching_reaches_every_thread_and_a_scope_still_wins() {
     // Four inputs: switched, the gradient goes forward; naive, one nested backward.
     let (on, off) = ((true, 1, 0), (false, 0, 1));
     set_switching(false);
-    assert_eq!(on_another_thread(None), off, "global off seen by a new thread");
-    assert_eq!(on_another_thread(Some(true)), on, "a scope wins on its thread");
+    assert_eq!(
+        on_another_thread(None),
+        off,
+        "global off seen by a new thread"
+    );
+    assert_eq!(
+        on_another_thread(Some(true)),
+        on,
+        "a scope wins on its thread"
+    );
     set_switching(true);
-    assert_eq!(on_another_thread(None), on, "global on seen by a new thread");
-    assert_eq!(on_another_thread(Some(false)), off, "a scope wins on its thread");
+    assert_eq!(
+        on_another_thread(None),
+        on,
+        "global on seen by a new thread"
+    );
+    assert_eq!(
+        on_another_thread(Some(false)),
+        off,
+        "a scope wins on its thread"
+    );
 }

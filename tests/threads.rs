@@ -28,6 +28,12 @@ use rand::{SeedableRng, rngs::StdRng};
 type Ad = burn_autodiff::Autodiff<F>;
 
 const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// A computation to run on its own thread.
+type Job<T> = Box<dyn FnOnce() -> T + Send>;
+
+/// Every case a thread ran, with its result.
+type Runs = Vec<(Case, Vec<f64>)>;
 const THREADS: usize = 4;
 
 /// The computations the threads share: each a nested loss, differentiated.
@@ -74,7 +80,8 @@ fn inputs() -> Inputs {
         Mlp::<Ad>::new(sizes, bn, &device).valid()
     };
     let mut rng = StdRng::seed_from_u64(17);
-    let mut data = |shape: &[usize], lo: f64| tensor::<F, 2>(&random_data(&mut rng, shape, lo, 1.0));
+    let mut data =
+        |shape: &[usize], lo: f64| tensor::<F, 2>(&random_data(&mut rng, shape, lo, 1.0));
     Inputs {
         pinn: model(sizes::PINN, false, 1),
         regularized: model(sizes::JACOBIAN_REGULARIZATION, true, 2),
@@ -105,9 +112,7 @@ fn run(case: Case, inp: &Inputs) -> Vec<f64> {
     let xa = leaf(x);
     let loss = match case {
         Case::PinnReverse => scenarios::pinn_gradient(&m, xa.clone(), Mode::AutoReverse),
-        Case::PinnRowwiseForward => {
-            scenarios::pinn_gradient_rowwise(&m, xa.clone(), Mode::FORWARD)
-        }
+        Case::PinnRowwiseForward => scenarios::pinn_gradient_rowwise(&m, xa.clone(), Mode::FORWARD),
         Case::JacobianRegularization => scenarios::jacobian_regularization(
             &m,
             xa.clone(),
@@ -134,9 +139,7 @@ fn run(case: Case, inp: &Inputs) -> Vec<f64> {
 
 /// Runs `jobs` on their own threads and collects their results, failing if any has
 /// not finished within [`WATCHDOG`] (a deadlock) or panicked.
-fn run_with_watchdog<T: Send + 'static>(
-    jobs: Vec<Box<dyn FnOnce() -> T + Send>>,
-) -> Vec<T> {
+fn run_with_watchdog<T: Send + 'static>(jobs: Vec<Job<T>>) -> Vec<T> {
     let (tx, rx) = mpsc::channel();
     let n = jobs.len();
     for (i, job) in jobs.into_iter().enumerate() {
@@ -182,7 +185,7 @@ fn four_threads_of_nested_losses_match_one_thread() {
     // Each thread runs every case three times, starting at a different one, so
     // forward, reverse and HVP passes overlap in every combination.
     let start = Arc::new(Barrier::new(THREADS));
-    let jobs: Vec<Box<dyn FnOnce() -> Vec<(Case, Vec<f64>)> + Send>> = (0..THREADS)
+    let jobs: Vec<Job<Runs>> = (0..THREADS)
         .map(|i| {
             let inp = inp.clone();
             let start = start.clone();
@@ -194,7 +197,7 @@ fn four_threads_of_nested_losses_match_one_thread() {
                         (case, run(case, &inp))
                     })
                     .collect::<Vec<_>>()
-            }) as Box<dyn FnOnce() -> _ + Send>
+            }) as Job<_>
         })
         .collect();
     let mut identical = 0;
@@ -215,11 +218,10 @@ fn four_threads_of_nested_losses_match_one_thread() {
 fn concurrent_nested_backward_passes_stay_exact() {
     let inp = inputs();
     let reference = run(Case::PinnReverse, &inp);
-    let jobs: Vec<Box<dyn FnOnce() -> Vec<Vec<f64>> + Send>> = (0..THREADS)
+    let jobs: Vec<Job<Vec<Vec<f64>>>> = (0..THREADS)
         .map(|_| {
             let inp = inp.clone();
-            Box::new(move || (0..20).map(|_| run(Case::PinnReverse, &inp)).collect())
-                as Box<dyn FnOnce() -> _ + Send>
+            Box::new(move || (0..20).map(|_| run(Case::PinnReverse, &inp)).collect()) as Job<_>
         })
         .collect();
     for (i, runs) in run_with_watchdog(jobs).into_iter().enumerate() {
@@ -256,7 +258,7 @@ fn with_switching_is_local_to_its_thread() {
                 Some(on) => with_switching(on, body),
                 None => body(),
             }
-        }) as Box<dyn FnOnce() -> (bool, usize, usize) + Send>
+        }) as Job<(bool, usize, usize)>
     };
     let results = run_with_watchdog(vec![job(Some(!default_on)), job(None)]);
     let path = |on: bool| if on { (on, 1, 0) } else { (on, 0, 1) };
