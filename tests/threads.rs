@@ -16,11 +16,12 @@ use std::thread;
 use std::time::Duration;
 
 use burn::module::AutodiffModule;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_nested::check::param_gradients;
 use burn_nested::scenarios::{self, Mlp, SumOfSquares, sizes};
 use burn_nested::{
-    Mode, StatefulLayer, hvp, path_counts, reset_path_counts, switching_enabled, with_switching,
+    Mode, StatefulLayer, hvp, jacobian, path_counts, reset_path_counts, switching_enabled, vjp,
+    with_switching,
 };
 use common::{F, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
@@ -222,6 +223,58 @@ fn concurrent_nested_backward_passes_stay_exact() {
         .map(|_| {
             let inp = inp.clone();
             Box::new(move || (0..20).map(|_| run(Case::PinnReverse, &inp)).collect()) as Job<_>
+        })
+        .collect();
+    for (i, runs) in run_with_watchdog(jobs).into_iter().enumerate() {
+        for (k, got) in runs.iter().enumerate() {
+            assert_close(&format!("thread {i}, run {k}"), got, &reference);
+        }
+    }
+}
+
+/// `Σ‖row of J‖²` for the `BatchNorm` model, the Jacobian taken either by one
+/// nested backward pass per output entry (`per_output`: 20 backward passes inside
+/// one loss, each its own graph) or by one pass with cotangent lanes; the loss
+/// value, input gradient and parameter gradient.
+fn jacobian_norm(inp: &Inputs, per_output: bool) -> Vec<f64> {
+    let m = Mlp::<Ad>::from_inner(inp.regularized.clone());
+    let xa = Tensor::<Ad, 2>::from_inner(inp.x2.clone()).require_grad();
+    let layer = StatefulLayer::new(m.clone());
+    let [rows, cols] = [inp.x2.dims()[0], 2];
+    let loss = with_switching(false, || {
+        if !per_output {
+            return sum_sq(jacobian(&layer, xa.clone(), Mode::AutoReverse));
+        }
+        (0..rows * cols)
+            .map(|o| {
+                let mut e = vec![0.0f64; rows * cols];
+                e[o] = 1.0;
+                let e = TensorData::new(e, [rows, cols]);
+                let v = Tensor::<Ad, 2>::from_data(e, &Default::default());
+                sum_sq(vjp(&layer, xa.clone(), v, Mode::AutoReverse))
+            })
+            .reduce(|a, b| a + b)
+            .expect("outputs")
+    });
+    let mut out = values(loss.clone());
+    let grads = loss.backward();
+    out.extend(values(xa.grad(&grads).expect("an input gradient")));
+    out.extend(param_gradients(&m, &grads));
+    out
+}
+
+/// Dozens of nested backward passes inside one outer loss (the per-row pattern
+/// that once seemed to lose gradients in Burn 0.21), on one thread and on four at
+/// once: equal to the one-pass Jacobian.
+#[test]
+fn many_nested_backward_passes_in_one_loss_stay_exact_on_four_threads() {
+    let inp = inputs();
+    let reference = jacobian_norm(&inp, false);
+    assert_close("one thread", &jacobian_norm(&inp, true), &reference);
+    let jobs: Vec<Job<Vec<Vec<f64>>>> = (0..THREADS)
+        .map(|_| {
+            let inp = inp.clone();
+            Box::new(move || (0..3).map(|_| jacobian_norm(&inp, true)).collect()) as Job<_>
         })
         .collect();
     for (i, runs) in run_with_watchdog(jobs).into_iter().enumerate() {
