@@ -5,9 +5,11 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_lanes};
 use super::mode::{Mode, Path};
 use super::policy;
+use super::validate::{non_empty_input, non_empty_output};
 use crate::layer::NestedFn;
 
 fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
+    non_empty_output(op, y);
     assert!(
         y.first() == Some(&batch_in),
         "burn-nested: `{op}` needs the output batch size (dim 0) to equal the input's: input \
@@ -23,8 +25,8 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 /// cross-row blocks of the full Jacobian are not computed.
 ///
 /// # Panics
-/// If `x` has rank 0 batch, the output batch size differs from the input's, or
-/// the mode's chunk is zero.
+/// If `x` or `f(x)` has no entries, the output batch size differs from the
+/// input's, or the mode's chunk is zero.
 pub fn batched_jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -51,11 +53,8 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     let dims = x.dims();
+    non_empty_input("batched_jacobian", &dims);
     let batch = dims[0];
-    assert!(
-        batch > 0,
-        "burn-nested: `batched_jacobian` got an empty batch"
-    );
     let k = x.shape().num_elements() / batch;
     let device = x.device();
     // Row-wise basis: lane j seeds feature j of every row at once.

@@ -49,6 +49,7 @@ where
     let xd = seed(x.clone().reshape([n]), dirs).reshape(x.dims());
     let y = f.eval_dual(xd);
     let y_dims = y.dims();
+    super::validate::non_empty_forward_output(&y_dims);
     let m = y.shape().num_elements();
     let (value, tangent) = split::<B, 1, 2>(y.reshape([m]));
     let tangent = tangent.unwrap_or_else(|| Tensor::zeros([lanes, m], &x.device()));

@@ -4,12 +4,13 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::mode::Mode;
 use super::pullback::pullback;
+use super::validate::non_empty_input;
 use crate::layer::NestedFn;
 
-fn check_scalar<const DO: usize>(dims: &[usize; DO]) {
+fn check_scalar<const DO: usize>(op: &str, dims: &[usize; DO]) {
     assert!(
         dims.iter().product::<usize>() == 1,
-        "burn-nested: `gradient` needs a scalar output (one element), got shape {dims:?}; use \
+        "burn-nested: `{op}` needs a scalar output (one element), got shape {dims:?}; use \
          `vjp` or `jacobian` for vector outputs"
     );
 }
@@ -17,7 +18,8 @@ fn check_scalar<const DO: usize>(dims: &[usize; DO]) {
 /// `∇f(x)` for a scalar-valued `f` (output of one element), shaped like `x`.
 ///
 /// # Panics
-/// If `f(x)` has more than one element, or the mode's chunk is zero.
+/// If `x` has no entries, `f(x)` has more than one element, or the mode's chunk
+/// is zero.
 pub fn gradient<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -43,9 +45,24 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    value_and_gradient_named("gradient", f, x, mode)
+}
+
+/// [`value_and_gradient`] with errors naming the transform `op` the user called.
+pub(crate) fn value_and_gradient_named<B, F, const DI: usize, const DO: usize>(
+    op: &str,
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> (Tensor<B, DO>, Tensor<B, DI>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    non_empty_input(op, &x.dims());
     let device = x.device();
     pullback(f, x, mode, |dims| {
-        check_scalar(dims);
+        check_scalar(op, dims);
         Tensor::ones(*dims, &device)
     })
 }

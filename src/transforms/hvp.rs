@@ -4,6 +4,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
 use super::switching::count_reverse;
+use super::validate::non_empty_input;
 use crate::dual::Dual;
 use crate::layer::NestedFn;
 use crate::lift::{seed, split};
@@ -14,7 +15,8 @@ use crate::lift::{seed, split};
 /// `Autodiff<I>` the result stays on the loss's tape.
 ///
 /// # Panics
-/// If `v`'s shape differs from `x`'s or `f(x)` has more than one element.
+/// If `x` has no entries, `v`'s shape differs from `x`'s or `f(x)` has more than
+/// one element.
 pub fn hvp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -24,6 +26,7 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    non_empty_input("hvp", &x.dims());
     assert!(
         v.dims() == x.dims(),
         "burn-nested: `hvp` needs a direction shaped like the input: input {:?}, direction {:?}",

@@ -5,13 +5,14 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_lanes};
 use super::mode::{Mode, Path};
 use super::policy;
+use super::validate::{non_empty_input, non_empty_output};
 use crate::layer::NestedFn;
 
 /// The Jacobian of `f` at `x`, `[numel(f(x)), numel(x)]`, both flattened in
 /// row-major order.
 ///
 /// # Panics
-/// If the mode's chunk is zero.
+/// If `x` or `f(x)` has no entries, or the mode's chunk is zero.
 pub fn jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -37,17 +38,20 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    non_empty_input("jacobian", &x.dims());
     let n = x.shape().num_elements();
     let device = x.device();
     let forward = |y: Option<Tensor<B, DO>>| {
         let seeds = |range| basis(range, n, &device);
         let (y, t) = forward_lanes(f, &x, n, mode.chunk_for(n), y, seeds);
+        non_empty_output("jacobian", &y.dims());
         (y, t.transpose()) // [in, out] -> [out, in]
     };
     if let Mode::AutoForward { .. } = mode {
         return forward(None);
     }
     let y = probe::<B, F, DI, DO>(f, &x);
+    non_empty_output("jacobian", &y.dims());
     let m = y.shape().num_elements();
     match policy::jacobian(mode, inside_reverse(&x), n, m) {
         Path::Forward => forward(Some(y)),

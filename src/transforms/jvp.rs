@@ -3,12 +3,13 @@
 use burn::tensor::{Shape, Tensor, backend::Backend};
 
 use super::engine::forward_pass;
+use super::validate::non_empty_input;
 use crate::layer::NestedFn;
 
 /// `J(x)·u`, the derivative of `f` at `x` in the direction `u` (shaped like `x`).
 ///
 /// # Panics
-/// If `u`'s shape differs from `x`'s.
+/// If `x` has no entries or `u`'s shape differs from `x`'s.
 pub fn jvp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -24,7 +25,7 @@ where
 /// `(f(x), J(x)·u)` from one forward pass.
 ///
 /// # Panics
-/// If `u`'s shape differs from `x`'s.
+/// If `x` has no entries or `u`'s shape differs from `x`'s.
 pub fn value_and_jvp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -34,6 +35,7 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    non_empty_input("jvp", &x.dims());
     assert!(
         u.dims() == x.dims(),
         "burn-nested: `jvp` needs a tangent shaped like the input: input {:?}, tangent {:?}",
@@ -50,7 +52,8 @@ where
 /// result `[lanes, ..y's shape]`, from one forward pass with `lanes` lanes.
 ///
 /// # Panics
-/// If `DIL != DI + 1`, `DOL != DO + 1`, or `u` is not `[lanes, ..x's shape]`.
+/// If `x` has no entries, `DIL != DI + 1`, `DOL != DO + 1`, or `u` is not
+/// `[lanes, ..x's shape]` with at least one lane.
 pub fn jvp_lanes<B, F, const DI: usize, const DO: usize, const DIL: usize, const DOL: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -67,7 +70,12 @@ where
         DI + 1,
         DO + 1
     );
+    non_empty_input("jvp_lanes", &x.dims());
     let ud = u.dims();
+    assert!(
+        ud[0] > 0,
+        "burn-nested: `jvp_lanes` needs at least one lane, got directions of shape {ud:?}"
+    );
     assert!(
         ud[1..] == x.dims()[..],
         "burn-nested: `jvp_lanes` needs directions shaped [lanes, ..input shape]: input {:?}, \

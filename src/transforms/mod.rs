@@ -14,6 +14,7 @@ mod params;
 pub mod policy;
 mod pullback;
 mod switching;
+mod validate;
 mod vjp;
 
 pub use batched::{batched_jacobian, value_and_batched_jacobian};

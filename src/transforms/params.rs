@@ -5,7 +5,9 @@ use burn::module::{HasAutodiffModule, Module};
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::{Mode, gradient, jacobian};
+use super::gradient::value_and_gradient_named;
+use super::validate::non_empty_input;
+use super::{Mode, jacobian};
 use crate::layer::{NestedFn, ParamView, StatefulLayer, TensorFn, Then};
 
 /// The Jacobian of the layer's output at `x` w.r.t. its flattened trainable
@@ -22,6 +24,7 @@ where
     M: Module<B> + HasAutodiffModule<Autodiff<B>>,
     ParamView<'a, M, B, DI>: NestedFn<B, 1, DO>,
 {
+    non_empty_input("param_jacobian", &x.dims());
     jacobian(&layer.params_at(x), layer.flat_params(), mode)
 }
 
@@ -39,9 +42,10 @@ where
     H: TensorFn<DM, DO>,
     ParamView<'a, M, B, DI>: NestedFn<B, 1, DM>,
 {
+    non_empty_input("param_gradient", &x.dims());
     let view = Then::<_, H, DM> {
         inner: layer.params_at(x),
         outer: head,
     };
-    gradient::<B, _, 1, DO>(&view, layer.flat_params(), mode)
+    value_and_gradient_named::<B, _, 1, DO>("param_gradient", &view, layer.flat_params(), mode).1
 }

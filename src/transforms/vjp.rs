@@ -4,6 +4,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::mode::Mode;
 use super::pullback::pullback;
+use super::validate::non_empty_input;
 use crate::layer::NestedFn;
 
 fn check_cotangent<const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
@@ -17,7 +18,8 @@ fn check_cotangent<const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
 /// `vᵀJ(x)`: the cotangent `v` (shaped like `f(x)`) pulled back to `x`'s shape.
 ///
 /// # Panics
-/// If `v`'s shape differs from `f(x)`'s, or the mode's chunk is zero.
+/// If `x` has no entries, `v`'s shape differs from `f(x)`'s, or the mode's chunk
+/// is zero.
 pub fn vjp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -45,6 +47,7 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    non_empty_input("vjp", &x.dims());
     pullback(f, x, mode, |dims| {
         check_cotangent::<DO>(dims, &v.dims());
         v.clone()

@@ -93,7 +93,19 @@ pub fn check_op<const D: usize, const O: usize, const DL: usize, const OL: usize
     shapes: &[&[usize]],
     check: Check,
 ) {
-    check_op_on::<F, D, O, DL, OL>(f, shapes, check);
+    check_op_with::<D, O, DL, OL>(f, shapes, check, &[1, 3], 7);
+}
+
+/// [`check_op`] with the lane counts to test and the seed of the random data
+/// chosen by the caller (the property tests draw both).
+pub fn check_op_with<const D: usize, const O: usize, const DL: usize, const OL: usize>(
+    f: &impl OpFn<D, O>,
+    shapes: &[&[usize]],
+    check: Check,
+    lane_counts: &[usize],
+    data_seed: u64,
+) {
+    check_op_on::<F, D, O, DL, OL>(f, shapes, check, lane_counts, data_seed);
 }
 
 /// [`check_op`] on wgpu in f32: the dot-product test with [`F32_DOT_TOL`] and the
@@ -110,19 +122,22 @@ pub fn check_op_wgpu<const D: usize, const O: usize, const DL: usize, const OL: 
         tol: check.tol.max(F32_DOT_TOL),
         ..check
     };
-    check_op_on::<burn_wgpu::Wgpu, D, O, DL, OL>(f, shapes, check);
+    check_op_on::<burn_wgpu::Wgpu, D, O, DL, OL>(f, shapes, check, &[1, 3], 7);
 }
 
 /// The checks of [`check_op`] with `B` as the reference backend: VJPs from
-/// `Autodiff<B>`, JVPs from `Dual<B>`, transparency against `B`.
+/// `Autodiff<B>`, JVPs from `Dual<B>`, transparency against `B`; `lane_counts`
+/// lanes and random data from `data_seed`.
 pub fn check_op_on<B: Backend, const D: usize, const O: usize, const DL: usize, const OL: usize>(
     f: &impl OpFn<D, O>,
     shapes: &[&[usize]],
     check: Check,
+    lane_counts: &[usize],
+    data_seed: u64,
 ) {
     assert_eq!(DL, D + 1);
     assert_eq!(OL, O + 1);
-    let mut rng = StdRng::seed_from_u64(7);
+    let mut rng = StdRng::seed_from_u64(data_seed);
     let device = Default::default();
     let xs: Vec<TensorData> = shapes
         .iter()
@@ -158,7 +173,7 @@ pub fn check_op_on<B: Backend, const D: usize, const O: usize, const DL: usize, 
         .collect();
     let v_flat = v.clone().convert::<f64>().to_vec::<f64>().unwrap();
 
-    for lanes in [1usize, 3] {
+    for &lanes in lane_counts {
         let us: Vec<TensorData> = shapes
             .iter()
             .map(|s| {
