@@ -67,13 +67,23 @@ pub(crate) fn jacobian(mode: Mode, inside: bool, n_in: usize, n_out: usize) -> P
 /// Path for a batched Jacobian: per-row lanes are cheap, so forward whenever
 /// switching allows it.
 pub(crate) fn batched_jacobian(mode: Mode, inside: bool, k_in: usize, k_out: usize) -> Path {
+    batched_jacobian_by_mode(mode, inside).unwrap_or(if k_in <= k_out {
+        Path::Forward
+    } else {
+        Path::Reverse
+    })
+}
+
+/// The batched-Jacobian path when the mode alone decides it (`None`: it depends on
+/// the output size). Lets the forward path skip the extra pass that learns `f(x)`'s
+/// shape.
+pub(crate) fn batched_jacobian_by_mode(mode: Mode, inside: bool) -> Option<Path> {
     match mode {
-        Mode::AutoForward { .. } => Path::Forward,
-        _ if inside && switching_enabled() => Path::Forward,
-        Mode::AutoReverse => Path::Reverse,
-        Mode::Auto if inside => Path::Reverse,
-        Mode::Auto if k_in <= k_out => Path::Forward,
-        Mode::Auto => Path::Reverse,
+        Mode::AutoForward { .. } => Some(Path::Forward),
+        _ if inside && switching_enabled() => Some(Path::Forward),
+        Mode::AutoReverse => Some(Path::Reverse),
+        Mode::Auto if inside => Some(Path::Reverse),
+        Mode::Auto => None,
     }
 }
 
