@@ -9,6 +9,9 @@
 //! - `cargo bench --bench scenarios` — ndarray (f32).
 //! - `cargo bench --bench scenarios --features wgpu` — ndarray and wgpu (f32),
 //!   plus `wgpu/pinn_gradient*/batch65536`.
+//! - `cargo bench --bench scenarios -- --paired 15` — no criterion: switched and
+//!   naive steps at bench size timed alternately (robust to a drifting load),
+//!   medians and ratios on ndarray.
 //! - `cargo bench --bench scenarios -- --memory` — no timing: the peak heap bytes
 //!   of one step per scenario on ndarray, from a counting global allocator.
 
@@ -138,6 +141,13 @@ const SCENARIOS: &[&str] = &[
     "hutchinson_full_jacobian",
 ];
 
+/// Whether `scenario` runs at `size`: the full Jacobian of the Hutchinson model at
+/// bench size is `[16384, 16384]` (1 GiB in f32, and 16384 lanes through
+/// 256-wide layers), so that variant runs at seed size only.
+fn runs(scenario: &str, size: Size) -> bool {
+    !(scenario == "hutchinson_full_jacobian" && matches!(size, Size::Bench))
+}
+
 /// Model widths, whether it has a `BatchNorm`, and the input shape.
 fn shapes(scenario: &str, size: Size) -> (Vec<usize>, bool, [usize; 2]) {
     let bench = matches!(size, Size::Bench);
@@ -258,6 +268,9 @@ impl<B: Backend> Case<B> {
 fn scenario_benches<B: Backend>(c: &mut Criterion, backend: &str, device: &B::Device) {
     for &scenario in SCENARIOS {
         for size in [Size::Seed, Size::Bench] {
+            if !runs(scenario, size) {
+                continue;
+            }
             let case = Case::<B>::new(scenario, size, None, device);
             let mut group = c.benchmark_group(format!("{backend}/{scenario}/{}", size.name()));
             if matches!(size, Size::Bench) {
@@ -324,6 +337,9 @@ fn memory_report() {
     println!("|---|---|---|---|");
     for &scenario in SCENARIOS {
         for size in [Size::Seed, Size::Bench] {
+            if !runs(scenario, size) {
+                continue;
+            }
             let case = Case::<NdArray>::new(scenario, size, None, &device);
             // One step first, so lazily built state is not counted.
             case.step(PathKind::Switched, &device);
@@ -341,13 +357,56 @@ fn memory_report() {
     }
 }
 
+/// `--paired [ITERS]`: switched and naive steps timed alternately on ndarray at
+/// bench size, so load that drifts on a shared machine hits both paths alike; prints
+/// the medians and their ratio.
+fn paired_report(iters: usize) {
+    let device = Default::default();
+    println!("| scenario (bench size, ndarray) | switched median | naive median | naive/switched |");
+    println!("|---|---|---|---|");
+    for &scenario in SCENARIOS {
+        if !runs(scenario, Size::Bench) {
+            continue;
+        }
+        let case = Case::<NdArray>::new(scenario, Size::Bench, None, &device);
+        case.step(PathKind::Switched, &device);
+        case.step(PathKind::Naive, &device);
+        let (mut sw, mut nv) = (Vec::new(), Vec::new());
+        for _ in 0..iters {
+            for (path, out) in [(PathKind::Switched, &mut sw), (PathKind::Naive, &mut nv)] {
+                let start = std::time::Instant::now();
+                case.step(path, &device);
+                out.push(start.elapsed().as_secs_f64());
+            }
+        }
+        let (s, n) = (median(&mut sw), median(&mut nv));
+        println!(
+            "| {scenario} | {:.2} ms | {:.2} ms | {:.2}× |",
+            s * 1e3,
+            n * 1e3,
+            n / s
+        );
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn mib(bytes: usize) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--memory") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--memory") {
         memory_report();
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--paired") {
+        let iters = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(15);
+        paired_report(iters);
         return;
     }
     let mut c = Criterion::default()
