@@ -362,7 +362,9 @@ fn memory_report() {
 /// the medians and their ratio.
 fn paired_report(iters: usize) {
     let device = Default::default();
-    println!("| scenario (bench size, ndarray) | switched median | naive median | naive/switched |");
+    println!(
+        "| scenario (bench size, ndarray) | switched median | naive median | naive/switched |"
+    );
     println!("|---|---|---|---|");
     for &scenario in SCENARIOS {
         if !runs(scenario, Size::Bench) {

@@ -326,7 +326,8 @@ def run_criterion(bench_bin, backend, filter_re, measurement_time, cwd):
             cmd += ["--features", "wgpu"]
         cmd += ["--", *args]
     print("[compare] running:", " ".join(cmd), file=sys.stderr)
-    subprocess.run(cmd, check=True, cwd=cwd)
+    # Criterion's report goes to stderr so stdout is only the table.
+    subprocess.run(cmd, check=True, cwd=cwd, stdout=sys.stderr)
 
 
 # --------------------------------------------------------------------------
