@@ -50,9 +50,9 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    // Output 8 entries (batch 4 × 2 features); the input grows from 8 to 64.
+    // Output 8 entries (batch 4 × 2 features); the input grows from 8 to 256.
     let mut group = c.benchmark_group("jacobian_inside_loss");
-    for features in [2usize, 4, 8, 16] {
+    for features in [2usize, 4, 8, 16, 32, 64] {
         let model = Mlp::<Ad>::new(&[features, 16, 2], false, &device);
         let x = input(4, features);
         let ratio = features / 2;

@@ -73,7 +73,9 @@ where
         let j = t.reshape([k, batch, m]).permute([1, 2, 0]);
         (y, j)
     };
-    if let Mode::AutoForward { .. } = mode {
+    // Forward lanes give `f(x)` too: when the mode alone picks them, skip the
+    // probe pass.
+    if policy::batched_jacobian_by_mode(mode, inside_reverse(&x)) == Some(Path::Forward) {
         return forward(None);
     }
     let y = probe::<B, F, DI, DO>(f, &x);

@@ -11,20 +11,25 @@
 //! | gradient of `Σu²`, PINN MLP 1→12→12→12→1 | 16 | 1.09 ms | 0.83 ms |
 //! | | 64 | 4.81 ms | 1.28 ms |
 //! | | 256 | 87.4 ms | 2.35 ms |
-//! | Jacobian, 8 outputs, MLP a→16→2 | 8 | 0.33 ms | 3.82 ms |
-//! | | 16 | 0.40 ms | 3.32 ms |
-//! | | 32 | 0.48 ms | 3.14 ms |
-//! | | 64 | 0.61 ms | 4.77 ms |
+//! | Jacobian, 8 outputs, MLP a→16→2 | 8 | 0.41 ms | 0.55 ms |
+//! | | 16 | 0.75 ms | 0.70 ms |
+//! | | 32 | 0.59 ms | 0.75 ms |
+//! | | 64 | 0.49 ms | 1.10 ms |
+//! | | 128 | 1.13 ms | 1.18 ms |
+//! | | 256 | 1.65 ms | 1.08 ms |
 //!
-//! The Jacobian rows were measured with one nested backward per output row; the
-//! reverse path has since become one backward with a cotangent lane per row, so
-//! the Jacobian threshold is due for a new measurement (the benchmark issue).
+//! The Jacobian rows were re-measured (2026-11-27, `--warm-up-time 0.3
+//! --measurement-time 1`, a loaded machine) after the reverse path became one
+//! nested backward with a cotangent lane per output row: forward lanes still win
+//! or tie up to 16 times as many inputs as outputs and lose at 32, so the
+//! threshold stays at 16.
 //!
 //! A gradient or VJP needs one lane per input entry but a single nested backward,
 //! so forward lanes lose beyond a handful of inputs (and grow quadratically when
-//! every lane carries the whole batch). A full Jacobian needs one backward pass
-//! per output, and forward lanes stayed 6–12× faster up to eight times as many
-//! inputs as outputs.
+//! every lane carries the whole batch). A full Jacobian takes `numel(x)` forward
+//! lanes or `numel(y)` cotangent lanes in one nested backward; a backward lane
+//! costs more than a forward lane, so forward stays ahead up to a ratio of about
+//! 16.
 
 use super::mode::{Mode, Path};
 use super::switching::switching_enabled;
@@ -34,8 +39,8 @@ use super::switching::switching_enabled;
 pub const FORWARD_GRADIENT_MAX_INPUTS: usize = 8;
 
 /// A reverse-mode Jacobian inside a reverse loss goes forward unless the input has
-/// more than this many times as many entries as the output (measured: forward
-/// still 8× faster at a ratio of 8).
+/// more than this many times as many entries as the output (measured against the
+/// one-pass reverse Jacobian: forward ties at 16, loses at 32).
 pub const FORWARD_JACOBIAN_MAX_RATIO: usize = 16;
 
 /// Path for a full Jacobian `[out, in]`.
@@ -67,13 +72,23 @@ pub(crate) fn jacobian(mode: Mode, inside: bool, n_in: usize, n_out: usize) -> P
 /// Path for a batched Jacobian: per-row lanes are cheap, so forward whenever
 /// switching allows it.
 pub(crate) fn batched_jacobian(mode: Mode, inside: bool, k_in: usize, k_out: usize) -> Path {
+    batched_jacobian_by_mode(mode, inside).unwrap_or(if k_in <= k_out {
+        Path::Forward
+    } else {
+        Path::Reverse
+    })
+}
+
+/// The batched-Jacobian path when the mode alone decides it (`None`: it depends on
+/// the output size). Lets the forward path skip the extra pass that learns `f(x)`'s
+/// shape.
+pub(crate) fn batched_jacobian_by_mode(mode: Mode, inside: bool) -> Option<Path> {
     match mode {
-        Mode::AutoForward { .. } => Path::Forward,
-        _ if inside && switching_enabled() => Path::Forward,
-        Mode::AutoReverse => Path::Reverse,
-        Mode::Auto if inside => Path::Reverse,
-        Mode::Auto if k_in <= k_out => Path::Forward,
-        Mode::Auto => Path::Reverse,
+        Mode::AutoForward { .. } => Some(Path::Forward),
+        _ if inside && switching_enabled() => Some(Path::Forward),
+        Mode::AutoReverse => Some(Path::Reverse),
+        Mode::Auto if inside => Some(Path::Reverse),
+        Mode::Auto => None,
     }
 }
 

@@ -1,0 +1,423 @@
+//! One training step (nested loss + `backward()`, gradients w.r.t. the input and
+//! every parameter) for each scenario of `SCENARIOS.md`, at seed size and at bench
+//! size, with automatic switching on (`switched`, `Mode::Auto`) and off (`naive`,
+//! `with_switching(false, ..)` and `Mode::AutoReverse`), in one run.
+//!
+//! Benchmark ids are `backend/scenario/size/path`, so criterion filters select
+//! them: `cargo bench --bench scenarios -- 'ndarray/.*/bench/'`.
+//!
+//! - `cargo bench --bench scenarios` — ndarray (f32).
+//! - `cargo bench --bench scenarios --features wgpu` — ndarray and wgpu (f32),
+//!   plus `wgpu/pinn_gradient*/batch65536`.
+//! - `cargo bench --bench scenarios -- --paired 15` — no criterion: switched and
+//!   naive steps at bench size timed alternately (robust to a drifting load),
+//!   medians and ratios on ndarray.
+//! - `cargo bench --bench scenarios -- --memory` — no timing: the peak heap bytes
+//!   of one step per scenario on ndarray, from a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use burn_autodiff::Autodiff;
+use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
+use burn_nested::{Mode, with_switching};
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+// ---------------------------------------------------------------------------
+// Counting allocator: current and peak live heap bytes.
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(size: usize) {
+    let now = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call forwards to the system allocator unchanged; the counters
+// only observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with this layout.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak heap bytes above the level at the start, while `f` runs.
+fn peak_bytes(f: impl FnOnce()) -> usize {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    f();
+    PEAK.load(Ordering::Relaxed).saturating_sub(base)
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios.
+
+/// Seed size or bench size (`SCENARIOS.md`).
+#[derive(Clone, Copy)]
+enum Size {
+    Seed,
+    Bench,
+}
+
+impl Size {
+    fn name(self) -> &'static str {
+        match self {
+            Size::Seed => "seed",
+            Size::Bench => "bench",
+        }
+    }
+}
+
+/// The two paths of a nested derivative.
+#[derive(Clone, Copy)]
+enum PathKind {
+    Switched,
+    Naive,
+}
+
+impl PathKind {
+    fn name(self) -> &'static str {
+        match self {
+            PathKind::Switched => "switched",
+            PathKind::Naive => "naive",
+        }
+    }
+
+    /// Runs `f` with switching on and `Mode::Auto`, or off and `Mode::AutoReverse`.
+    fn run<R>(self, f: impl FnOnce(Mode) -> R) -> R {
+        match self {
+            PathKind::Switched => with_switching(true, || f(Mode::Auto)),
+            PathKind::Naive => with_switching(false, || f(Mode::AutoReverse)),
+        }
+    }
+}
+
+/// The scenarios (the PINN gradient in both forms, Hutchinson three ways).
+const SCENARIOS: &[&str] = &[
+    "jacobian_regularization",
+    "batched_jacobian",
+    "pinn_gradient",
+    "pinn_gradient_rowwise",
+    "parameter_jacobian",
+    "hutchinson_vjp",
+    "hutchinson_jvp",
+    "hutchinson_full_jacobian",
+];
+
+/// Whether `scenario` runs at `size`: the full Jacobian of the Hutchinson model at
+/// bench size is `[16384, 16384]` (1 GiB in f32, and 16384 lanes through
+/// 256-wide layers), so that variant runs at seed size only.
+fn runs(scenario: &str, size: Size) -> bool {
+    !(scenario == "hutchinson_full_jacobian" && matches!(size, Size::Bench))
+}
+
+/// Model widths, whether it has a `BatchNorm`, and the input shape.
+fn shapes(scenario: &str, size: Size) -> (Vec<usize>, bool, [usize; 2]) {
+    let bench = matches!(size, Size::Bench);
+    match scenario {
+        "jacobian_regularization" if bench => (vec![8, 64, 8], true, [32, 8]),
+        "jacobian_regularization" => (sizes::JACOBIAN_REGULARIZATION.to_vec(), true, [10, 2]),
+        "batched_jacobian" if bench => (vec![16, 256, 16], false, [512, 16]),
+        "batched_jacobian" => (sizes::BATCHED_JACOBIAN.to_vec(), false, [10, 2]),
+        "pinn_gradient" | "pinn_gradient_rowwise" if bench => {
+            (vec![1, 64, 64, 64, 1], false, [4096, 1])
+        }
+        "pinn_gradient" | "pinn_gradient_rowwise" => (sizes::PINN.to_vec(), false, [16, 1]),
+        "parameter_jacobian" if bench => (vec![1, 32, 32, 32, 1], false, [64, 1]),
+        "parameter_jacobian" => (sizes::PINN.to_vec(), false, [16, 1]),
+        _ if bench => (vec![64, 256, 256, 256, 64], false, [256, 64]),
+        _ => (sizes::HUTCHINSON.to_vec(), false, [12, 4]),
+    }
+}
+
+fn uniform<B: Backend>(
+    shape: [usize; 2],
+    lo: f32,
+    hi: f32,
+    seed: u64,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let v: Vec<f32> = (0..shape[0] * shape[1])
+        .map(|_| rng.random_range(lo..hi))
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+fn rademacher<B: Backend>(shape: [usize; 2], seed: u64, device: &B::Device) -> Tensor<B, 2> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let v: Vec<f32> = (0..shape[0] * shape[1])
+        .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// A scenario's model and data, and its loss as a function of a fresh input leaf.
+struct Case<B: Backend> {
+    model: Mlp<Autodiff<B>>,
+    x: Tensor<Autodiff<B>, 2>,
+    /// Targets `y` (regressions) or the probe `v` (Hutchinson).
+    aux: Option<Tensor<Autodiff<B>, 2>>,
+    scenario: &'static str,
+}
+
+impl<B: Backend> Case<B> {
+    fn new(scenario: &'static str, size: Size, batch: Option<usize>, device: &B::Device) -> Self {
+        let (widths, batch_norm, mut shape) = shapes(scenario, size);
+        if let Some(b) = batch {
+            shape[0] = b;
+        }
+        Autodiff::<B>::seed(device, 0);
+        let model = Mlp::new(&widths, batch_norm, device);
+        let (x, aux) = match scenario {
+            "jacobian_regularization" | "batched_jacobian" => (
+                uniform(shape, -1.0, 1.0, 1, device),
+                Some(uniform(
+                    [shape[0], *widths.last().unwrap()],
+                    -1.0,
+                    1.0,
+                    2,
+                    device,
+                )),
+            ),
+            "pinn_gradient" | "pinn_gradient_rowwise" | "parameter_jacobian" => {
+                (uniform(shape, 0.0, 1.0, 1, device), None)
+            }
+            _ => (
+                uniform(shape, 0.0, 1.0, 1, device),
+                Some(rademacher(shape, 2, device)),
+            ),
+        };
+        Self {
+            model,
+            x,
+            aux,
+            scenario,
+        }
+    }
+
+    /// The loss at a fresh leaf `x` (the path's mode passed in).
+    fn loss(&self, x: Tensor<Autodiff<B>, 2>, mode: Mode) -> Tensor<Autodiff<B>, 1> {
+        let m = &self.model;
+        let aux = || self.aux.clone().expect("targets or probe");
+        match self.scenario {
+            "jacobian_regularization" => scenarios::jacobian_regularization(m, x, aux(), mode),
+            "batched_jacobian" => scenarios::batched_jacobian_loss(m, x, aux(), mode),
+            "pinn_gradient" => scenarios::pinn_gradient(m, x, mode),
+            "pinn_gradient_rowwise" => scenarios::pinn_gradient_rowwise(m, x, mode),
+            "parameter_jacobian" => scenarios::parameter_jacobian(m, x, mode),
+            "hutchinson_vjp" => scenarios::hutchinson_trace(m, x, aux(), Hutchinson::Vjp, mode),
+            "hutchinson_jvp" => scenarios::hutchinson_trace(m, x, aux(), Hutchinson::Jvp, mode),
+            "hutchinson_full_jacobian" => {
+                scenarios::hutchinson_trace(m, x, aux(), Hutchinson::FullJacobian, mode)
+            }
+            other => unreachable!("unknown scenario {other}"),
+        }
+    }
+
+    /// One training step: the loss and its gradients w.r.t. `x` and the parameters,
+    /// waiting for the device to finish.
+    fn step(&self, path: PathKind, device: &B::Device) {
+        let x = self.x.clone().detach().require_grad();
+        let grads = path.run(|mode| self.loss(x.clone(), mode).backward());
+        // Asynchronous backends (wgpu) queue kernels: wait for them so the time is
+        // the real one.
+        B::sync(device).expect("device sync");
+        drop(grads);
+    }
+}
+
+/// Every scenario × size × path on backend `B`, ids `backend/scenario/size/path`.
+fn scenario_benches<B: Backend>(c: &mut Criterion, backend: &str, device: &B::Device) {
+    for &scenario in SCENARIOS {
+        for size in [Size::Seed, Size::Bench] {
+            if !runs(scenario, size) {
+                continue;
+            }
+            let case = Case::<B>::new(scenario, size, None, device);
+            let mut group = c.benchmark_group(format!("{backend}/{scenario}/{}", size.name()));
+            if matches!(size, Size::Bench) {
+                // Steps of tens to hundreds of milliseconds: ten flat samples.
+                group.sampling_mode(SamplingMode::Flat);
+            }
+            for path in [PathKind::Switched, PathKind::Naive] {
+                group.bench_function(path.name(), |b| b.iter(|| case.step(path, device)));
+            }
+            group.finish();
+        }
+    }
+}
+
+/// Step time against batch size (switched `pinn_gradient_rowwise`): it should
+/// grow linearly.
+fn batch_scaling<B: Backend>(
+    c: &mut Criterion,
+    backend: &str,
+    device: &B::Device,
+    batches: &[usize],
+) {
+    let mut group = c.benchmark_group(format!("{backend}/pinn_gradient_rowwise/batch"));
+    group.sampling_mode(SamplingMode::Flat);
+    for &batch in batches {
+        let case = Case::<B>::new("pinn_gradient_rowwise", Size::Bench, Some(batch), device);
+        group.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, _| {
+            b.iter(|| case.step(PathKind::Switched, device))
+        });
+    }
+    group.finish();
+}
+
+type NdArray = burn_ndarray::NdArray<f32>;
+
+fn ndarray_benches(c: &mut Criterion) {
+    let device = Default::default();
+    scenario_benches::<NdArray>(c, "ndarray", &device);
+    batch_scaling::<NdArray>(c, "ndarray", &device, &[1024, 4096, 16384]);
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_benches(c: &mut Criterion) {
+    type Wgpu = burn_wgpu::Wgpu<f32>;
+    let device = burn_wgpu::WgpuDevice::default();
+    scenario_benches::<Wgpu>(c, "wgpu", &device);
+    batch_scaling::<Wgpu>(c, "wgpu", &device, &[4096, 16384, 65536]);
+    // The GPU target of issue 6: the PINN gradient at batch 65536, both forms.
+    for scenario in ["pinn_gradient", "pinn_gradient_rowwise"] {
+        let case = Case::<Wgpu>::new(scenario, Size::Bench, Some(65536), &device);
+        let mut group = c.benchmark_group(format!("wgpu/{scenario}/batch65536"));
+        group.sampling_mode(SamplingMode::Flat);
+        for path in [PathKind::Switched, PathKind::Naive] {
+            group.bench_function(path.name(), |b| b.iter(|| case.step(path, &device)));
+        }
+        group.finish();
+    }
+}
+
+/// `--memory`: peak heap bytes of one step per scenario, size and path on ndarray.
+fn memory_report() {
+    let device = Default::default();
+    println!("| scenario | size | switched peak | naive peak |");
+    println!("|---|---|---|---|");
+    for &scenario in SCENARIOS {
+        for size in [Size::Seed, Size::Bench] {
+            if !runs(scenario, size) {
+                continue;
+            }
+            let case = Case::<NdArray>::new(scenario, size, None, &device);
+            // One step first, so lazily built state is not counted.
+            case.step(PathKind::Switched, &device);
+            let peaks: Vec<String> = [PathKind::Switched, PathKind::Naive]
+                .into_iter()
+                .map(|path| mib(peak_bytes(|| case.step(path, &device))))
+                .collect();
+            println!(
+                "| {scenario} | {} | {} | {} |",
+                size.name(),
+                peaks[0],
+                peaks[1]
+            );
+        }
+    }
+}
+
+/// `--paired [ITERS]`: switched and naive steps timed alternately on ndarray at
+/// bench size, so load that drifts on a shared machine hits both paths alike; prints
+/// the medians and their ratio.
+fn paired_report(iters: usize) {
+    let device = Default::default();
+    println!(
+        "| scenario (bench size, ndarray) | switched median | naive median | naive/switched |"
+    );
+    println!("|---|---|---|---|");
+    for &scenario in SCENARIOS {
+        if !runs(scenario, Size::Bench) {
+            continue;
+        }
+        let case = Case::<NdArray>::new(scenario, Size::Bench, None, &device);
+        case.step(PathKind::Switched, &device);
+        case.step(PathKind::Naive, &device);
+        let (mut sw, mut nv) = (Vec::new(), Vec::new());
+        for _ in 0..iters {
+            for (path, out) in [(PathKind::Switched, &mut sw), (PathKind::Naive, &mut nv)] {
+                let start = std::time::Instant::now();
+                case.step(path, &device);
+                out.push(start.elapsed().as_secs_f64());
+            }
+        }
+        let (s, n) = (median(&mut sw), median(&mut nv));
+        println!(
+            "| {scenario} | {:.2} ms | {:.2} ms | {:.2}× |",
+            s * 1e3,
+            n * 1e3,
+            n / s
+        );
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--memory") {
+        memory_report();
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--paired") {
+        let iters = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(15);
+        paired_report(iters);
+        return;
+    }
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(10)
+        .configure_from_args();
+    ndarray_benches(&mut c);
+    #[cfg(feature = "wgpu")]
+    wgpu_benches(&mut c);
+    c.final_summary();
+}
