@@ -5,6 +5,7 @@ use burn_autodiff::Autodiff;
 
 use super::engine::basis;
 use super::switching::count_reverse;
+use super::validate;
 use crate::dual::Dual;
 use crate::layer::NestedFn;
 use crate::lift::{primal, seed, tangent};
@@ -21,7 +22,7 @@ use crate::lift::{primal, seed, tangent};
 /// so the loss can be differentiated w.r.t. the parameters.
 ///
 /// # Panics
-/// If `f(x)` is not shaped `[batch, 1]`.
+/// If `x` has no entries or `f(x)` is not shaped `[batch, 1]`.
 pub fn laplacian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 1>
 where
     B: Backend,
@@ -40,6 +41,7 @@ where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
+    validate::non_empty_input("laplacian", &x.dims());
     count_reverse();
     let [batch, d] = x.dims();
     let device = x.device();
