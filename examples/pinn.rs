@@ -64,7 +64,10 @@ struct Args {
 /// Side of the evaluation grid.
 const GRID: usize = 101;
 
-fn run<B: AutodiffBackend>(args: &Args, device: B::Device) -> Result<(), Box<dyn std::error::Error>> {
+fn run<B: AutodiffBackend>(
+    args: &Args,
+    device: B::Device,
+) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config {
         steps: args.steps,
         batch: args.batch,
@@ -99,7 +102,10 @@ fn run<B: AutodiffBackend>(args: &Args, device: B::Device) -> Result<(), Box<dyn
         trained.losses.last().copied().unwrap_or(f64::NAN)
     );
     println!("relative L2 error on a {GRID}×{GRID} grid: {error:.3e}");
-    println!("wrote pinn_solution.png, pinn_loss.png, pinn_loss.csv to {}", args.out.display());
+    println!(
+        "wrote pinn_solution.png, pinn_loss.png, pinn_loss.csv to {}",
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -38,7 +38,10 @@ fn short_pinn_run_lowers_the_loss_and_writes_its_outputs() {
     assert_eq!(learned.len(), n * n);
     assert!(relative_l2(&learned, &exact).is_finite());
     // The boundary condition is built into the network.
-    assert!(learned[..n].iter().all(|u| u.abs() < 1e-6), "u ≠ 0 at y = 0");
+    assert!(
+        learned[..n].iter().all(|u| u.abs() < 1e-6),
+        "u ≠ 0 at y = 0"
+    );
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pinn_example");
     std::fs::create_dir_all(&out).unwrap();
@@ -49,7 +52,9 @@ fn short_pinn_run_lowers_the_loss_and_writes_its_outputs() {
     plot::plot_loss(&out.join("pinn_loss.png"), losses).unwrap();
     plot::plot_solution(&out.join("pinn_solution.png"), &learned, &exact, n).unwrap();
     for name in ["pinn_loss.csv", "pinn_loss.png", "pinn_solution.png"] {
-        let len = std::fs::metadata(out.join(name)).map(|m| m.len()).unwrap_or(0);
+        let len = std::fs::metadata(out.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(len > 0, "{name} was not written");
     }
     let csv = std::fs::read_to_string(out.join("pinn_loss.csv")).unwrap();

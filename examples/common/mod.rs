@@ -113,7 +113,10 @@ where
 }
 
 fn to_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().to_vec::<f64>().expect("f64 data")
+    t.into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("f64 data")
 }
 
 fn inf_norm(a: &[f64]) -> f64 {
@@ -148,7 +151,9 @@ pub fn main<S: Scenario>(s: S) {
             check_gradients(&model, &x, |m, x| s.loss(form, m, x), DEFAULT_STEP);
         println!("{label}\nloss: {value:.12e}\n{check}");
         if !check.within(FD_TOL) {
-            fail(format!("{label}: AD differs from central differences by more than {FD_TOL:e}"));
+            fail(format!(
+                "{label}: AD differs from central differences by more than {FD_TOL:e}"
+            ));
         }
         reference.push((value, check.input_ad, check.params_ad));
     }
@@ -237,7 +242,9 @@ mod wgpu {
                 S::FORMS[form]
             );
             if ev.max(ex).max(ep) > F32_TOL {
-                fail(format!("wgpu differs from the f64 reference by more than {F32_TOL:e}"));
+                fail(format!(
+                    "wgpu differs from the f64 reference by more than {F32_TOL:e}"
+                ));
             }
         }
     }

@@ -56,7 +56,11 @@ pub fn plot_loss(path: &Path, losses: &[f64]) -> Result<()> {
     let positive = || losses.iter().copied().filter(|l| *l > 0.0 && l.is_finite());
     let lo = positive().fold(f64::INFINITY, f64::min);
     let hi = positive().fold(0.0, f64::max);
-    let (lo, hi) = if lo <= hi { (lo / 1.5, hi * 1.5) } else { (1e-8, 1.0) };
+    let (lo, hi) = if lo <= hi {
+        (lo / 1.5, hi * 1.5)
+    } else {
+        (1e-8, 1.0)
+    };
     let steps = losses.len().max(2) - 1;
     let mut builder = ChartBuilder::on(&root);
     builder.margin(20);
@@ -109,7 +113,9 @@ pub fn plot_solution(path: &Path, learned: &[f64], exact: &[f64], n: usize) -> R
     let max_diff = diff.iter().fold(0.0f64, |m, d| m.max(d.abs())).max(1e-300);
     let (lo, hi) = exact
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
     let span = (hi - lo).max(1e-300);
     let viridis = |v: f64| ViridisRGB::get_color(((v - lo) / span).clamp(0.0, 1.0));
     let panels: [(&str, &[f64], &dyn Fn(f64) -> RGBColor); 3] = [

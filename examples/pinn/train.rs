@@ -88,7 +88,11 @@ pub fn solution_grid<B: AutodiffBackend>(model: &PinnNet<B>, n: usize) -> (Vec<f
     let model = model.valid();
     let device = model.devices().into_iter().next().expect("a device");
     let u = model.forward(grid_tensor::<B::InnerBackend>(points, n * n, &device));
-    let learned = u.into_data().convert::<f64>().to_vec::<f64>().expect("f64 data");
+    let learned = u
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("f64 data");
     (learned, exact_u)
 }
 
@@ -99,7 +103,11 @@ fn grid_tensor<B: Backend>(points: Vec<f64>, rows: usize, device: &B::Device) ->
 
 /// `‖u − u*‖₂ / ‖u*‖₂` over the grid values.
 pub fn relative_l2(learned: &[f64], exact: &[f64]) -> f64 {
-    let num: f64 = learned.iter().zip(exact).map(|(a, b)| (a - b).powi(2)).sum();
+    let num: f64 = learned
+        .iter()
+        .zip(exact)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum();
     let den: f64 = exact.iter().map(|b| b * b).sum();
     (num / den).sqrt()
 }
