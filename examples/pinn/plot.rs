@@ -92,6 +92,9 @@ pub fn plot_loss(path: &Path, losses: &[f64]) -> Result<()> {
     Ok(())
 }
 
+/// Maps a value to a colour.
+type Colour<'a> = dyn Fn(f64) -> RGBColor + 'a;
+
 /// A blue–white–red colour for `v` in `[−1, 1]`.
 fn diverging(v: f64) -> RGBColor {
     let v = v.clamp(-1.0, 1.0);
@@ -118,7 +121,7 @@ pub fn plot_solution(path: &Path, learned: &[f64], exact: &[f64], n: usize) -> R
         });
     let span = (hi - lo).max(1e-300);
     let viridis = |v: f64| ViridisRGB::get_color(((v - lo) / span).clamp(0.0, 1.0));
-    let panels: [(&str, &[f64], &dyn Fn(f64) -> RGBColor); 3] = [
+    let panels: [(&str, &[f64], &Colour<'_>); 3] = [
         ("learned u", learned, &viridis),
         ("exact u = sin(πx) sin(πy)", exact, &viridis),
         ("difference", &diff, &|d| diverging(d / max_diff)),
