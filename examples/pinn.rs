@@ -45,10 +45,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Device::Ndarray)]
     device: Device,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 8000)]
     steps: usize,
     /// Collocation points per step (drawn afresh each step).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 512)]
     batch: usize,
     /// Initial learning rate (decays exponentially to a hundredth of it).
     #[arg(long, default_value_t = 3e-3)]
