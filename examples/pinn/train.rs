@@ -1,0 +1,113 @@
+//! Training the network on the Poisson residual, and measuring its error.
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::{
+    Distribution, ElementConversion, Tensor, TensorData, backend::AutodiffBackend, backend::Backend,
+};
+use burn_nested::{Forward, StatefulLayer, laplacian};
+
+use crate::problem::{PinnNet, exact, source};
+
+/// What to train and how.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Collocation points per step (drawn afresh each step).
+    pub batch: usize,
+    /// Learning rate at the first step.
+    pub lr: f64,
+    /// Learning rate at the last step (exponential decay in between).
+    pub final_lr: f64,
+    /// Hidden layer width.
+    pub width: usize,
+    /// Number of hidden layers.
+    pub hidden: usize,
+    /// Seed of the initial weights and of the collocation points.
+    pub seed: u64,
+}
+
+/// The trained model and the loss at every step.
+pub struct Trained<B: AutodiffBackend> {
+    /// The network after the last step.
+    pub model: PinnNet<B>,
+    /// Loss before each step's update.
+    pub losses: Vec<f64>,
+}
+
+/// The physics loss `mean((Δu − f)²)` at `points` (`[batch, 2]`).
+pub fn residual_loss<B: Backend>(model: &PinnNet<B>, points: Tensor<B, 2>) -> Tensor<B, 1> {
+    let layer = StatefulLayer::new(model.clone());
+    // Δu per row, on the loss's tape: one forward-over-reverse pass.
+    let lap = laplacian(&layer, points.clone());
+    let r = lap - source(points);
+    (r.clone() * r).mean()
+}
+
+/// Trains a fresh network with Adam; `on_step(step, loss)` is called after each step.
+pub fn train<B: AutodiffBackend>(
+    config: &Config,
+    device: &B::Device,
+    mut on_step: impl FnMut(usize, f64),
+) -> Trained<B> {
+    B::seed(device, config.seed);
+    let mut model = PinnNet::<B>::new(config.width, config.hidden, device);
+    // Initialize the lazy parameters here: the loss clones the model, and clones of
+    // an uninitialized module would each draw their own weights.
+    burn_nested::lift::initialize_params(&model);
+    let mut optim = AdamConfig::new().init();
+    let mut losses = Vec::with_capacity(config.steps);
+    let decay = (config.final_lr / config.lr).ln() / config.steps.max(2).saturating_sub(1) as f64;
+    for step in 0..config.steps {
+        let points =
+            Tensor::<B, 2>::random([config.batch, 2], Distribution::Uniform(0.0, 1.0), device);
+        let loss = residual_loss(&model, points);
+        let value = loss.clone().into_scalar().elem::<f64>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = config.lr * (decay * step as f64).exp();
+        model = optim.step(lr, model, grads);
+        losses.push(value);
+        on_step(step, value);
+    }
+    Trained { model, losses }
+}
+
+/// The solution on an `n × n` grid over the closed unit square (row-major, `y`
+/// outer), learned and exact.
+pub fn solution_grid<B: AutodiffBackend>(model: &PinnNet<B>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let coord = |k: usize| k as f64 / (n - 1) as f64;
+    let mut points = Vec::with_capacity(2 * n * n);
+    let mut exact_u = Vec::with_capacity(n * n);
+    for j in 0..n {
+        for i in 0..n {
+            points.extend([coord(i), coord(j)]);
+            exact_u.push(exact(coord(i), coord(j)));
+        }
+    }
+    let model = model.valid();
+    let device = model.devices().into_iter().next().expect("a device");
+    let u = model.forward(grid_tensor::<B::InnerBackend>(points, n * n, &device));
+    let learned = u
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("f64 data");
+    (learned, exact_u)
+}
+
+fn grid_tensor<B: Backend>(points: Vec<f64>, rows: usize, device: &B::Device) -> Tensor<B, 2> {
+    let data = TensorData::new(points, [rows, 2]).convert::<B::FloatElem>();
+    Tensor::from_data(data, device)
+}
+
+/// `‖u − u*‖₂ / ‖u*‖₂` over the grid values.
+pub fn relative_l2(learned: &[f64], exact: &[f64]) -> f64 {
+    let num: f64 = learned
+        .iter()
+        .zip(exact)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum();
+    let den: f64 = exact.iter().map(|b| b * b).sum();
+    (num / den).sqrt()
+}
