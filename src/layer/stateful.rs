@@ -27,6 +27,11 @@ impl<M> StatefulLayer<M> {
     /// Wraps `model`, initializing its lazy parameters (after noting which tensors
     /// are trainable parameters, which Burn can forget once they are initialized
     /// on a plain backend; see [`trainable_mask`]).
+    ///
+    /// Initialize the original model before cloning it into a loss
+    /// ([`initialize_params`](crate::lift::initialize_params), or one forward pass):
+    /// Burn draws a lazy parameter anew in every clone, so wrapping clones of an
+    /// uninitialized model gives each loss call different weights.
     pub fn new<B: Backend>(model: M) -> Self
     where
         M: Module<B> + HasAutodiffModule<Autodiff<B>>,

@@ -17,7 +17,10 @@ pub struct Mlp<B: Backend> {
 }
 
 impl<B: Backend> Mlp<B> {
-    /// Dense layers of widths `sizes[0] → sizes[1] → … → sizes[n]`.
+    /// Dense layers of widths `sizes[0] → sizes[1] → … → sizes[n]`, with their
+    /// parameters initialized now rather than lazily: a lazy parameter is drawn
+    /// anew in every clone, so each loss call that wraps `model.clone()` would see
+    /// different weights.
     ///
     /// # Panics
     /// If fewer than two sizes are given.
@@ -31,7 +34,9 @@ impl<B: Backend> Mlp<B> {
             .map(|w| LinearConfig::new(w[0], w[1]).init(device))
             .collect();
         let norm = batch_norm.then(|| BatchNormConfig::new(sizes[1]).init(device));
-        Self { layers, norm }
+        let model = Self { layers, norm };
+        crate::lift::initialize_params(&model);
+        model
     }
 }
 
