@@ -93,8 +93,10 @@ where
 }
 
 /// `module` with its trainable parameters replaced by consecutive slices of `flat`
-/// (the inverse of [`flatten_params`]). Parameter ids are kept; on an `Autodiff`
-/// backend the new parameters stay on `flat`'s tape.
+/// (the inverse of [`flatten_params`]). Parameter ids are kept. On an `Autodiff`
+/// backend, when `flat` is on a tape the new parameters stay on it (gradients flow
+/// to `flat`); when it is not, each new parameter is a leaf that requires a
+/// gradient, so the module trains like the original with the new weights.
 ///
 /// # Panics
 /// If `flat` does not have exactly [`num_params`] elements.
@@ -111,10 +113,37 @@ where
         "burn-nested: `unflatten_params` needs a vector of {expected} elements (the module's \
          trainable parameters), got {given}"
     );
-    map_masked(module, &mask, |offset, t| {
+    let tracked = flat.is_require_grad();
+    let module = map_masked(module, &mask, |offset, t| {
         let [n] = t.dims();
         flat.clone().slice(offset..offset + n)
-    })
+    });
+    if tracked {
+        module
+    } else {
+        require_grad_masked(module, &mask)
+    }
+}
+
+/// Marks each masked-in float tensor as a leaf requiring a gradient (a no-op on a
+/// backend without autodiff).
+fn require_grad_masked<B: Backend, M: Module<B>>(module: M, mask: &[bool]) -> M {
+    struct Mark<'a> {
+        mask: &'a [bool],
+        index: usize,
+    }
+    impl<B: Backend> ModuleMapper<B> for Mark<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let keep = self.mask[self.index];
+            self.index += 1;
+            if !keep {
+                return param;
+            }
+            let (id, tensor, mapper) = param.consume();
+            Param::from_mapped_value(id, tensor.set_require_grad(true), mapper)
+        }
+    }
+    module.map(&mut Mark { mask, index: 0 })
 }
 
 /// Calls `f` on each masked-in float tensor, flattened to rank 1.
