@@ -21,7 +21,7 @@ fn input(rows: usize, cols: usize) -> Tensor<Ad, 2> {
 /// `Σ(∇ₜ Σu² − cos t)²` and its backward, the gradient taken in `mode`.
 fn gradient_step(model: &Mlp<Ad>, t: &Tensor<Ad, 2>, mode: Mode) {
     let t = t.clone().detach().require_grad();
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     let g = gradient(&layer.then(SumOfSquares), t.clone(), mode);
     let loss = (g - t.cos()).powf_scalar(2.0).sum();
     let _ = loss.backward();
@@ -30,7 +30,7 @@ fn gradient_step(model: &Mlp<Ad>, t: &Tensor<Ad, 2>, mode: Mode) {
 /// `‖J‖²` and its backward, the Jacobian taken in `mode`.
 fn jacobian_step(model: &Mlp<Ad>, x: &Tensor<Ad, 2>, mode: Mode) {
     let x = x.clone().detach().require_grad();
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     let j = jacobian(&layer, x, mode);
     let _ = (j.clone() * j).sum().backward();
 }

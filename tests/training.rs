@@ -56,3 +56,40 @@ fn adam_on_a_jacobian_regularized_loss_decreases_it_and_updates_batch_norm_once_
         "the loss did not go down enough: {losses:?}"
     );
 }
+
+/// A model built with Burn's lazy initializers, wrapped afresh in every loss call
+/// with `from_ref`: each call sees the model's own weights, and the gradients
+/// land on the model's parameters.
+#[test]
+fn from_ref_shares_the_weights_of_a_lazily_initialized_model() {
+    use burn::nn::LinearConfig;
+    use burn_nested::{StatefulLayer, jacobian};
+
+    let device = Default::default();
+    let model = LinearConfig::new(3, 2).init::<Ad>(&device);
+    let x = tensor::<Ad, 2>(&random_data(
+        &mut StdRng::seed_from_u64(5),
+        &[4, 3],
+        -1.0,
+        1.0,
+    ));
+    let first: Tensor<Ad, 2> = StatefulLayer::from_ref(&model).forward(x.clone());
+    let second: Tensor<Ad, 2> = StatefulLayer::from_ref(&model).forward(x.clone());
+    let own = model.forward(x.clone());
+    assert_eq!(values(first), values(own.clone()));
+    assert_eq!(values(second), values(own));
+
+    // d‖J‖²/dW of y = xW + b is 2·4·W (J has W's entries once per row, 4 rows).
+    let layer = StatefulLayer::from_ref(&model);
+    let j = jacobian(&layer, x, Mode::Auto);
+    let grads = GradientsParams::from_grads((j.clone() * j).sum().backward(), &model);
+    let dw = grads
+        .get::<F, 2>(model.weight.id)
+        .expect("a gradient for the model's own weight");
+    let expected: Vec<f64> = values(model.weight.val()).iter().map(|v| 8.0 * v).collect();
+    let err = values(dw)
+        .iter()
+        .zip(&expected)
+        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(err < 1e-12, "weight gradient off by {err:e}");
+}

@@ -38,7 +38,7 @@ pub struct Trained<B: AutodiffBackend> {
 
 /// The physics loss `mean((Δu − f)²)` at `points` (`[batch, 2]`).
 pub fn residual_loss<B: Backend>(model: &PinnNet<B>, points: Tensor<B, 2>) -> Tensor<B, 1> {
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     // Δu per row, on the loss's tape: one forward-over-reverse pass.
     let lap = laplacian(&layer, points.clone());
     let r = lap - source(points);

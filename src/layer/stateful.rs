@@ -12,8 +12,9 @@ use crate::params::trainable_mask;
 /// A Burn model wrapped so burn-nested can re-run it on `Dual<B>` and
 /// `Autodiff<B>` (and, inside a loss on `Autodiff<I>`, on their nestings).
 ///
-/// Make one inside your loss from the model (a cheap clone: parameters are shared,
-/// not copied); it initializes lazy parameters so every lifted copy shares them.
+/// Make one inside your loss with [`StatefulLayer::from_ref`] (a cheap clone:
+/// parameters are shared, not copied); it initializes lazy parameters so every
+/// lifted copy shares them.
 /// Lifted copies get fresh running statistics, so transforms never change the
 /// model's `BatchNorm` state; the model's own `forward` (through
 /// [`StatefulLayer::forward`]) does, as usual.
@@ -28,9 +29,8 @@ impl<M> StatefulLayer<M> {
     /// are trainable parameters, which Burn can forget once they are initialized
     /// on a plain backend; see [`trainable_mask`]).
     ///
-    /// Initialize the original model before cloning it into a loss
-    /// ([`initialize_params`](crate::lift::initialize_params), or one forward pass):
-    /// Burn draws a lazy parameter anew in every clone, so wrapping clones of an
+    /// Inside a loss prefer [`StatefulLayer::from_ref`]: Burn draws a lazy
+    /// parameter anew in every clone, so `StatefulLayer::new(model.clone())` of an
     /// uninitialized model gives each loss call different weights.
     pub fn new<B: Backend>(model: M) -> Self
     where
@@ -39,6 +39,22 @@ impl<M> StatefulLayer<M> {
         let trainable = trainable_mask(&model);
         initialize_params(&model);
         Self { model, trainable }
+    }
+
+    /// Wraps a clone of `model` after initializing `model`'s own lazy parameters
+    /// in place, so the layer, the model and the optimizer all see the same
+    /// weights however the model was built. The clone is cheap: parameters are
+    /// shared, not copied.
+    pub fn from_ref<B: Backend>(model: &M) -> Self
+    where
+        M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+    {
+        let trainable = trainable_mask(model);
+        initialize_params(model);
+        Self {
+            model: model.clone(),
+            trainable,
+        }
     }
 
     /// Which float tensors of the model (in Burn's visiting order) are trainable.

@@ -21,7 +21,7 @@ pub fn jacobian_regularization<B: Backend>(
     y: Tensor<B, 2>,
     mode: Mode,
 ) -> Tensor<B, 1> {
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     let y_hat: Tensor<B, 2> = layer.forward(x.clone());
     let j = jacobian(&layer, x, mode);
     sum_sq(y_hat - y) + sum_sq(j * 0.01)
@@ -34,7 +34,7 @@ pub fn batched_jacobian_loss<B: Backend>(
     y: Tensor<B, 2>,
     mode: Mode,
 ) -> Tensor<B, 1> {
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     let y_hat: Tensor<B, 2> = layer.forward(x.clone());
     let j = batched_jacobian(&layer, x, mode);
     sum_sq(y_hat - y) + sum_sq(j * 0.01)
@@ -43,7 +43,7 @@ pub fn batched_jacobian_loss<B: Backend>(
 /// `Σ(g − cos t)²` with `g = ∇ₜ Σ u(t)²`, the gradient of the whole batch's sum
 /// (the seed's form).
 pub fn pinn_gradient<B: Backend>(model: &Mlp<B>, t: Tensor<B, 2>, mode: Mode) -> Tensor<B, 1> {
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     let g = gradient(&layer.then(SumOfSquares), t.clone(), mode);
     sum_sq(g - t.cos())
 }
@@ -55,7 +55,7 @@ pub fn pinn_gradient_rowwise<B: Backend>(
     t: Tensor<B, 2>,
     mode: Mode,
 ) -> Tensor<B, 1> {
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     let [batch, features] = t.dims();
     let g = batched_jacobian(&layer.then(Square), t.clone(), mode).reshape([batch, features]);
     sum_sq(g - t.cos())
@@ -63,7 +63,7 @@ pub fn pinn_gradient_rowwise<B: Backend>(
 
 /// `Σ J²` with `J` the Jacobian of the outputs w.r.t. all parameters.
 pub fn parameter_jacobian<B: Backend>(model: &Mlp<B>, x: Tensor<B, 2>, mode: Mode) -> Tensor<B, 1> {
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     sum_sq(param_jacobian(&layer, x, mode))
 }
 
@@ -86,7 +86,7 @@ pub fn hutchinson_trace<B: Backend>(
     how: Hutchinson,
     mode: Mode,
 ) -> Tensor<B, 1> {
-    let layer = StatefulLayer::new(model.clone());
+    let layer = StatefulLayer::from_ref(model);
     match how {
         Hutchinson::Vjp => (vjp(&layer, x, v.clone(), mode) * v).sum(),
         Hutchinson::Jvp => (v.clone() * jvp::<B, _, 2, 2>(&layer, x, v)).sum(),
