@@ -10,14 +10,14 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 use burn_nested::scenarios::{Mlp, SumOfSquares};
 use burn_nested::{
-    Mode, Pure, StatefulLayer, TensorFn, batched_jacobian, constant, gradient, hvp, jacobian, jvp,
-    jvp_lanes, param_gradient, param_jacobian, seed, tangent, value_and_batched_jacobian,
-    value_and_gradient, value_and_jacobian, value_and_jvp, value_and_vjp, vjp,
+    Mode, Pure, StatefulLayer, batched_jacobian, constant, gradient, hvp, jacobian, jvp, jvp_lanes,
+    param_gradient, param_jacobian, seed, tangent, value_and_batched_jacobian, value_and_gradient,
+    value_and_jacobian, value_and_jvp, value_and_vjp, vjp,
 };
-use common::{Df, F, random_data, tensor, values};
+use common::{Df, F, TanhLinear, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
 type Ad = burn_autodiff::Autodiff<F>;
@@ -43,18 +43,6 @@ fn rejects(f: impl FnOnce(), parts: &[&str]) {
     );
     for p in parts {
         assert!(msg.contains(p), "message lacks {p:?}: {msg}");
-    }
-}
-
-/// `y = tanh(x W)` with a fixed `W` `[4, 2]`, batch first.
-#[derive(Clone)]
-struct TanhLinear(TensorData);
-
-impl TensorFn<2, 2> for TanhLinear {
-    fn apply<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.clone()
-            .matmul(Tensor::from_data(self.0.clone(), &x.device()))
-            .tanh()
     }
 }
 

@@ -3,30 +3,18 @@
 
 mod common;
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::Tensor;
 use burn_nested::scenarios::{Mlp, SumOfSquares};
 use burn_nested::{
     Mode, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp, jacobian, jvp, jvp_lanes,
     param_jacobian, value_and_jacobian, vjp,
 };
-use common::{F, random_data, tensor, values};
+use common::{F, TanhLinear, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
 const B_ROWS: usize = 3;
 const N_IN: usize = 4;
 const N_OUT: usize = 2;
-
-/// `y = tanh(x W)` with a fixed `W`, batch first.
-#[derive(Clone)]
-struct TanhLinear(TensorData);
-
-impl TensorFn<2, 2> for TanhLinear {
-    fn apply<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.clone()
-            .matmul(Tensor::from_data(self.0.clone(), &x.device()))
-            .tanh()
-    }
-}
 
 fn setup() -> (TanhLinear, Vec<f64>, Tensor<F, 2>, Vec<f64>) {
     let mut rng = StdRng::seed_from_u64(9);

@@ -5,7 +5,7 @@
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
-use burn_nested::{Dual, constant, seed, tangent};
+use burn_nested::{Dual, TensorFn, constant, seed, tangent};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// The f64 reference backend.
@@ -18,6 +18,19 @@ pub type Df = Dual<F>;
 /// A backend-generic function of `N` same-rank inputs, rank `D` in and `O` out.
 pub trait OpFn<const D: usize, const O: usize> {
     fn call<B: Backend>(&self, xs: Vec<Tensor<B, D>>) -> Tensor<B, O>;
+}
+
+/// `y = tanh(x W)` with a fixed `W` `[in, out]`, batch first: the small smooth
+/// function the transform tests differentiate.
+#[derive(Clone)]
+pub struct TanhLinear(pub TensorData);
+
+impl TensorFn<2, 2> for TanhLinear {
+    fn apply<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        x.clone()
+            .matmul(Tensor::from_data(self.0.clone(), &x.device()))
+            .tanh()
+    }
 }
 
 /// Random f64 data in `[lo, hi)` of the given shape.
