@@ -31,6 +31,38 @@ fn lanes_in_last<B: Backend>(
     out_of_dim::<B>(op(into_dim::<B>(t, last, 1)), out_dim, 1, lanes)
 }
 
+/// Rows per chunk when a long batch is split (see [`in_row_chunks`]).
+const ROW_CHUNK: usize = 256;
+/// Batches of at least this many rows are split.
+pub(crate) const MIN_SPLIT_ROWS: usize = 16384;
+
+/// Applies `op`, a `linear` over the rows of `x: [rows, k]`, with the rows split
+/// into `c` chunks (`[c, rows/c, k]`) when the batch is long. The result is the
+/// same; what changes is an outer `Autodiff`'s weight gradient `Σ xᵀ g`, which
+/// becomes `c` short matmuls and a sum instead of one matmul whose inner dimension
+/// is the whole batch. Burn 0.21's cubecl matmul does not split that dimension
+/// itself: at 65536 rows on an H100 a `[12, 65536] × [65536, 12]` product takes
+/// 12 ms, 256 chunks and a sum 1 ms.
+fn in_row_chunks<B: Backend>(x: Prim<B>, op: impl FnOnce(Prim<B>) -> Prim<B>) -> Prim<B> {
+    let s = x.shape();
+    if s.num_dims() != 2 || s[0] < MIN_SPLIT_ROWS {
+        return op(x);
+    }
+    let (rows, k) = (s[0], s[1]);
+    // The largest power of two that divides `rows` and leaves chunks of at least
+    // ROW_CHUNK rows.
+    let mut chunks = 1;
+    while rows % (chunks * 2) == 0 && rows / (chunks * 2) >= ROW_CHUNK {
+        chunks *= 2;
+    }
+    if chunks == 1 {
+        return op(x);
+    }
+    let y = op(B::float_reshape(x, Shape::new([chunks, rows / chunks, k])));
+    let n = y.shape()[2];
+    B::float_reshape(y, Shape::new([rows, n]))
+}
+
 /// `linear(x, w, b)`, `x: [.., d_in]`, `w: [d_in, d_out]`, `b: [d_out]`.
 pub(crate) fn linear<B: Backend>(
     x: DualTensor<B>,
@@ -41,15 +73,18 @@ pub(crate) fn linear<B: Backend>(
     if common_lanes::<B>("linear", [&x.tangent, &w.tangent, &tb]).is_none() {
         return DualTensor::constant(B::linear(x.primal, w.primal, b));
     }
-    let out = B::linear(x.primal.clone(), w.primal.clone(), b);
+    let out = in_row_chunks::<B>(x.primal.clone(), |x| B::linear(x, w.primal.clone(), b));
     let shape = out.shape();
-    let tx = x
-        .tangent
-        .map(|t| per_row::<B>(t, |t| B::linear(t, w.primal.clone(), None)));
+    let tx = x.tangent.map(|t| {
+        per_row::<B>(t, |t| {
+            in_row_chunks::<B>(t, |t| B::linear(t, w.primal.clone(), None))
+        })
+    });
     // x @ [d_in, L·d_out] holds every lane's x @ dw side by side.
     let tw = w.tangent.map(|t| {
         let lanes = lanes_of::<B>(&t);
-        let y = B::linear(x.primal, into_dim::<B>(t, 1, 1), None);
+        let wl = into_dim::<B>(t, 1, 1);
+        let y = in_row_chunks::<B>(x.primal, |x| B::linear(x, wl, None));
         out_of_dim::<B>(y, shape.num_dims() - 1, 1, lanes)
     });
     let tb = tb.map(|t| {
