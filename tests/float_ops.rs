@@ -291,11 +291,12 @@ op_test!(mask_fill, [[2, 3]], 2 => 2, |xs| {
     let mask = bools(vec![true, false, false, true, true, false], [2, 3], &xs[0]);
     xs[0].clone().mask_fill(mask, 4.0)
 });
-// f64 only: on wgpu the oracle is wrong here, not the JVP. Burn 0.21's
-// `Autodiff<Wgpu>` backward of `gather_nd` is a `scatter_nd` add, whose cubecl
-// kernel gives each update its own thread with no atomics, so two updates of one
-// row race and one can be lost. Distinct rows (next test) agree.
-op_test!(f64_only gather_nd, [[4, 3, 2]], 3 => 3, |xs| {
+// On wgpu the oracle is wrong here, not the JVP: Burn 0.21's `Autodiff<Wgpu>`
+// backward of `gather_nd` is a `scatter_nd` add, whose cubecl kernel gives each
+// update its own thread with no atomics, so two updates of one row race and one
+// can be lost. The wgpu test compares JVPs with f64 instead; distinct rows (next
+// test) run the dot-product test.
+op_test!(wgpu_oracle_wrong gather_nd, [[4, 3, 2]], 3 => 3, |xs| {
     // Picks x[3, 1, :] and x[0, 2, :] and x[3, 1, :] again.
     let idx = ints(vec![3, 1, 0, 2, 3, 1], [3, 2], &xs[0]);
     xs[0].clone().gather_nd::<2, 2>(idx).reshape([3, 2, 1])

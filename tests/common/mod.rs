@@ -138,6 +138,105 @@ pub fn check_op_wgpu<const D: usize, const O: usize, const DL: usize, const OL: 
     check_op_on::<burn_wgpu::Wgpu, D, O, DL, OL>(f, shapes, check, &[1, 3], 7);
 }
 
+/// For ops whose wgpu VJP (Burn's `Autodiff<Wgpu>`, the dot-product test's oracle)
+/// is itself wrong: the primal and the JVP of `Dual<Wgpu>` (f32) against those of
+/// `Dual<NdArray<f64>>` on the same data, each within [`F32_SCENARIO_TOL`] of the
+/// largest entry. The f64 JVP is the one `check_op` verifies against its VJP and
+/// finite differences. Prints how far Burn's wgpu VJP is from the f64 one, so the
+/// record of what is wrong stays next to the test.
+#[cfg(feature = "wgpu")]
+pub fn check_op_wgpu_against_f64<
+    const D: usize,
+    const O: usize,
+    const DL: usize,
+    const OL: usize,
+>(
+    f: &impl OpFn<D, O>,
+    shapes: &[&[usize]],
+    check: Check,
+) {
+    type W = burn_wgpu::Wgpu;
+    let mut rng = StdRng::seed_from_u64(7);
+    let xs: Vec<TensorData> = shapes
+        .iter()
+        .map(|s| random_data(&mut rng, s, check.lo, check.hi))
+        .collect();
+    let close = |what: &str, got: Vec<f64>, want: Vec<f64>| {
+        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+        let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
+        let err = got
+            .iter()
+            .zip(&want)
+            .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            err <= F32_SCENARIO_TOL * scale,
+            "{what} on wgpu differs from f64 by {err:e} (scale {scale:e})"
+        );
+    };
+    close(
+        "primal",
+        values(f.call::<W>(xs.iter().map(tensor::<W, D>).collect())),
+        values(f.call::<F>(xs.iter().map(tensor::<F, D>).collect())),
+    );
+    for lanes in [1, 3] {
+        let us: Vec<TensorData> = shapes
+            .iter()
+            .map(|s| {
+                let mut dims = vec![lanes];
+                dims.extend_from_slice(s);
+                random_data(&mut rng, &dims, -1.0, 1.0)
+            })
+            .collect();
+        fn jvp<B: Backend, const D: usize, const O: usize, const DL: usize, const OL: usize>(
+            f: &impl OpFn<D, O>,
+            xs: &[TensorData],
+            us: &[TensorData],
+            lanes: usize,
+        ) -> Vec<f64> {
+            let dual = xs
+                .iter()
+                .zip(us)
+                .map(|(x, u)| seed(tensor::<B, D>(x), tensor::<B, DL>(u)))
+                .collect();
+            values(tangent::<B, O, OL>(f.call::<Dual<B>>(dual), lanes))
+        }
+        close(
+            &format!("JVP ({lanes} lanes)"),
+            jvp::<W, D, O, DL, OL>(f, &xs, &us, lanes),
+            jvp::<F, D, O, DL, OL>(f, &xs, &us, lanes),
+        );
+    }
+
+    // Burn's own VJPs on both backends, for the record.
+    fn vjp<B: Backend, const D: usize, const O: usize>(
+        f: &impl OpFn<D, O>,
+        xs: &[TensorData],
+        v: &TensorData,
+    ) -> Vec<f64> {
+        let ad: Vec<Tensor<Autodiff<B>, D>> = xs
+            .iter()
+            .map(|x| tensor::<Autodiff<B>, D>(x).require_grad())
+            .collect();
+        let grads = (f.call::<Autodiff<B>>(ad.clone()) * tensor::<Autodiff<B>, O>(v))
+            .sum()
+            .backward();
+        ad.iter()
+            .flat_map(|x| match x.grad(&grads) {
+                Some(g) => values(g),
+                None => vec![0.0; x.shape().num_elements()],
+            })
+            .collect()
+    }
+    let out_shape = f.call::<F>(xs.iter().map(tensor::<F, D>).collect()).dims();
+    let v = random_data(&mut rng, &out_shape, -1.0, 1.0);
+    let (w, r) = (vjp::<W, D, O>(f, &xs, &v), vjp::<F, D, O>(f, &xs, &v));
+    let err = w
+        .iter()
+        .zip(&r)
+        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+    eprintln!("Burn's Autodiff<Wgpu> VJP differs from the f64 one by {err:e} here");
+}
+
 /// The checks of [`check_op`] with `B` as the reference backend: VJPs from
 /// `Autodiff<B>`, JVPs from `Dual<B>`, transparency against `B`; `lane_counts`
 /// lanes and random data from `data_seed`.
@@ -263,8 +362,11 @@ pub fn check_op_on<B: Backend, const D: usize, const O: usize, const DL: usize, 
 /// `wgpu` feature unless the op is marked `f64_only` (casts to f64, which wgpu's
 /// f32 backend cannot hold).
 ///
-/// `op_test!([f64_only] name, [shape, ..], D => O, [check,] |xs| body)` where
-/// `xs: Vec<Tensor<B, D>>`.
+/// `wgpu_oracle_wrong` ops, whose wgpu VJP is Burn's bug, get a `wgpu_jvp` test
+/// instead ([`check_op_wgpu_against_f64`]).
+///
+/// `op_test!([f64_only | wgpu_oracle_wrong] name, [shape, ..], D => O, [check,] |xs| body)`
+/// where `xs: Vec<Tensor<B, D>>`.
 #[macro_export]
 macro_rules! op_test {
     (@module $name:ident, [$($backend:ident),+], [$($shape:expr),+], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
@@ -300,6 +402,19 @@ macro_rules! op_test {
         fn wgpu() {
             common::check_op_wgpu::<$d, $o, { $d + 1 }, { $o + 1 }>(&Op, SHAPES, $check);
         }
+    };
+    (@test wgpu_jvp, $d:literal => $o:literal, $check:expr) => {
+        #[cfg(feature = "wgpu")]
+        #[test]
+        fn wgpu_jvp() {
+            common::check_op_wgpu_against_f64::<$d, $o, { $d + 1 }, { $o + 1 }>(&Op, SHAPES, $check);
+        }
+    };
+    (wgpu_oracle_wrong $name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
+        op_test!(@module $name, [ndarray, wgpu_jvp], [$($shape),+], $d => $o, $check, |$xs| $body);
+    };
+    (wgpu_oracle_wrong $name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, |$xs:ident| $body:expr) => {
+        op_test!(@module $name, [ndarray, wgpu_jvp], [$($shape),+], $d => $o, common::Check::default(), |$xs| $body);
     };
     (f64_only $name:ident, [$($shape:expr),+ $(,)?], $d:literal => $o:literal, $check:expr, |$xs:ident| $body:expr) => {
         op_test!(@module $name, [ndarray], [$($shape),+], $d => $o, $check, |$xs| $body);
