@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
 use burn_nested::{Dual, constant, lift_module, seed, split, tangent};
-use common::{F, random_data, tensor, values};
+use common::{F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
 type Ad = Autodiff<F>;
@@ -300,18 +300,7 @@ fn linear_over_a_long_batch_matches_the_plain_computation() {
     let loss_ref = (y_ref.clone() * y_ref.clone()).sum() + (ty_ref.clone() * ty_ref.clone()).sum();
     let grads_ref = loss_ref.backward();
 
-    let close = |what: &str, a: Vec<f64>, b: Vec<f64>| {
-        assert_eq!(a.len(), b.len(), "{what}");
-        let scale = b.iter().fold(1f64, |m, v| m.max(v.abs()));
-        let err = a
-            .iter()
-            .zip(&b)
-            .fold(0f64, |m, (p, q)| m.max((p - q).abs()));
-        assert!(
-            err <= 1e-12 * scale,
-            "{what} off by {err:e} (scale {scale:e})"
-        );
-    };
+    let close = |what: &str, a: Vec<f64>, b: Vec<f64>| assert_close(what, &a, &b, 1e-12);
     close("value", values(y), values(y_ref));
     close("tangent", values(ty), values(ty_ref));
     close(

@@ -8,7 +8,7 @@ use burn_nested::Forward;
 use burn_nested::check::param_gradients;
 use burn_nested::params::{flatten_params, num_params, unflatten_params};
 use burn_nested::scenarios::Mlp;
-use common::{Ad, random_data, tensor, values};
+use common::{Ad, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
 const SIZES: &[usize] = &[2, 4, 3];
@@ -57,13 +57,10 @@ fn unflatten_from_a_taped_vector_sends_gradients_to_it() {
     let through_flat = values(flat.grad(&grads).expect("a gradient on the flat vector"));
 
     let expected = param_gradients(&source, &loss(&source, &x()).backward());
-    assert_eq!(through_flat.len(), expected.len());
-    let err = through_flat
-        .iter()
-        .zip(&expected)
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        err < 1e-12,
-        "gradient through the flat vector off by {err:e}"
+    assert_close(
+        "gradient through the flat vector",
+        &through_flat,
+        &expected,
+        1e-12,
     );
 }

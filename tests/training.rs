@@ -7,7 +7,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, backend::Backend};
 use burn_nested::Mode;
 use burn_nested::scenarios::{Mlp, jacobian_regularization, sizes};
-use common::{F, random_data, tensor, values};
+use common::{F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
 type Ad = burn_autodiff::Autodiff<F>;
@@ -87,9 +87,5 @@ fn from_ref_shares_the_weights_of_a_lazily_initialized_model() {
         .get::<F, 2>(model.weight.id)
         .expect("a gradient for the model's own weight");
     let expected: Vec<f64> = values(model.weight.val()).iter().map(|v| 8.0 * v).collect();
-    let err = values(dw)
-        .iter()
-        .zip(&expected)
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
-    assert!(err < 1e-12, "weight gradient off by {err:e}");
+    assert_close("weight gradient", &values(dw), &expected, 1e-12);
 }

@@ -41,14 +41,13 @@ fn step<B: burn::tensor::backend::AutodiffBackend>(
     }
 }
 
-/// ‖a − b‖∞ within `F32_SCENARIO_TOL · max(1, ‖b‖∞)`.
+/// `a` (wgpu, f32) within `F32_SCENARIO_TOL` of `b` (ndarray, f64).
 fn assert_close(name: &str, what: &str, a: &[f64], b: &[f64]) {
-    assert_eq!(a.len(), b.len(), "{name}: {what} lengths differ");
-    let scale = b.iter().fold(1f64, |m, v| m.max(v.abs()));
-    let err = a.iter().zip(b).fold(0f64, |m, (p, q)| m.max((p - q).abs()));
-    assert!(
-        err <= F32_SCENARIO_TOL * scale,
-        "{name}: {what} on wgpu (f32) differs from ndarray (f64) by {err:e} (scale {scale:e})"
+    common::assert_close(
+        &format!("{name}: {what} on wgpu vs f64"),
+        a,
+        b,
+        F32_SCENARIO_TOL,
     );
 }
 

@@ -63,34 +63,6 @@ where
     M::from_inner(model.valid())
 }
 
-/// Sets each trainable parameter from consecutive `values`, as a new leaf that
-/// still counts as trainable.
-struct Perturbed<'a, D> {
-    values: &'a [f64],
-    mask: &'a [bool],
-    index: usize,
-    offset: usize,
-    device: &'a D,
-}
-
-impl<B: Backend> burn::module::ModuleMapper<B> for Perturbed<'_, B::Device> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let keep = self.mask[self.index];
-        self.index += 1;
-        if !keep {
-            return param;
-        }
-        let (id, tensor, mapper) = param.consume();
-        let dims = tensor.dims();
-        let n: usize = dims.iter().product();
-        let slice = self.values[self.offset..self.offset + n].to_vec();
-        self.offset += n;
-        let data = TensorData::new(slice, dims).convert_dtype(tensor.dtype());
-        let value = Tensor::from_data(data, self.device).require_grad();
-        Param::from_mapped_value(id, value, mapper)
-    }
-}
-
 /// Central differences of `f` w.r.t. the model's flattened trainable parameters.
 pub fn fd_param_gradient<B, M>(f: impl Fn(&M) -> f64, model: &M, step: f64) -> Vec<f64>
 where
@@ -102,13 +74,12 @@ where
     let mut flat = Vec::new();
     crate::params::visit_masked(model, &mask, |t| flat.extend(to_f64(t)));
     let device = model.devices().into_iter().next().expect("a device");
+    // Each trainable parameter from consecutive `values`, as a new leaf.
     let with = |values: &[f64]| {
-        fresh(model).map(&mut Perturbed {
-            values,
-            mask: &mask,
-            index: 0,
-            offset: 0,
-            device: &device,
+        crate::params::map_masked(fresh(model), &mask, true, |offset, t| {
+            let [n] = t.dims();
+            let data = TensorData::new(values[offset..offset + n].to_vec(), [n]);
+            Tensor::from_data(data.convert_dtype(t.dtype()), &device)
         })
     };
     (0..flat.len())

@@ -92,7 +92,7 @@ fn with_params<C: Backend, N: Module<C>>(module: N, mask: &[bool], params: Tenso
         given == expected,
         "burn-nested: the parameter view needs a vector of {expected} parameters, got {given}"
     );
-    map_masked(module, mask, |offset, t| {
+    map_masked(module, mask, false, |offset, t| {
         let [n] = t.dims();
         params.clone().slice(offset..offset + n)
     })

@@ -113,37 +113,12 @@ where
         "burn-nested: `unflatten_params` needs a vector of {expected} elements (the module's \
          trainable parameters), got {given}"
     );
-    let tracked = flat.is_require_grad();
-    let module = map_masked(module, &mask, |offset, t| {
+    // Off a tape, the new parameters become leaves so the module still trains.
+    let leaves = !flat.is_require_grad();
+    map_masked(module, &mask, leaves, |offset, t| {
         let [n] = t.dims();
         flat.clone().slice(offset..offset + n)
-    });
-    if tracked {
-        module
-    } else {
-        require_grad_masked(module, &mask)
-    }
-}
-
-/// Marks each masked-in float tensor as a leaf requiring a gradient (a no-op on a
-/// backend without autodiff).
-fn require_grad_masked<B: Backend, M: Module<B>>(module: M, mask: &[bool]) -> M {
-    struct Mark<'a> {
-        mask: &'a [bool],
-        index: usize,
-    }
-    impl<B: Backend> ModuleMapper<B> for Mark<'_> {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let keep = self.mask[self.index];
-            self.index += 1;
-            if !keep {
-                return param;
-            }
-            let (id, tensor, mapper) = param.consume();
-            Param::from_mapped_value(id, tensor.set_require_grad(true), mapper)
-        }
-    }
-    module.map(&mut Mark { mask, index: 0 })
+    })
 }
 
 /// Calls `f` on each masked-in float tensor, flattened to rank 1.
@@ -169,14 +144,18 @@ pub(crate) fn visit_masked<B: Backend, M: Module<B>>(
 }
 
 /// Replaces each masked-in float tensor by `f(offset, flattened)`, reshaped back;
-/// `offset` is the tensor's position in the flat parameter vector.
+/// `offset` is the tensor's position in the flat parameter vector. With `leaves`,
+/// each new tensor (which must not be on a tape) is made a leaf that requires a
+/// gradient, as a trainable parameter is.
 pub(crate) fn map_masked<B: Backend, M: Module<B>>(
     module: M,
     mask: &[bool],
+    leaves: bool,
     f: impl FnMut(usize, Tensor<B, 1>) -> Tensor<B, 1>,
 ) -> M {
     struct Map<'a, F> {
         mask: &'a [bool],
+        leaves: bool,
         index: usize,
         offset: usize,
         f: F,
@@ -191,13 +170,17 @@ pub(crate) fn map_masked<B: Backend, M: Module<B>>(
             let (id, tensor, mapper) = param.consume();
             let shape = tensor.dims();
             let n: usize = shape.iter().product();
-            let mapped = (self.f)(self.offset, tensor.flatten(0, D - 1)).reshape(shape);
+            let mut mapped = (self.f)(self.offset, tensor.flatten(0, D - 1)).reshape(shape);
+            if self.leaves {
+                mapped = mapped.set_require_grad(true);
+            }
             self.offset += n;
             Param::from_mapped_value(id, mapped, mapper)
         }
     }
     module.map(&mut Map {
         mask,
+        leaves,
         index: 0,
         offset: 0,
         f,

@@ -40,6 +40,69 @@ pub fn random_data(rng: &mut StdRng, shape: &[usize], lo: f64, hi: f64) -> Tenso
     TensorData::new(values, shape.to_vec())
 }
 
+/// Random directions `[lanes, ..shape]` in `[-1, 1)`, one per input shape.
+pub fn random_lanes(rng: &mut StdRng, shapes: &[&[usize]], lanes: usize) -> Vec<TensorData> {
+    shapes
+        .iter()
+        .map(|s| {
+            let mut dims = vec![lanes];
+            dims.extend_from_slice(s);
+            random_data(rng, &dims, -1.0, 1.0)
+        })
+        .collect()
+}
+
+/// `f`'s tangent on `Dual<B>` at `xs` in the directions `us` (`[lanes, ..]`).
+pub fn jvp_of<B: Backend, const D: usize, const O: usize, const DL: usize, const OL: usize>(
+    f: &impl OpFn<D, O>,
+    xs: &[TensorData],
+    us: &[TensorData],
+    lanes: usize,
+) -> Vec<f64> {
+    let dual = xs
+        .iter()
+        .zip(us)
+        .map(|(x, u)| seed(tensor::<B, D>(x), tensor::<B, DL>(u)))
+        .collect();
+    values(tangent::<B, O, OL>(f.call::<Dual<B>>(dual), lanes))
+}
+
+/// `vᵀ J` of `f` at `xs` from `Autodiff<B>`, one vector per input (zeros for an
+/// input the output does not depend on).
+pub fn vjps_of<B: Backend, const D: usize, const O: usize>(
+    f: &impl OpFn<D, O>,
+    xs: &[TensorData],
+    v: &TensorData,
+) -> Vec<Vec<f64>> {
+    let ad: Vec<Tensor<Autodiff<B>, D>> = xs
+        .iter()
+        .map(|x| tensor::<Autodiff<B>, D>(x).require_grad())
+        .collect();
+    let grads = (f.call::<Autodiff<B>>(ad.clone()) * tensor::<Autodiff<B>, O>(v))
+        .sum()
+        .backward();
+    ad.iter()
+        .map(|x| match x.grad(&grads) {
+            Some(g) => values(g),
+            None => vec![0.0; x.shape().num_elements()],
+        })
+        .collect()
+}
+
+/// `‖got − want‖∞ ≤ rel_tol · max(1, ‖want‖∞)`.
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], rel_tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        err <= rel_tol * scale,
+        "{what} off by {err:e} (scale {scale:e}, tolerance {rel_tol:e})"
+    );
+}
+
 pub fn tensor<B: Backend, const D: usize>(data: &TensorData) -> Tensor<B, D> {
     Tensor::from_data(data.clone(), &Default::default())
 }
@@ -162,16 +225,12 @@ pub fn check_op_wgpu_against_f64<
         .map(|s| random_data(&mut rng, s, check.lo, check.hi))
         .collect();
     let close = |what: &str, got: Vec<f64>, want: Vec<f64>| {
-        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-        let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
-        let err = got
-            .iter()
-            .zip(&want)
-            .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
-        assert!(
-            err <= F32_SCENARIO_TOL * scale,
-            "{what} on wgpu differs from f64 by {err:e} (scale {scale:e})"
-        );
+        assert_close(
+            &format!("{what} on wgpu vs f64"),
+            &got,
+            &want,
+            F32_SCENARIO_TOL,
+        )
     };
     close(
         "primal",
@@ -179,60 +238,25 @@ pub fn check_op_wgpu_against_f64<
         values(f.call::<F>(xs.iter().map(tensor::<F, D>).collect())),
     );
     for lanes in [1, 3] {
-        let us: Vec<TensorData> = shapes
-            .iter()
-            .map(|s| {
-                let mut dims = vec![lanes];
-                dims.extend_from_slice(s);
-                random_data(&mut rng, &dims, -1.0, 1.0)
-            })
-            .collect();
-        fn jvp<B: Backend, const D: usize, const O: usize, const DL: usize, const OL: usize>(
-            f: &impl OpFn<D, O>,
-            xs: &[TensorData],
-            us: &[TensorData],
-            lanes: usize,
-        ) -> Vec<f64> {
-            let dual = xs
-                .iter()
-                .zip(us)
-                .map(|(x, u)| seed(tensor::<B, D>(x), tensor::<B, DL>(u)))
-                .collect();
-            values(tangent::<B, O, OL>(f.call::<Dual<B>>(dual), lanes))
-        }
+        let us = random_lanes(&mut rng, shapes, lanes);
         close(
             &format!("JVP ({lanes} lanes)"),
-            jvp::<W, D, O, DL, OL>(f, &xs, &us, lanes),
-            jvp::<F, D, O, DL, OL>(f, &xs, &us, lanes),
+            jvp_of::<W, D, O, DL, OL>(f, &xs, &us, lanes),
+            jvp_of::<F, D, O, DL, OL>(f, &xs, &us, lanes),
         );
     }
 
     // Burn's own VJPs on both backends, for the record.
-    fn vjp<B: Backend, const D: usize, const O: usize>(
-        f: &impl OpFn<D, O>,
-        xs: &[TensorData],
-        v: &TensorData,
-    ) -> Vec<f64> {
-        let ad: Vec<Tensor<Autodiff<B>, D>> = xs
-            .iter()
-            .map(|x| tensor::<Autodiff<B>, D>(x).require_grad())
-            .collect();
-        let grads = (f.call::<Autodiff<B>>(ad.clone()) * tensor::<Autodiff<B>, O>(v))
-            .sum()
-            .backward();
-        ad.iter()
-            .flat_map(|x| match x.grad(&grads) {
-                Some(g) => values(g),
-                None => vec![0.0; x.shape().num_elements()],
-            })
-            .collect()
-    }
     let out_shape = f.call::<F>(xs.iter().map(tensor::<F, D>).collect()).dims();
     let v = random_data(&mut rng, &out_shape, -1.0, 1.0);
-    let (w, r) = (vjp::<W, D, O>(f, &xs, &v), vjp::<F, D, O>(f, &xs, &v));
+    let (w, r) = (
+        vjps_of::<W, D, O>(f, &xs, &v),
+        vjps_of::<F, D, O>(f, &xs, &v),
+    );
     let err = w
+        .concat()
         .iter()
-        .zip(&r)
+        .zip(&r.concat())
         .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
     eprintln!("Burn's Autodiff<Wgpu> VJP differs from the f64 one by {err:e} here");
 }
@@ -269,37 +293,12 @@ pub fn check_op_on<B: Backend, const D: usize, const O: usize, const DL: usize, 
     // VJP with a random cotangent.
     let out_shape = f.call::<B>(xs.iter().map(tensor::<B, D>).collect()).dims();
     let v = random_data(&mut rng, &out_shape, -1.0, 1.0);
-    let ad_xs: Vec<Tensor<Autodiff<B>, D>> = xs
-        .iter()
-        .map(|x| tensor::<Autodiff<B>, D>(x).require_grad())
-        .collect();
-    let out = f.call::<Autodiff<B>>(ad_xs.clone());
-    let grads = (out * tensor::<Autodiff<B>, O>(&v)).sum().backward();
-    let vjps: Vec<Vec<f64>> = ad_xs
-        .iter()
-        .zip(shapes)
-        .map(|(x, s)| match x.grad(&grads) {
-            Some(g) => values(g),
-            None => vec![0.0; s.iter().product()],
-        })
-        .collect();
+    let vjps = vjps_of::<B, D, O>(f, &xs, &v);
     let v_flat = v.clone().convert::<f64>().to_vec::<f64>().unwrap();
 
     for &lanes in lane_counts {
-        let us: Vec<TensorData> = shapes
-            .iter()
-            .map(|s| {
-                let mut dims = vec![lanes];
-                dims.extend_from_slice(s);
-                random_data(&mut rng, &dims, -1.0, 1.0)
-            })
-            .collect();
-        let dual_xs: Vec<Tensor<Dual<B>, D>> = xs
-            .iter()
-            .zip(&us)
-            .map(|(x, u)| seed(tensor::<B, D>(x), tensor::<B, DL>(u)))
-            .collect();
-        let jvp = values(tangent::<B, O, OL>(f.call::<Dual<B>>(dual_xs), lanes));
+        let us = random_lanes(&mut rng, shapes, lanes);
+        let jvp = jvp_of::<B, D, O, DL, OL>(f, &xs, &us, lanes);
         let per_lane_out: usize = out_shape.iter().product();
         for l in 0..lanes {
             let jvp_l = &jvp[l * per_lane_out..(l + 1) * per_lane_out];

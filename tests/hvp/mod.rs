@@ -10,7 +10,7 @@ use burn_autodiff::Autodiff;
 use burn_nested::{Dual, seed, tangent};
 use rand::{SeedableRng, rngs::StdRng};
 
-use crate::common::{Ad, F, random_data, tensor, values};
+use crate::common::{Ad, F, random_data, random_lanes, tensor, values};
 
 /// A backend-generic scalar loss of `N` same-rank inputs.
 pub trait LossFn<const D: usize> {
@@ -130,14 +130,7 @@ pub fn check_hvp<const D: usize, const DL: usize>(
         .iter()
         .map(|s| random_data(&mut rng, s, -1.0, 1.0))
         .collect();
-    let vs: Vec<TensorData> = shapes
-        .iter()
-        .map(|s| {
-            let mut dims = vec![lanes];
-            dims.extend_from_slice(s);
-            random_data(&mut rng, &dims, -1.0, 1.0)
-        })
-        .collect();
+    let vs = random_lanes(&mut rng, shapes, lanes);
 
     let lifted: Vec<Tensor<AdD, D>> = xs
         .iter()
