@@ -1,7 +1,10 @@
 //! One training step (nested loss + `backward()`, gradients w.r.t. the input and
 //! every parameter) for each scenario of `SCENARIOS.md`, at seed size and at bench
 //! size, with automatic switching on (`switched`, `Mode::Auto`) and off (`naive`,
-//! `with_switching(false, ..)` and `Mode::AutoReverse`), in one run.
+//! `with_switching(false, ..)` and `Mode::AutoReverse`), in one run. Where plain
+//! Burn can express the loss, a third path, `native`, is the same step without
+//! burn-nested: `Autodiff<Autodiff<B>>` with one inner backward per output (see
+//! `common/native.rs`).
 //!
 //! Benchmark ids are `backend/scenario/size/path`, so criterion filters select
 //! them: `cargo bench --bench scenarios -- 'ndarray/.*/bench/'`.
@@ -9,23 +12,31 @@
 //! - `cargo bench --bench scenarios` — ndarray (f32).
 //! - `cargo bench --bench scenarios --features wgpu` — ndarray and wgpu (f32),
 //!   plus `wgpu/pinn_gradient*/batch65536`.
-//! - `cargo bench --bench scenarios -- --paired 15` — no criterion: switched and
-//!   naive steps at bench size timed alternately (robust to a drifting load),
-//!   medians and ratios on ndarray.
+//! - `cargo bench --bench scenarios -- --paired 15` — no criterion: the paths'
+//!   steps at bench size timed alternately (robust to a drifting load), medians
+//!   and ratios on ndarray.
 //! - `cargo bench --bench scenarios -- --memory` — no timing: the peak heap bytes
 //!   of one step per scenario on ndarray, from a counting global allocator.
+//! - `cargo bench --bench scenarios -- --step SCENARIO PATH [N]` — no timing: N
+//!   steps of one scenario and path (bench size, ndarray), for a profiler.
+//!   `--paired` and `--step` run on burn-flex (Burn 0.21's other CPU backend)
+//!   instead with `--flex`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{Mode, with_switching};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+#[path = "common/native.rs"]
+mod native;
+use native::NativeMlp;
 
 // ---------------------------------------------------------------------------
 // Counting allocator: current and peak live heap bytes.
@@ -105,27 +116,29 @@ impl Size {
     }
 }
 
-/// The two paths of a nested derivative.
-#[derive(Clone, Copy)]
+/// The paths of a nested derivative: burn-nested with switching on and off, and
+/// plain Burn.
+#[derive(Clone, Copy, PartialEq)]
 enum PathKind {
     Switched,
     Naive,
+    Native,
 }
 
 impl PathKind {
+    const ALL: [PathKind; 3] = [PathKind::Switched, PathKind::Naive, PathKind::Native];
+
     fn name(self) -> &'static str {
         match self {
             PathKind::Switched => "switched",
             PathKind::Naive => "naive",
+            PathKind::Native => "native",
         }
     }
 
-    /// Runs `f` with switching on and `Mode::Auto`, or off and `Mode::AutoReverse`.
-    fn run<R>(self, f: impl FnOnce(Mode) -> R) -> R {
-        match self {
-            PathKind::Switched => with_switching(true, || f(Mode::Auto)),
-            PathKind::Naive => with_switching(false, || f(Mode::AutoReverse)),
-        }
+    /// Whether this path can run `scenario`.
+    fn covers(self, scenario: &str) -> bool {
+        self != PathKind::Native || native::SCENARIOS.contains(&scenario)
     }
 }
 
@@ -196,6 +209,8 @@ struct Case<B: Backend> {
     /// Targets `y` (regressions) or the probe `v` (Hutchinson).
     aux: Option<Tensor<Autodiff<B>, 2>>,
     scenario: &'static str,
+    /// The same parameters for the plain-Burn path.
+    native: NativeMlp<B>,
 }
 
 impl<B: Backend> Case<B> {
@@ -226,6 +241,7 @@ impl<B: Backend> Case<B> {
             ),
         };
         Self {
+            native: NativeMlp::new(&model),
             model,
             x,
             aux,
@@ -252,11 +268,53 @@ impl<B: Backend> Case<B> {
         }
     }
 
+    /// The step's loss on `path` at a fresh leaf `x`.
+    fn path_loss(&self, path: PathKind, x: Tensor<Autodiff<B>, 2>) -> Tensor<Autodiff<B>, 1> {
+        match path {
+            PathKind::Switched => with_switching(true, || self.loss(x, Mode::Auto)),
+            PathKind::Naive => with_switching(false, || self.loss(x, Mode::AutoReverse)),
+            PathKind::Native => self
+                .native
+                .loss(self.scenario, x, self.aux.clone())
+                .unwrap_or_else(|| panic!("no native path for {}", self.scenario)),
+        }
+    }
+
+    /// Panics unless the plain-Burn path gives the switched path's loss and input
+    /// gradient (f32, relative 1e-3): a baseline that computed something else
+    /// would make its timings meaningless.
+    fn check_native(&self) {
+        if !PathKind::Native.covers(self.scenario) {
+            return;
+        }
+        let run = |path| {
+            let x = self.x.clone().detach().require_grad();
+            let loss = self.path_loss(path, x.clone());
+            let grads = loss.backward();
+            let gx = x.grad(&grads).expect("input gradient");
+            (loss.inner(), gx)
+        };
+        let ((l_s, g_s), (l_n, g_n)) = (run(PathKind::Switched), run(PathKind::Native));
+        for (what, a, b) in [
+            ("loss", l_s.reshape([1, 1]), l_n.reshape([1, 1])),
+            ("input gradient", g_s, g_n),
+        ] {
+            let scale = a.clone().abs().max().into_scalar().elem::<f64>().max(1e-6);
+            let err = (a - b).abs().max().into_scalar().elem::<f64>();
+            assert!(
+                err <= 1e-3 * scale,
+                "{}: the native path's {what} differs from the switched one by {err:e} \
+                 (scale {scale:e})",
+                self.scenario
+            );
+        }
+    }
+
     /// One training step: the loss and its gradients w.r.t. `x` and the parameters,
     /// waiting for the device to finish.
     fn step(&self, path: PathKind, device: &B::Device) {
         let x = self.x.clone().detach().require_grad();
-        let grads = path.run(|mode| self.loss(x.clone(), mode).backward());
+        let grads = self.path_loss(path, x).backward();
         // Asynchronous backends (wgpu) queue kernels: wait for them so the time is
         // the real one.
         B::sync(device).expect("device sync");
@@ -272,12 +330,13 @@ fn scenario_benches<B: Backend>(c: &mut Criterion, backend: &str, device: &B::De
                 continue;
             }
             let case = Case::<B>::new(scenario, size, None, device);
+            case.check_native();
             let mut group = c.benchmark_group(format!("{backend}/{scenario}/{}", size.name()));
             if matches!(size, Size::Bench) {
                 // Steps of tens to hundreds of milliseconds: ten flat samples.
                 group.sampling_mode(SamplingMode::Flat);
             }
-            for path in [PathKind::Switched, PathKind::Naive] {
+            for path in PathKind::ALL.into_iter().filter(|p| p.covers(scenario)) {
                 group.bench_function(path.name(), |b| b.iter(|| case.step(path, device)));
             }
             group.finish();
@@ -333,8 +392,8 @@ fn wgpu_benches(c: &mut Criterion) {
 /// `--memory`: peak heap bytes of one step per scenario, size and path on ndarray.
 fn memory_report() {
     let device = Default::default();
-    println!("| scenario | size | switched peak | naive peak |");
-    println!("|---|---|---|---|");
+    println!("| scenario | size | switched peak | naive peak | native peak |");
+    println!("|---|---|---|---|---|");
     for &scenario in SCENARIOS {
         for size in [Size::Seed, Size::Bench] {
             if !runs(scenario, size) {
@@ -343,50 +402,61 @@ fn memory_report() {
             let case = Case::<NdArray>::new(scenario, size, None, &device);
             // One step first, so lazily built state is not counted.
             case.step(PathKind::Switched, &device);
-            let peaks: Vec<String> = [PathKind::Switched, PathKind::Naive]
+            let peaks: Vec<String> = PathKind::ALL
                 .into_iter()
-                .map(|path| mib(peak_bytes(|| case.step(path, &device))))
+                .map(|path| match path.covers(scenario) {
+                    true => mib(peak_bytes(|| case.step(path, &device))),
+                    false => "—".into(),
+                })
                 .collect();
-            println!(
-                "| {scenario} | {} | {} | {} |",
-                size.name(),
-                peaks[0],
-                peaks[1]
-            );
+            println!("| {scenario} | {} | {} |", size.name(), peaks.join(" | "));
         }
     }
 }
 
-/// `--paired [ITERS]`: switched and naive steps timed alternately on ndarray at
-/// bench size, so load that drifts on a shared machine hits both paths alike; prints
-/// the medians and their ratio.
-fn paired_report(iters: usize) {
+/// `--paired [ITERS]`: the paths' steps timed alternately on `B` at bench size,
+/// so load that drifts on a shared machine hits them alike; prints the medians and
+/// the ratios to the switched path.
+fn paired_report<B: Backend>(iters: usize, backend: &str) {
     let device = Default::default();
     println!(
-        "| scenario (bench size, ndarray) | switched median | naive median | naive/switched |"
+        "| scenario (bench size, {backend}) | switched | naive | native | naive/switched | \
+         native/switched |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for &scenario in SCENARIOS {
         if !runs(scenario, Size::Bench) {
             continue;
         }
-        let case = Case::<NdArray>::new(scenario, Size::Bench, None, &device);
-        case.step(PathKind::Switched, &device);
-        case.step(PathKind::Naive, &device);
-        let (mut sw, mut nv) = (Vec::new(), Vec::new());
+        let case = Case::<B>::new(scenario, Size::Bench, None, &device);
+        case.check_native();
+        let paths: Vec<PathKind> = PathKind::ALL
+            .into_iter()
+            .filter(|p| p.covers(scenario))
+            .collect();
+        let mut times = vec![Vec::new(); paths.len()];
+        for &path in &paths {
+            case.step(path, &device);
+        }
         for _ in 0..iters {
-            for (path, out) in [(PathKind::Switched, &mut sw), (PathKind::Naive, &mut nv)] {
+            for (&path, out) in paths.iter().zip(&mut times) {
                 let start = std::time::Instant::now();
                 case.step(path, &device);
                 out.push(start.elapsed().as_secs_f64());
             }
         }
-        let (s, n) = (median(&mut sw), median(&mut nv));
+        let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+        let cell =
+            |i: usize, f: &dyn Fn(f64) -> String| medians.get(i).map_or("—".into(), |&m| f(m));
+        let ms = |m: f64| format!("{:.2} ms", m * 1e3);
+        let ratio = |m: f64| format!("{:.2}×", m / medians[0]);
         println!(
-            "| {scenario} | {:.2} ms | {:.2} ms | {:.2}× |",
-            s * 1e3,
-            n * 1e3,
-            n / s
+            "| {scenario} | {} | {} | {} | {} | {} |",
+            cell(0, &ms),
+            cell(1, &ms),
+            cell(2, &ms),
+            cell(1, &ratio),
+            cell(2, &ratio)
         );
     }
 }
@@ -400,15 +470,52 @@ fn mib(bytes: usize) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// `--step SCENARIO PATH [N]`: N steps (default 1) of one scenario and path at bench
+/// size on ndarray, nothing else, for a profiler
+/// (`valgrind --tool=callgrind <bench binary> --step batched_jacobian switched`).
+fn step_only<B: Backend>(args: &[String]) {
+    let scenario = SCENARIOS
+        .iter()
+        .find(|s| args.first() == Some(&s.to_string()))
+        .unwrap_or_else(|| panic!("--step needs a scenario, one of {SCENARIOS:?}"));
+    let path = PathKind::ALL
+        .into_iter()
+        .find(|p| args.get(1).map(String::as_str) == Some(p.name()))
+        .expect("--step needs a path: switched, naive or native");
+    assert!(
+        path.covers(scenario),
+        "no {} path for {scenario}",
+        path.name()
+    );
+    let n = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let device = Default::default();
+    let case = Case::<B>::new(scenario, Size::Bench, None, &device);
+    for _ in 0..n {
+        case.step(path, &device);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `--paired` and `--step` run on ndarray unless `--flex` is given.
+    let flex = args.iter().any(|a| a == "--flex");
+    if let Some(i) = args.iter().position(|a| a == "--step") {
+        match flex {
+            true => step_only::<burn_flex::Flex>(&args[i + 1..]),
+            false => step_only::<NdArray>(&args[i + 1..]),
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--memory") {
         memory_report();
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--paired") {
         let iters = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(15);
-        paired_report(iters);
+        match flex {
+            true => paired_report::<burn_flex::Flex>(iters, "flex"),
+            false => paired_report::<NdArray>(iters, "ndarray"),
+        }
         return;
     }
     let mut c = Criterion::default()

@@ -405,8 +405,9 @@ def main():
         base = f"{backend}/{label}"
         if batch is None:
             sw, nv = burn.get(f"{base}/switched"), burn.get(f"{base}/naive")
+            nat = burn.get(f"{base}/native")
         else:
-            sw, nv = burn.get(base), None
+            sw, nv, nat = burn.get(base), None, None
         times = {}
         for name, make in peers.items():
             try:
@@ -416,15 +417,16 @@ def main():
                 print(f"[compare] {name} {label}: {type(e).__name__}: {e}", file=sys.stderr)
                 times[name] = None
             print(f"[compare] {label}: {name} {fmt(times[name])}", file=sys.stderr)
-        rows.append((label, sw, nv, times))
+        rows.append((label, sw, nv, nat, times))
 
-    head = ["scenario/size", f"burn switched ({backend})", "burn naive", "naive/switched"]
+    head = ["scenario/size", f"burn switched ({backend})", "burn naive", "naive/switched",
+            "plain Burn", "plain/switched"]
     for name in peers:
         head += [f"{name} ({args.device})", f"burn/{name}"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for label, sw, nv, times in rows:
-        cells = [label, fmt(sw), fmt(nv), ratio(nv, sw)]
+    for label, sw, nv, nat, times in rows:
+        cells = [label, fmt(sw), fmt(nv), ratio(nv, sw), fmt(nat), ratio(nat, sw)]
         for name in peers:
             cells += [fmt(times[name]), ratio(sw, times[name])]
         print("| " + " | ".join(cells) + " |")
