@@ -15,8 +15,9 @@ pub enum Mode {
         /// Lanes per pass; `Some(0)` is rejected.
         chunk: Option<usize>,
     },
-    /// Reverse mode on `Autodiff<B>`: one backward pass per output row (one in all
-    /// for gradients and VJPs).
+    /// Reverse mode: one backward pass in all. A Jacobian seeds one cotangent lane
+    /// per output entry (per output feature for a batched Jacobian) and carries the
+    /// lanes through that single pass; gradients and VJPs need one lane.
     AutoReverse,
     /// Let burn-nested choose from the shapes, like choosing `jacfwd` or `jacrev`.
     #[default]
