@@ -17,8 +17,9 @@
 //!   and ratios on ndarray.
 //! - `cargo bench --bench scenarios -- --memory` — no timing: the peak heap bytes
 //!   of one step per scenario on ndarray, from a counting global allocator.
-//! - `cargo bench --bench scenarios -- --step SCENARIO PATH [N]` — no timing: N
-//!   steps of one scenario and path (bench size, ndarray), for a profiler.
+//! - `cargo bench --bench scenarios -- --step SCENARIO PATH [N] [BATCH]` — no
+//!   timing: N steps of one scenario and path (bench size or BATCH rows,
+//!   ndarray), for a profiler.
 //!   `--paired` and `--step` run on burn-flex (Burn 0.21's other CPU backend)
 //!   instead with `--flex`.
 
@@ -470,8 +471,8 @@ fn mib(bytes: usize) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// `--step SCENARIO PATH [N]`: N steps (default 1) of one scenario and path at bench
-/// size on ndarray, nothing else, for a profiler
+/// `--step SCENARIO PATH [N] [BATCH]`: N steps (default 1) of one scenario and path
+/// at bench size (or batch size BATCH), nothing else, for a profiler
 /// (`valgrind --tool=callgrind <bench binary> --step batched_jacobian switched`).
 fn step_only<B: Backend>(args: &[String]) {
     let scenario = SCENARIOS
@@ -488,8 +489,9 @@ fn step_only<B: Backend>(args: &[String]) {
         path.name()
     );
     let n = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let batch = args.get(3).and_then(|b| b.parse().ok());
     let device = Default::default();
-    let case = Case::<B>::new(scenario, Size::Bench, None, &device);
+    let case = Case::<B>::new(scenario, Size::Bench, batch, &device);
     for _ in 0..n {
         case.step(path, &device);
     }
