@@ -89,14 +89,16 @@ pub fn vjps_of<B: Backend, const D: usize, const O: usize>(
         .collect()
 }
 
+/// `‖a − b‖∞` over the common length.
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).fold(0f64, |m, (p, q)| m.max((p - q).abs()))
+}
+
 /// `‖got − want‖∞ ≤ rel_tol · max(1, ‖want‖∞)`.
 pub fn assert_close(what: &str, got: &[f64], want: &[f64], rel_tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
-    let err = got
-        .iter()
-        .zip(want)
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+    let err = max_abs_diff(got, want);
     assert!(
         err <= rel_tol * scale,
         "{what} off by {err:e} (scale {scale:e}, tolerance {rel_tol:e})"
@@ -232,10 +234,12 @@ pub fn check_op_wgpu_against_f64<
             F32_SCENARIO_TOL,
         )
     };
+    let reference = f.call::<F>(xs.iter().map(tensor::<F, D>).collect());
+    let out_shape = reference.dims();
     close(
         "primal",
         values(f.call::<W>(xs.iter().map(tensor::<W, D>).collect())),
-        values(f.call::<F>(xs.iter().map(tensor::<F, D>).collect())),
+        values(reference),
     );
     for lanes in [1, 3] {
         let us = random_lanes(&mut rng, shapes, lanes);
@@ -247,17 +251,12 @@ pub fn check_op_wgpu_against_f64<
     }
 
     // Burn's own VJPs on both backends, for the record.
-    let out_shape = f.call::<F>(xs.iter().map(tensor::<F, D>).collect()).dims();
     let v = random_data(&mut rng, &out_shape, -1.0, 1.0);
     let (w, r) = (
         vjps_of::<W, D, O>(f, &xs, &v),
         vjps_of::<F, D, O>(f, &xs, &v),
     );
-    let err = w
-        .concat()
-        .iter()
-        .zip(&r.concat())
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+    let err = max_abs_diff(&w.concat(), &r.concat());
     eprintln!("Burn's Autodiff<Wgpu> VJP differs from the f64 one by {err:e} here");
 }
 
