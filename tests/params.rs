@@ -64,3 +64,17 @@ fn unflatten_from_a_taped_vector_sends_gradients_to_it() {
         1e-12,
     );
 }
+
+/// `param_shapes` gives each trainable tensor's own shape (Burn's `[in, out]`
+/// weight, then the bias), not its flattened length, and skips running statistics.
+#[test]
+fn param_shapes_are_the_tensor_shapes() {
+    use burn_nested::params::param_shapes;
+    let plain = Mlp::<Ad>::new(&[3, 7], false, &Default::default());
+    assert_eq!(param_shapes(&plain), vec![vec![3, 7], vec![7]]);
+    let with_norm = Mlp::<Ad>::new(SIZES, true, &Default::default());
+    let shapes = param_shapes(&with_norm);
+    let total: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+    assert_eq!(total, num_params(&with_norm));
+    assert!(shapes.iter().any(|s| s.len() == 2), "{shapes:?}");
+}

@@ -44,8 +44,10 @@ impl<B: Backend> BackendTypes for Dual<B> {
 
 impl<B: Backend> Backend for Dual<B> {
     /// Follows `B`, so `BatchNorm` and `Dropout` inside a nested pass behave as in
-    /// the outer one.
+    /// the outer one. Each question is counted: a transform learns from it whether
+    /// its function depends on the train/eval mode (see `dual::passes`).
     fn ad_enabled(device: &Self::Device) -> bool {
+        super::passes::note_mode_query();
         B::ad_enabled(device)
     }
 

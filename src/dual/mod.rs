@@ -3,6 +3,7 @@
 mod backend;
 pub(crate) mod lanes;
 mod ops;
+pub(crate) mod passes;
 pub(crate) mod rules;
 mod tensor;
 

@@ -48,16 +48,34 @@ pub(crate) fn require_grad_flags<B: Backend, M: Module<B>>(module: &M) -> Vec<bo
     flags.0
 }
 
-/// Shapes of the trainable parameters, in flattening order.
+/// Shapes of the trainable parameters, in flattening order: `[[3, 7], [7]]` for a
+/// `Linear(3 → 7)` (Burn stores the weight `[in, out]`).
 pub fn param_shapes<B, M>(module: &M) -> Vec<Vec<usize>>
 where
     B: Backend,
     M: Module<B> + HasAutodiffModule<Autodiff<B>>,
 {
+    struct Shapes<'a> {
+        mask: &'a [bool],
+        index: usize,
+        shapes: Vec<Vec<usize>>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Shapes<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.mask[self.index] {
+                self.shapes.push(param.val().dims().to_vec());
+            }
+            self.index += 1;
+        }
+    }
     let mask = trainable_mask(module);
-    let mut shapes = Vec::new();
-    visit_masked(module, &mask, |t| shapes.push(t.dims().to_vec()));
-    shapes
+    let mut visitor = Shapes {
+        mask: &mask,
+        index: 0,
+        shapes: Vec::new(),
+    };
+    module.visit(&mut visitor);
+    visitor.shapes
 }
 
 /// Number of trainable parameter elements.

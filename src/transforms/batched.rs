@@ -1,11 +1,17 @@
-//! Batched Jacobians `[batch, out, in]` for functions whose rows are independent.
+//! Batched Jacobians `[batch, out, in]` for functions whose rows are independent
+//! (checked: see `rows`).
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_lanes};
+use super::engine::{
+    basis, forward_lanes, inside_reverse, probe, reverse_is_faithful, reverse_lanes,
+};
 use super::mode::{Mode, Path};
 use super::policy;
+use super::rows::{check_rows, contract, row_direction};
+use super::switching::row_check_enabled;
 use super::validate::{non_empty_input, non_empty_output};
+use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
 
 fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
@@ -20,13 +26,24 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 /// Per-row Jacobians of `f` at `x` (batch first): `[batch, out, in]` where `in` and
 /// `out` are the numbers of entries per row of `x` and `f(x)`.
 ///
-/// It assumes rows are independent (row `b` of the output depends only on row `b`
-/// of the input — no `BatchNorm` in training, no attention across the batch); the
-/// cross-row blocks of the full Jacobian are not computed.
+/// Every row is seeded at once, which is right only when rows are independent
+/// (row `b` of the output depends only on row `b` of the input — no `BatchNorm` in
+/// training, no attention across the batch). That is checked, not assumed: one
+/// extra lane with a direction that differs from row to row must give what the
+/// per-row Jacobians predict, or the call panics naming the likely cause (turn the
+/// check off with [`with_row_check`](crate::with_row_check) when the rows are known
+/// to be independent).
+///
+/// Inside a loss with switching on, `Mode::AutoReverse` and `Mode::Auto` take
+/// forward lanes (one per input feature, chunked within
+/// [`LANE_BUDGET`](crate::transforms::policy::LANE_BUDGET)): they return the same
+/// Jacobian faster (see the README's switching section). Forward lanes are also
+/// taken whenever a backward pass would differentiate another function (see
+/// [`jacobian`](crate::jacobian)).
 ///
 /// # Panics
 /// If `x` or `f(x)` has no entries, the output batch size differs from the
-/// input's, or the mode's chunk is zero.
+/// input's, the mode's chunk is zero, or the row check fails.
 pub fn batched_jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -52,48 +69,115 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    with_shared_draws(|| batched_jacobian_call(f, x, mode))
+}
+
+fn batched_jacobian_call<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> (Tensor<B, DO>, Tensor<B, 3>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    const OP: &str = "batched_jacobian";
     let dims = x.dims();
-    non_empty_input("batched_jacobian", &dims);
+    non_empty_input(OP, &dims);
     let batch = dims[0];
     let k = x.shape().num_elements() / batch;
     let device = x.device();
-    // Row-wise basis: lane j seeds feature j of every row at once.
-    let seeds = |range: core::ops::Range<usize>| {
-        let lanes = range.len();
-        basis::<B>(range, k, &device)
-            .reshape([lanes, 1, k])
-            .expand([lanes, batch, k])
-            .reshape([lanes, batch * k])
-    };
+    let inside = inside_reverse(&x);
+    let check = row_check_enabled() && batch > 1;
     let forward = |y: Option<Tensor<B, DO>>| {
-        let (y, t) = forward_lanes(f, &x, k, mode.chunk_for(k), y, seeds);
-        check_batch("batched_jacobian", batch, &y.dims());
+        // Lane j < k seeds feature j of every row at once; lane k (when checking)
+        // a direction that differs from row to row.
+        let row_dir = check.then(|| row_direction::<B>(batch, k, &device));
+        let seeds = |range: core::ops::Range<usize>| {
+            row_basis_lanes(range, k, batch, row_dir.as_ref(), &device)
+        };
+        let total = k + usize::from(check);
+        let chunk = mode.chunk_for(total, batch * k);
+        let (y, t) = forward_lanes(f, &x, total, chunk, y, seeds);
+        check_batch(OP, batch, &y.dims());
         let m = y.shape().num_elements() / batch;
         // [in, batch·out] -> [batch, out, in]
-        let j = t.reshape([k, batch, m]).permute([1, 2, 0]);
+        let j = t
+            .clone()
+            .slice(0..k)
+            .reshape([k, batch, m])
+            .permute([1, 2, 0]);
+        if let Some(dir) = row_dir {
+            let got = t.slice(k..k + 1).reshape([batch, m, 1]);
+            let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, 1, k]), 2);
+            check_rows(OP, got, predicted, scale);
+        }
         (y, j)
     };
     // Forward lanes give `f(x)` too: when the mode alone picks them, skip the
     // probe pass.
-    if policy::batched_jacobian_by_mode(mode, inside_reverse(&x)) == Some(Path::Forward) {
+    if policy::batched_jacobian_by_mode(mode, inside) == Some(Path::Forward) {
         return forward(None);
     }
-    let y = probe::<B, F, DI, DO>(f, &x);
-    check_batch("batched_jacobian", batch, &y.dims());
+    let (y, seen) = probe::<B, F, DI, DO>(f, &x);
+    check_batch(OP, batch, &y.dims());
     let m = y.shape().num_elements() / batch;
-    match policy::batched_jacobian(mode, inside_reverse(&x), k, m) {
-        Path::Forward => forward(Some(y)),
-        Path::Reverse => {
-            // Lane o seeds output feature o of every row.
-            let cotangents = basis::<B>(0..m, m, &device)
-                .reshape([m, 1, m])
-                .expand([m, batch, m])
-                .reshape([m, batch * m]);
-            // [out, batch·in] -> [batch, out, in]
-            let j = reverse_lanes(f, &x, cotangents)
-                .reshape([m, batch, k])
-                .swap_dims(0, 1);
-            (y, j)
-        }
+    if policy::batched_jacobian(mode, inside, k, m) == Path::Forward
+        || !reverse_is_faithful(inside, seen)
+    {
+        return forward(Some(y));
     }
+    // Lane o < m seeds output feature o of every row; lane m (when checking) a
+    // cotangent that differs from row to row.
+    let row_dir = check.then(|| row_direction::<B>(batch, m, &device));
+    let cotangents = row_basis_lanes(
+        0..m + usize::from(check),
+        m,
+        batch,
+        row_dir.as_ref(),
+        &device,
+    );
+    let Some(lanes) = reverse_lanes(f, &x, cotangents) else {
+        return forward(Some(y));
+    };
+    // [out, batch·in] -> [batch, out, in]
+    let j = lanes
+        .clone()
+        .slice(0..m)
+        .reshape([m, batch, k])
+        .swap_dims(0, 1);
+    if let Some(dir) = row_dir {
+        let got = lanes.slice(m..m + 1).reshape([batch, 1, k]);
+        let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, m, 1]), 1);
+        check_rows(OP, got, predicted, scale);
+    }
+    (y, j)
+}
+
+/// Lanes `range` of the row-wise basis over `k` features: lane `j < k` holds unit
+/// vector `j` in every row, lane `k` the row-varying `row_dir` (`[batch, k]`).
+/// Shaped `[lanes, batch·k]`.
+fn row_basis_lanes<B: Backend>(
+    range: core::ops::Range<usize>,
+    k: usize,
+    batch: usize,
+    row_dir: Option<&Tensor<B, 2>>,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut parts = Vec::new();
+    let unit = range.start.min(k)..range.end.min(k);
+    if !unit.is_empty() {
+        let lanes = unit.len();
+        parts.push(
+            basis::<B>(unit, k, device)
+                .reshape([lanes, 1, k])
+                .expand([lanes, batch, k])
+                .reshape([lanes, batch * k]),
+        );
+    }
+    if range.contains(&k) {
+        let dir = row_dir.expect("the row-varying lane is only asked for when checking");
+        parts.push(dir.clone().reshape([1, batch * k]));
+    }
+    Tensor::cat(parts, 0)
 }

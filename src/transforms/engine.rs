@@ -5,6 +5,7 @@ use burn_autodiff::Autodiff;
 
 use super::switching::{count_forward, count_reverse};
 use crate::dual::Dual;
+use crate::dual::passes::{Observed, begin_pass, observe};
 use crate::layer::NestedFn;
 use crate::lift::{constant, primal, seed, split, tangent};
 
@@ -44,6 +45,7 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_forward();
+    begin_pass();
     let lanes = dirs.dims()[0];
     let n = x.shape().num_elements();
     let xd = seed(x.clone().reshape([n]), dirs).reshape(x.dims());
@@ -58,7 +60,9 @@ where
 
 /// One reverse pass: the value `f(x)` and the gradient of `head(f(x))` (a scalar)
 /// w.r.t. `x`, by a backward pass. Inside a loss on `Autodiff<I>` the gradient
-/// stays on the loss's tape (reverse over reverse).
+/// stays on the loss's tape (reverse over reverse). `None` when the pass met an
+/// op whose reverse rule in Burn 0.21 is inexact (see [`Observed`]): the caller
+/// then takes forward lanes.
 ///
 /// The pass runs on `Autodiff<Dual<B>>` with no tangent, not on `Autodiff<B>`:
 /// Burn 0.21's `Autodiff` cannot differentiate its own fused backward kernels
@@ -69,21 +73,25 @@ pub(crate) fn reverse_pass<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: &Tensor<B, DI>,
     head: impl FnOnce(Tensor<Autodiff<Dual<B>>, DO>) -> Tensor<Autodiff<Dual<B>>, 1>,
-) -> (Tensor<B, DO>, Tensor<B, DI>)
+) -> Option<(Tensor<B, DO>, Tensor<B, DI>)>
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_reverse();
+    begin_pass();
     let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(constant(x.clone())).require_grad();
-    let y = f.eval_reverse_dual(xa.clone());
+    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    if seen.reverse_defect.is_some() {
+        return None;
+    }
     let value = primal(y.clone().inner());
     let grads = head(y).backward();
     let grad = match xa.grad(&grads) {
         Some(g) => primal(g),
         None => Tensor::zeros(x.dims(), &x.device()),
     };
-    (value, grad)
+    Some((value, grad))
 }
 
 /// Whether `x` lives on a reverse-mode backend, i.e. the transform runs inside a
@@ -94,16 +102,30 @@ pub(crate) fn inside_reverse<B: Backend, const D: usize>(x: &Tensor<B, D>) -> bo
 
 /// `f(x)` from a tangent-free forward-mode pass: used to learn the output shape
 /// before choosing a path. It runs a lifted copy of any model, so running
-/// statistics of the original are not touched.
+/// statistics of the original are not touched. What the pass revealed about `f`
+/// decides whether a reverse pass may stand in for forward lanes
+/// ([`reverse_is_faithful`]).
 pub(crate) fn probe<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: &Tensor<B, DI>,
-) -> Tensor<B, DO>
+) -> (Tensor<B, DO>, Observed)
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    crate::lift::primal(f.eval_dual(crate::lift::constant(x.clone())))
+    begin_pass();
+    observe(|| crate::lift::primal(f.eval_dual(crate::lift::constant(x.clone()))))
+}
+
+/// Whether a reverse pass differentiates the same function as forward lanes, to
+/// rounding, for a function `seen` by a probe:
+/// - reverse passes run on `Autodiff<Dual<B>>`, which Burn 0.21 always reports as
+///   training; outside a loss the caller evaluates inference mode, so a function
+///   that asks for the mode must take forward lanes there;
+/// - a function with an op whose Burn reverse rule is inexact (`prod`,
+///   `cumprod`, `repeat_dim`, `hard_sigmoid`) takes forward lanes everywhere.
+pub(crate) fn reverse_is_faithful(inside: bool, seen: Observed) -> bool {
+    (inside || !seen.asks_mode) && seen.reverse_defect.is_none()
 }
 
 /// Forward passes over `total` directions, `chunk` lanes at a time, seeded by
@@ -132,8 +154,11 @@ where
     (value.expect("at least one pass"), Tensor::cat(parts, 0))
 }
 
-/// One reverse pass with a lane-stacked cotangent: `cotangents` is `[lanes,
+/// Reverse passes with lane-stacked cotangents: `cotangents` is `[lanes,
 /// numel(f(x))]` and the result `[lanes, numel(x)]` holds `vₗᵀJ` for every lane.
+/// Lanes go in as few passes as the lane budget allows
+/// ([`LANE_BUDGET`](super::policy::LANE_BUDGET)), one when they fit. `None` when
+/// a pass met an op whose reverse rule in Burn 0.21 is inexact.
 ///
 /// The cotangent is a `Dual` with a zero primal and the lanes as its tangent, so the
 /// backward pass on `Autodiff<Dual<B>>` carries all lanes at once: a whole Jacobian
@@ -144,20 +169,93 @@ pub(crate) fn reverse_lanes<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: &Tensor<B, DI>,
     cotangents: Tensor<B, 2>,
-) -> Tensor<B, 2>
+) -> Option<Tensor<B, 2>>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    let [lanes, m] = cotangents.dims();
+    let n = x.shape().num_elements();
+    let chunk = super::policy::lanes_within_budget(lanes, n.max(m));
+    let parts = chunks(lanes, chunk)
+        .map(|range| {
+            let part = cotangents.clone().slice(range.clone());
+            reverse_lanes_pass::<B, F, DI, DO>(f, x, part, range.len(), m, n)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Tensor::cat(parts, 0))
+}
+
+/// One nested backward for `lanes` cotangent lanes (see [`reverse_lanes`]).
+fn reverse_lanes_pass<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    cotangents: Tensor<B, 2>,
+    lanes: usize,
+    m: usize,
+    n: usize,
+) -> Option<Tensor<B, 2>>
 where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_reverse();
-    let [lanes, m] = cotangents.dims();
-    let n = x.shape().num_elements();
+    begin_pass();
     let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(constant(x.clone())).require_grad();
-    let y = f.eval_reverse_dual(xa.clone());
+    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    if seen.reverse_defect.is_some() {
+        return None;
+    }
     let w = seed(Tensor::<B, 1>::zeros([m], &x.device()), cotangents);
     let grads = (y.reshape([m]) * Tensor::from_inner(w)).sum().backward();
-    match xa.grad(&grads) {
+    Some(match xa.grad(&grads) {
         Some(g) => tangent::<B, 1, 2>(g.reshape([n]), lanes),
         None => Tensor::zeros([lanes, n], &x.device()),
+    })
+}
+
+/// For a transform that has no forward-only path (`hvp`, `laplacian`): refuses a
+/// function whose backward pass would not differentiate the caller's function —
+/// outside a loss one that asks for the train/eval mode (Burn 0.21 runs every
+/// backward pass in training mode), anywhere one with an op whose Burn reverse
+/// rule is inexact. `seen` is what the transform's own pass revealed; outside a
+/// loss a probe runs first, since the mode question only shows on `Dual`.
+///
+/// # Panics
+/// As described, naming `op` and the cause.
+pub(crate) fn require_faithful_reverse<B, F, const DI: usize, const DO: usize>(
+    op: &str,
+    f: &F,
+    x: &Tensor<B, DI>,
+) where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    if inside_reverse(x) {
+        return;
+    }
+    let (_, seen) = probe::<B, F, DI, DO>(f, x);
+    assert!(
+        !seen.asks_mode,
+        "burn-nested: `{op}` outside a loss needs a backward pass, and Burn 0.21 runs every \
+         backward pass in training mode, while this function switches on the train/eval mode \
+         (a BatchNorm, Dropout or GaussianNoise layer) and the caller's backend evaluates \
+         inference mode. Call `{op}` inside a loss (its input on an Autodiff backend) for the \
+         training-mode derivative, or give it a function without train/eval switching (for \
+         inference, fold BatchNorm's running statistics into the layer before it)"
+    );
+    refuse_reverse_defect(op, seen);
+}
+
+/// Panics naming `op` if its backward pass met an op whose reverse rule in Burn
+/// 0.21 is inexact (see [`Observed::reverse_defect`]).
+pub(crate) fn refuse_reverse_defect(op: &str, seen: Observed) {
+    if let Some(defect) = seen.reverse_defect {
+        panic!(
+            "burn-nested: `{op}` needs a backward pass through `{defect}`, whose reverse rule in \
+             Burn 0.21's Autodiff is inexact (see the README's known issues), and it has no \
+             forward-only path yet; compute this derivative with forward-mode transforms \
+             (`jacobian`/`jvp` with `Mode::AutoForward`) or avoid `{defect}` in the function"
+        );
     }
 }

@@ -3,9 +3,11 @@
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
+use super::engine::{refuse_reverse_defect, require_faithful_reverse};
 use super::switching::count_reverse;
 use super::validate::non_empty_input;
 use crate::dual::Dual;
+use crate::dual::passes::{begin_pass, observe, with_shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{seed, split};
 
@@ -14,9 +16,13 @@ use crate::lift::{seed, split};
 /// Hessian-vector product (one pass, no Hessian formed). Inside a loss on
 /// `Autodiff<I>` the result stays on the loss's tape.
 ///
+/// Outside a loss, a function that switches on the train/eval mode (`BatchNorm`,
+/// `Dropout`) is refused: the backward pass would run it in training mode while
+/// the caller's backend runs inference mode.
+///
 /// # Panics
-/// If `x` has no entries, `v`'s shape differs from `x`'s or `f(x)` has more than
-/// one element.
+/// If `x` has no entries, `v`'s shape differs from `x`'s, `f(x)` has more than
+/// one element, or (outside a loss) `f` switches on the train/eval mode.
 pub fn hvp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -33,11 +39,29 @@ where
         x.dims(),
         v.dims()
     );
+    with_shared_draws(|| {
+        require_faithful_reverse::<B, F, DI, DO>("hvp", f, &x);
+        hvp_pass(f, x, v)
+    })
+}
+
+/// The one pass of [`hvp`].
+fn hvp_pass<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    v: Tensor<B, DI>,
+) -> Tensor<B, DI>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
     count_reverse();
+    begin_pass();
     let n = x.shape().num_elements();
     let xd = seed(x.clone().reshape([n]), v.reshape([1, n])).reshape(x.dims());
     let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
-    let y = f.eval_reverse_dual(xa.clone());
+    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    refuse_reverse_defect("hvp", seen);
     let dims = y.dims();
     assert!(
         dims.iter().product::<usize>() == 1,

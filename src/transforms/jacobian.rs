@@ -2,14 +2,26 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, forward_lanes, inside_reverse, probe, reverse_lanes};
+use super::engine::{
+    basis, forward_lanes, inside_reverse, probe, reverse_is_faithful, reverse_lanes,
+};
 use super::mode::{Mode, Path};
 use super::policy;
 use super::validate::{non_empty_input, non_empty_output};
+use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
 
 /// The Jacobian of `f` at `x`, `[numel(f(x)), numel(x)]`, both flattened in
 /// row-major order.
+///
+/// Every path returns the same Jacobian (of the function the caller's backend
+/// evaluates: inference mode outside a loss, training mode inside one), so the
+/// mode only decides speed and memory. Forward lanes are taken whatever the mode
+/// when a backward pass would differentiate something else: outside a loss for a
+/// function that switches on the train/eval mode (`BatchNorm`, `Dropout`; Burn
+/// 0.21 runs every backward pass in training mode), and for one with an op whose
+/// reverse rule in Burn 0.21 is inexact (`prod`, `cumprod`, `repeat_dim`,
+/// `hard_sigmoid`).
 ///
 /// # Panics
 /// If `x` or `f(x)` has no entries, or the mode's chunk is zero.
@@ -38,26 +50,42 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    with_shared_draws(|| jacobian_call(f, x, mode))
+}
+
+fn jacobian_call<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> (Tensor<B, DO>, Tensor<B, 2>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
     non_empty_input("jacobian", &x.dims());
     let n = x.shape().num_elements();
     let device = x.device();
     let forward = |y: Option<Tensor<B, DO>>| {
         let seeds = |range| basis(range, n, &device);
-        let (y, t) = forward_lanes(f, &x, n, mode.chunk_for(n), y, seeds);
+        let (y, t) = forward_lanes(f, &x, n, mode.chunk_for(n, n), y, seeds);
         non_empty_output("jacobian", &y.dims());
         (y, t.transpose()) // [in, out] -> [out, in]
     };
     if let Mode::AutoForward { .. } = mode {
         return forward(None);
     }
-    let y = probe::<B, F, DI, DO>(f, &x);
+    let (y, seen) = probe::<B, F, DI, DO>(f, &x);
     non_empty_output("jacobian", &y.dims());
     let m = y.shape().num_elements();
-    match policy::jacobian(mode, inside_reverse(&x), n, m) {
-        Path::Forward => forward(Some(y)),
-        Path::Reverse => {
-            let device = x.device();
-            (y, reverse_lanes(f, &x, basis(0..m, m, &device)))
+    let inside = inside_reverse(&x);
+    let reverse = match policy::jacobian(mode, inside, n, m) {
+        Path::Reverse if reverse_is_faithful(inside, seen) => {
+            reverse_lanes(f, &x, basis(0..m, m, &device))
         }
+        _ => None,
+    };
+    match reverse {
+        Some(j) => (y, j),
+        None => forward(Some(y)),
     }
 }

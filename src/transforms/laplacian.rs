@@ -3,17 +3,22 @@
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::engine::basis;
-use super::switching::count_reverse;
+use super::engine::{basis, refuse_reverse_defect, require_faithful_reverse};
+use super::rows::{check_rows, contract, row_direction};
+use super::switching::{count_reverse, row_check_enabled};
 use super::validate;
 use crate::dual::Dual;
+use crate::dual::passes::{begin_pass, observe, with_shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{primal, seed, tangent};
 
 /// `Δu = Σᵢ ∂²u/∂xᵢ²` for every row of `x` (`[batch, d]`), where `f` maps `x` to
 /// `u` of shape `[batch, 1]` and each output row depends on its own input row only
 /// (an MLP; not a model with `BatchNorm` in training mode). The result is
-/// `[batch]`.
+/// `[batch]`. Row independence is checked by one extra lane whose direction
+/// differs from row to row (see [`batched_jacobian`](crate::batched_jacobian));
+/// outside a loss, a function that switches on the train/eval mode is refused
+/// (the backward pass would run it in training mode).
 ///
 /// One backward pass on `Autodiff<Dual<B>>` with `d` tangent lanes, lane `k`
 /// seeded with the unit vector `eₖ` in every row: the gradient's lane `k` is the
@@ -22,7 +27,8 @@ use crate::lift::{primal, seed, tangent};
 /// so the loss can be differentiated w.r.t. the parameters.
 ///
 /// # Panics
-/// If `x` has no entries or `f(x)` is not shaped `[batch, 1]`.
+/// If `x` has no entries, `f(x)` is not shaped `[batch, 1]`, the row check fails,
+/// or (outside a loss) `f` switches on the train/eval mode.
 pub fn laplacian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 1>
 where
     B: Backend,
@@ -41,15 +47,37 @@ where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    validate::non_empty_input("laplacian", &x.dims());
+    with_shared_draws(|| {
+        validate::non_empty_input(OP, &x.dims());
+        require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
+        laplacian_pass(f, x)
+    })
+}
+
+const OP: &str = "laplacian";
+
+/// The one pass of [`value_and_laplacian`], with the row check's extra lane.
+fn laplacian_pass<B, F>(f: &F, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>)
+where
+    B: Backend,
+    F: NestedFn<B, 2, 2> + ?Sized,
+{
     count_reverse();
+    begin_pass();
     let [batch, d] = x.dims();
     let device = x.device();
-    // Lane k holds e_k in every row: [d, batch, d].
+    // Lane k < d holds e_k in every row: [d, batch, d]. When checking, lane d holds
+    // a direction that differs from row to row.
     let eye = basis::<B>(0..d, d, &device);
-    let dirs = eye.clone().reshape([d, 1, d]).expand([d, batch, d]);
+    let mut dirs = eye.clone().reshape([d, 1, d]).expand([d, batch, d]);
+    let row_dir = (row_check_enabled() && batch > 1).then(|| row_direction::<B>(batch, d, &device));
+    if let Some(dir) = &row_dir {
+        dirs = Tensor::cat(vec![dirs, dir.clone().reshape([1, batch, d])], 0);
+    }
+    let lanes = dirs.dims()[0];
     let xa = Tensor::<Autodiff<Dual<B>>, 2>::from_inner(seed(x, dirs)).require_grad();
-    let u = f.eval_reverse_dual(xa.clone());
+    let (u, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    refuse_reverse_defect(OP, seen);
     assert!(
         u.dims() == [batch, 1],
         "burn-nested: `laplacian` needs f(x) shaped [batch, 1] for x shaped [{batch}, {d}], got {:?}",
@@ -61,8 +89,19 @@ where
         // `u` does not depend on `x`: every second derivative is zero.
         return (value, Tensor::zeros([batch], &device));
     };
-    // hessian_columns[k, b, j] = ∂²u_b / ∂x_j ∂x_k; keep j = k and sum.
-    let hessian_columns: Tensor<B, 3> = tangent(g, d);
+    // columns[k, b, j] = ∂²u_b / ∂x_j ∂x_k for k < d; lane d is H_b · dir_b.
+    let columns: Tensor<B, 3> = tangent(g, lanes);
+    let hessian_columns = columns.clone().slice(0..d);
+    if let Some(dir) = row_dir {
+        let got = columns.slice(d..d + 1);
+        let (predicted, scale) = contract(
+            hessian_columns.clone().detach(),
+            dir.transpose().reshape([d, batch, 1]),
+            0,
+        );
+        check_rows(OP, got, predicted, scale);
+    }
+    // Keep j = k and sum.
     let diagonal = hessian_columns * eye.reshape([d, 1, d]);
     let lap = diagonal.sum_dim(2).sum_dim(0).reshape([batch]);
     (value, lap)

@@ -13,6 +13,8 @@ mod mode;
 mod params;
 pub mod policy;
 mod pullback;
+mod rows;
+mod setting;
 mod switching;
 mod validate;
 mod vjp;
@@ -26,7 +28,7 @@ pub use laplacian::{laplacian, value_and_laplacian};
 pub use mode::Mode;
 pub use params::{param_gradient, param_jacobian};
 pub use switching::{
-    PathCounts, SWITCHING_ENV, path_counts, reset_path_counts, set_switching, switching_enabled,
-    with_switching,
+    PathCounts, ROW_CHECK_ENV, SWITCHING_ENV, path_counts, reset_path_counts, row_check_enabled,
+    set_row_check, set_switching, switching_enabled, with_row_check, with_switching,
 };
 pub use vjp::{value_and_vjp, vjp};

@@ -10,7 +10,8 @@
 pub enum Mode {
     /// Forward mode on `Dual<B>`, `chunk` directions (lanes) per pass; `None` puts
     /// every direction in one pass. Smaller chunks bound memory, larger ones cut
-    /// passes.
+    /// passes. When `Auto` (or switching) picks forward mode, lanes are chunked to
+    /// stay within [`LANE_BUDGET`](crate::transforms::policy::LANE_BUDGET).
     AutoForward {
         /// Lanes per pass; `Some(0)` is rejected.
         chunk: Option<usize>,
@@ -33,18 +34,23 @@ impl Mode {
         Mode::AutoForward { chunk: Some(chunk) }
     }
 
-    /// The lanes per pass for `total` directions.
+    /// The lanes per pass for `total` directions, each seeding `lane_numel`
+    /// entries: the mode's chunk when it gives one, every lane for
+    /// `AutoForward { chunk: None }` (the caller asked for one pass), and as many
+    /// as the [`LANE_BUDGET`](super::policy::LANE_BUDGET) allows when burn-nested
+    /// chose forward mode itself.
     ///
     /// # Panics
     /// If the chunk is zero.
-    pub(crate) fn chunk_for(&self, total: usize) -> usize {
+    pub(crate) fn chunk_for(&self, total: usize, lane_numel: usize) -> usize {
         match self {
             Mode::AutoForward { chunk: Some(0) } => panic!(
                 "burn-nested: `Mode::AutoForward {{ chunk: Some(0) }}` asks for zero lanes per \
                  pass; use a positive chunk, or `None` for all lanes in one pass"
             ),
             Mode::AutoForward { chunk: Some(c) } => (*c).min(total.max(1)),
-            _ => total.max(1),
+            Mode::AutoForward { chunk: None } => total.max(1),
+            _ => super::policy::lanes_within_budget(total, lane_numel),
         }
     }
 }

@@ -43,6 +43,21 @@ pub const FORWARD_GRADIENT_MAX_INPUTS: usize = 8;
 /// one-pass reverse Jacobian: forward ties at 16, loses at 32).
 pub const FORWARD_JACOBIAN_MAX_RATIO: usize = 16;
 
+/// At most this many tangent entries are seeded per pass when burn-nested picks
+/// the lanes itself (`Mode::Auto`, switching, reverse cotangent lanes): `lanes ×
+/// numel` of the seeded tensor. Every intermediate of the pass carries the same
+/// lanes, so this bounds the pass's memory to a multiple of it (64 MiB per
+/// seeded tensor in f32). A per-row Jacobian of 3072 features over 64 rows is
+/// then three forward passes instead of one of 600 M entries. An explicit
+/// `Mode::AutoForward { chunk }` is honoured as given.
+pub const LANE_BUDGET: usize = 1 << 24;
+
+/// Lanes per pass for `total` lanes of `lane_numel` entries each, within
+/// [`LANE_BUDGET`] (at least one).
+pub(crate) fn lanes_within_budget(total: usize, lane_numel: usize) -> usize {
+    (LANE_BUDGET / lane_numel.max(1)).clamp(1, total.max(1))
+}
+
 /// Path for a full Jacobian `[out, in]`.
 pub(crate) fn jacobian(mode: Mode, inside: bool, n_in: usize, n_out: usize) -> Path {
     let forward_is_cheaper = n_in <= n_out;

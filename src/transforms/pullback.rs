@@ -2,15 +2,21 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{basis, chunks, forward_pass, inside_reverse, reverse_pass};
+use super::engine::{
+    basis, chunks, forward_pass, inside_reverse, probe, reverse_is_faithful, reverse_pass,
+};
 use super::mode::{Mode, Path};
 use super::policy;
+use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
 use crate::lift::constant;
 
 /// `(f(x), vᵀJ(x))` where `cotangent(output dims)` checks the output shape and
 /// gives `v`. Reverse: one backward pass of `⟨v, f(x)⟩`; forward: one lane per
-/// input entry, each contracted with `v`.
+/// input entry, each contracted with `v`. Outside a loss, a function that asks
+/// for the train/eval mode takes the forward lanes (see
+/// [`reverse_is_faithful`]), and so does one whose backward pass meets an op with
+/// an inexact Burn reverse rule.
 pub(crate) fn pullback<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -21,26 +27,67 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    let n = x.shape().num_elements();
-    match policy::gradient(mode, inside_reverse(&x), n) {
-        Path::Reverse => reverse_pass(f, &x, |y| {
-            let v = cotangent(&y.dims());
-            (y * Tensor::from_inner(constant(v))).sum()
-        }),
-        Path::Forward => {
-            let device = x.device();
-            let mut value = None;
-            let mut parts = Vec::new();
-            for range in chunks(n, mode.chunk_for(n)) {
-                let lanes = range.len();
-                let (y, t) = forward_pass::<B, F, DI, DO>(f, &x, basis(range, n, &device));
-                let m = y.shape().num_elements();
-                let w = cotangent(&y.dims()).reshape([1, m]);
-                parts.push((t * w).sum_dim(1).reshape([lanes]));
-                value.get_or_insert(y);
+    with_shared_draws(|| {
+        let n = x.shape().num_elements();
+        let inside = inside_reverse(&x);
+        match policy::gradient(mode, inside, n) {
+            Path::Reverse if inside => pull_reverse(f, &x, &cotangent)
+                .unwrap_or_else(|| pull_forward(f, &x, mode, None, &cotangent)),
+            Path::Reverse => {
+                // Outside a loss, learn first whether a backward pass (always in
+                // training mode) would evaluate the caller's function.
+                let (y, seen) = probe::<B, F, DI, DO>(f, &x);
+                let reverse = reverse_is_faithful(inside, seen)
+                    .then(|| pull_reverse(f, &x, &cotangent))
+                    .flatten();
+                reverse.unwrap_or_else(|| pull_forward(f, &x, mode, Some(y), &cotangent))
             }
-            let grad = Tensor::cat(parts, 0).reshape(x.dims());
-            (value.expect("at least one pass"), grad)
+            Path::Forward => pull_forward(f, &x, mode, None, &cotangent),
         }
+    })
+}
+
+/// One backward pass of `⟨v, f(x)⟩` (`None`: see [`reverse_pass`]).
+fn pull_reverse<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    cotangent: &impl Fn(&[usize; DO]) -> Tensor<B, DO>,
+) -> Option<(Tensor<B, DO>, Tensor<B, DI>)>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    reverse_pass(f, x, |y| {
+        let v = cotangent(&y.dims());
+        (y * Tensor::from_inner(constant(v))).sum()
+    })
+}
+
+/// One forward lane per input entry, each contracted with `v`; `value` is `f(x)`
+/// when already known.
+fn pull_forward<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    mode: Mode,
+    value: Option<Tensor<B, DO>>,
+    cotangent: &impl Fn(&[usize; DO]) -> Tensor<B, DO>,
+) -> (Tensor<B, DO>, Tensor<B, DI>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    let n = x.shape().num_elements();
+    let device = x.device();
+    let mut value = value;
+    let mut parts = Vec::new();
+    for range in chunks(n, mode.chunk_for(n, n)) {
+        let lanes = range.len();
+        let (y, t) = forward_pass::<B, F, DI, DO>(f, x, basis(range, n, &device));
+        let m = y.shape().num_elements();
+        let w = cotangent(&y.dims()).reshape([1, m]);
+        parts.push((t * w).sum_dim(1).reshape([lanes]));
+        value.get_or_insert(y);
     }
+    let grad = Tensor::cat(parts, 0).reshape(x.dims());
+    (value.expect("at least one pass"), grad)
 }

@@ -1,67 +1,64 @@
 //! Automatic switching: turning it off, and observing which path ran.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::setting::{Setting, scoped_slot};
 
 /// The environment variable that turns switching off (`false`, `0`, `off`) or on
 /// (`true`, `1`, `on`). Read once, at the first transform call.
 pub const SWITCHING_ENV: &str = "BURN_NESTED_AD_SWITCHING";
 
-const UNSET: u8 = 0;
-const ON: u8 = 1;
-const OFF: u8 = 2;
+/// The environment variable that turns the row check of the per-row transforms
+/// off (`false`) or on (`true`, the default); see [`set_row_check`].
+pub const ROW_CHECK_ENV: &str = "BURN_NESTED_AD_ROW_CHECK";
 
-static GLOBAL: AtomicU8 = AtomicU8::new(UNSET);
+scoped_slot!(SWITCHING_SCOPED);
+scoped_slot!(ROW_CHECK_SCOPED);
+static SWITCHING: Setting = Setting::new(SWITCHING_ENV, &SWITCHING_SCOPED);
+static ROW_CHECK: Setting = Setting::new(ROW_CHECK_ENV, &ROW_CHECK_SCOPED);
 
 thread_local! {
-    static SCOPED: Cell<u8> = const { Cell::new(UNSET) };
     static COUNTS: Cell<PathCounts> = const { Cell::new(PathCounts { forward: 0, reverse: 0 }) };
-}
-
-fn from_env() -> bool {
-    static ENV: OnceLock<bool> = OnceLock::new();
-    *ENV.get_or_init(|| match std::env::var(SWITCHING_ENV) {
-        Err(_) => true,
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "on" | "yes" => true,
-            "false" | "0" | "off" | "no" => false,
-            other => panic!(
-                "burn-nested: {SWITCHING_ENV}={other:?} is not understood; use `true` or `false`"
-            ),
-        },
-    })
 }
 
 /// Whether automatic switching is on for the current thread: a
 /// [`with_switching`] scope wins, then [`set_switching`], then the
 /// [`SWITCHING_ENV`] variable; on by default.
 pub fn switching_enabled() -> bool {
-    match (SCOPED.with(Cell::get), GLOBAL.load(Ordering::Relaxed)) {
-        (ON, _) => true,
-        (OFF, _) => false,
-        (_, ON) => true,
-        (_, OFF) => false,
-        _ => from_env(),
-    }
+    SWITCHING.enabled()
 }
 
 /// Turns switching on or off for every thread (overrides the environment).
 pub fn set_switching(enabled: bool) {
-    GLOBAL.store(if enabled { ON } else { OFF }, Ordering::Relaxed);
+    SWITCHING.set(enabled)
 }
 
 /// Runs `f` with switching on or off on this thread only.
 pub fn with_switching<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
-    let previous = SCOPED.with(|s| s.replace(if enabled { ON } else { OFF }));
-    struct Restore(u8);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SCOPED.with(|s| s.set(self.0));
-        }
-    }
-    let _restore = Restore(previous);
-    f()
+    SWITCHING.scoped(enabled, f)
+}
+
+/// Whether the per-row transforms ([`batched_jacobian`](crate::batched_jacobian),
+/// [`laplacian`](crate::laplacian)) check that rows are independent on the current
+/// thread: a [`with_row_check`] scope wins, then [`set_row_check`], then the
+/// [`ROW_CHECK_ENV`] variable; on by default.
+pub fn row_check_enabled() -> bool {
+    ROW_CHECK.enabled()
+}
+
+/// Turns the row check on or off for every thread (overrides the environment).
+///
+/// The check costs one extra lane per call (and a read of one number from the
+/// device): a direction that differs from row to row, whose result must equal the
+/// per-row derivatives applied to it. Turn it off only for a model whose rows are
+/// known to be independent.
+pub fn set_row_check(enabled: bool) {
+    ROW_CHECK.set(enabled)
+}
+
+/// Runs `f` with the row check on or off on this thread only.
+pub fn with_row_check<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
+    ROW_CHECK.scoped(enabled, f)
 }
 
 /// How many forward (`Dual`) and reverse (`Autodiff`) passes transforms ran on

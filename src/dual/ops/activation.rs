@@ -2,12 +2,18 @@
 //! primal (so `Dual` without tangents gives `B`'s result bit for bit, and runs `B`'s
 //! fused kernel where it has one) and a direct JVP rule on the tangent.
 //!
-//! The `*_backward` methods (`relu_backward`, `gelu_backward`, `sigmoid_backward`,
+//! The `*_backward` methods (`relu_backward`, `sigmoid_backward`,
 //! `log_sigmoid_backward`) are deliberately left as the trait defaults: they are
 //! compositions of `Dual` float ops, so when `Autodiff<Dual<B>>` runs a backward
 //! pass the gradient it computes carries correct tangents (forward-over-reverse).
+//! `gelu_backward` is the exception: its default is the tanh approximation's
+//! derivative, so it is replaced by the exact one, composed the same way.
 
-use burn_backend::{Backend, Scalar, TensorMetadata, ops::ActivationOps, tensor::FloatTensor};
+use burn_backend::{
+    Backend, Scalar, TensorMetadata,
+    ops::{ActivationOps, FloatTensorOps},
+    tensor::FloatTensor,
+};
 
 use crate::dual::lanes::{
     Prim, add_tangents, bool_dtype, bool_over_lanes, common_lanes, or_zeros, over_lanes, scalar,
@@ -32,6 +38,25 @@ fn piecewise<B: Backend>(
         like.dtype().into(),
     );
     B::float_mask_fill(full, mask, scalar::<B>(at_mask, like))
+}
+
+/// `gelu'(x) = Φ(x) + x·φ(x)` on any backend `K`, with `Φ(x) = (1 + erf(x/√2))/2`
+/// and `φ(x) = exp(−x²/2)/√(2π)`. Scalars are multiplied, never divided by:
+/// Burn 0.21's `Autodiff` differentiates a division by a scalar with an f32
+/// reciprocal, which would cost f64 runs their accuracy when `K` is taped.
+fn gelu_derivative<K: Backend>(x: Prim<K>) -> Prim<K> {
+    let half = scalar::<K>(0.5, &x);
+    let one = scalar::<K>(1.0, &x);
+    let inv_sqrt_2 = scalar::<K>(core::f64::consts::FRAC_1_SQRT_2, &x);
+    let inv_sqrt_2pi = scalar::<K>(
+        core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2 * 0.5,
+        &x,
+    );
+    let cdf = K::float_erf(K::float_mul_scalar(x.clone(), inv_sqrt_2));
+    let cdf = K::float_mul_scalar(K::float_add_scalar(cdf, one), half);
+    let half_sq = K::float_mul_scalar(K::float_mul(x.clone(), x.clone()), half);
+    let pdf = K::float_mul_scalar(K::float_exp(K::float_neg(half_sq)), inv_sqrt_2pi);
+    K::float_add(cdf, K::float_mul(x, pdf))
 }
 
 /// `Σ_dim s·t` for a lane-stacked `t`, kept as a unit dim (`dim` is a primal dim).
@@ -89,22 +114,15 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
     /// `gelu'(x) = Φ(x) + x·φ(x)` for Burn's exact (erf) GELU. Not
     /// `B::gelu_backward`, which is the derivative of the tanh approximation.
     fn gelu(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::gelu, |x, _| {
-            let half = scalar::<B>(0.5, &x);
-            let one = scalar::<B>(1.0, &x);
-            let sqrt_2 = scalar::<B>(core::f64::consts::SQRT_2, &x);
-            let inv_sqrt_2pi = scalar::<B>(
-                core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2 * 0.5,
-                &x,
-            );
-            // Φ(x) = (1 + erf(x/√2)) / 2
-            let cdf = B::float_erf(B::float_div_scalar(x.clone(), sqrt_2));
-            let cdf = B::float_mul_scalar(B::float_add_scalar(cdf, one), half);
-            // φ(x) = exp(−x²/2) / √(2π)
-            let half_sq = B::float_mul_scalar(B::float_mul(x.clone(), x.clone()), half);
-            let pdf = B::float_mul_scalar(B::float_exp(B::float_neg(half_sq)), inv_sqrt_2pi);
-            B::float_add(cdf, B::float_mul(x, pdf))
-        })
+        tensor.elementwise(B::gelu, |x, _| gelu_derivative::<B>(x))
+    }
+
+    /// `grad · gelu'(x)`, exact, written with `Dual`'s own ops so a backward pass
+    /// of `Autodiff<Dual<B>>` carries tangents through it. The trait default is
+    /// the derivative of the tanh approximation (off by 1e-3 at `x = 2`), which
+    /// would make every reverse path disagree with the forward rule.
+    fn gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_mul(gelu_derivative::<Self>(x), grad)
     }
 
     /// `y·(1 − y)` from the output `y`.
@@ -115,8 +133,11 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
         })
     }
 
-    /// `α` where `0 < α·x + β < 1`, `0` where the output is clamped.
+    /// `α` where `0 ≤ α·x + β ≤ 1` (breakpoints included, as Burn's reverse rule
+    /// has it), `0` where the output is clamped.
     fn hard_sigmoid(tensor: FloatTensor<Self>, alpha: Scalar, beta: Scalar) -> FloatTensor<Self> {
+        // Burn 0.21's default (which `Autodiff` keeps) computes it in f32.
+        crate::dual::passes::note_reverse_defect("hard_sigmoid");
         tensor.elementwise(
             |x| B::hard_sigmoid(x, alpha, beta),
             |x, _| {
@@ -124,9 +145,11 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 let a = scalar::<B>(alpha.elem::<f64>(), &x);
                 let b = scalar::<B>(beta.elem::<f64>(), &x);
                 let z = B::float_add_scalar(B::float_mul_scalar(x.clone(), a), b);
+                // Strict: at the breakpoints the slope passes, as Burn's reverse
+                // rule (a clamp that keeps values equal to its bounds) does.
                 let clamped = B::bool_or(
-                    B::float_lower_equal_elem(z.clone(), scalar::<B>(0.0, &x), dt),
-                    B::float_greater_equal_elem(z, scalar::<B>(1.0, &x), dt),
+                    B::float_lower_elem(z.clone(), scalar::<B>(0.0, &x), dt),
+                    B::float_greater_elem(z, scalar::<B>(1.0, &x), dt),
                 );
                 piecewise::<B>(&x, alpha.elem::<f64>(), clamped, 0.0)
             },

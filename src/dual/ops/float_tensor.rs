@@ -52,7 +52,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         device: &Device<Self>,
         dtype: FloatDType,
     ) -> FloatTensor<Self> {
-        D::constant(B::float_random(shape, distribution, device, dtype))
+        // Inside a transform call every pass sees the same draws (one Dropout
+        // mask per call; see `dual::passes`).
+        D::constant(crate::dual::passes::shared_random::<B>(&shape, || {
+            B::float_random(shape.clone(), distribution, device, dtype)
+        }))
     }
 
     fn float_zeros(shape: Shape, device: &Device<Self>, dtype: FloatDType) -> FloatTensor<Self> {
@@ -97,7 +101,19 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         D::constant(B::float_empty(shape, device, dtype))
     }
 
+    /// On a taped inner backend the copies are an `expand` of a new axis and a
+    /// `reshape`, whose reverse rules are exact: Burn 0.21's `repeat_dim` backward
+    /// sums interleaved entries where the copies are stacked blocks.
     fn float_repeat_dim(tensor: FloatTensor<Self>, dim: usize, times: usize) -> FloatTensor<Self> {
+        if tensor.primal.shape()[dim] > 1 && times > 1 {
+            crate::dual::passes::note_reverse_defect("repeat_dim");
+        }
+        if B::ad_enabled(&B::float_device(&tensor.primal)) {
+            return tensor.linear(
+                |p| index::tile_dim::<B>(p, dim, times),
+                |t| index::tile_dim::<B>(t, dim + 1, times),
+            );
+        }
         tensor.linear(
             |p| B::float_repeat_dim(p, dim, times),
             |t| B::float_repeat_dim(t, dim + 1, times),
@@ -168,7 +184,20 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         binary::div(lhs, rhs)
     }
 
+    /// On a taped inner backend the division becomes a product with the
+    /// reciprocal taken in f64: Burn 0.21's `Autodiff` differentiates
+    /// `float_div_scalar` with an f32 reciprocal (`1/√π` off by 5e-8), so a reverse
+    /// pass over `Dual<Autodiff<I>>` (its `erf` backward divides by `√π`) would
+    /// carry that error into f64 results. Untaped, `B`'s own division keeps
+    /// `Dual` bit-identical to `B`.
     fn float_div_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
+        if B::ad_enabled(&B::float_device(&lhs.primal)) {
+            let recip = scalar::<B>(1.0 / rhs.elem::<f64>(), &lhs.primal);
+            return lhs.linear(
+                |p| B::float_mul_scalar(p, recip),
+                |t| B::float_mul_scalar(t, recip),
+            );
+        }
         lhs.linear(
             |p| B::float_div_scalar(p, rhs),
             |t| B::float_div_scalar(t, rhs),
@@ -438,10 +467,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_prod(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        crate::dual::passes::note_reverse_defect("prod");
         reduce::prod(tensor)
     }
 
     fn float_prod_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        crate::dual::passes::note_reverse_defect("prod_dim");
         reduce::prod_dim(tensor, dim)
     }
 
@@ -461,6 +492,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_cumprod(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        crate::dual::passes::note_reverse_defect("cumprod");
         reduce::cumprod(tensor, dim)
     }
 

@@ -287,3 +287,20 @@ pub(crate) fn scatter_nd<B: Backend>(
     let tangent = B::float_reshape(folded, lane_shape(lanes, &xs));
     DualTensor::new(primal, Some(tangent))
 }
+
+/// `repeat_dim(x, dim, times)` (stacked copies of the whole dim) as a `reshape`
+/// to a new unit axis before `dim`, an `expand` of it to `times` and a `reshape`
+/// back: each has an exact reverse rule in Burn's `Autodiff`, which its own
+/// `repeat_dim` lacks.
+pub(crate) fn tile_dim<B: Backend>(x: Prim<B>, dim: usize, times: usize) -> Prim<B> {
+    let shape = x.shape();
+    let mut unit = shape.as_slice().to_vec();
+    unit.insert(dim, 1);
+    let mut stacked = unit.clone();
+    stacked[dim] = times;
+    let mut out = shape.as_slice().to_vec();
+    out[dim] *= times;
+    let x = B::float_reshape(x, Shape::from(unit));
+    let x = B::float_expand(x, Shape::from(stacked));
+    B::float_reshape(x, Shape::from(out))
+}

@@ -67,7 +67,7 @@ pub(crate) fn flatten<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
 }
 
 /// Running max/min along `dim`: the tangent follows the position of the latest
-/// element equal to the running extreme.
+/// element equal to the running extreme (for a NaN extreme, the latest NaN).
 pub(crate) fn running_extreme<B: Backend>(
     x: DualTensor<B>,
     dim: usize,
@@ -91,7 +91,16 @@ pub(crate) fn running_extreme<B: Backend>(
         B::int_expand(positions, shape.clone()),
         x.primal.dtype().into(),
     );
-    let reached = B::float_equal(x.primal, out.clone(), settings.bool_dtype);
+    // A NaN output was reached by the latest NaN input before it (a backend's
+    // running extreme either carries a NaN on or skips it; either way some input
+    // at or before each position equals its output or is a NaN under a NaN).
+    // Without this a leading NaN leaves no source and the gather index at −1.
+    let equal = B::float_equal(x.primal.clone(), out.clone(), settings.bool_dtype);
+    let both_nan = B::bool_and(
+        B::float_is_nan(x.primal, settings.bool_dtype),
+        B::float_is_nan(out.clone(), settings.bool_dtype),
+    );
+    let reached = B::bool_or(equal, both_nan);
     let marked = B::float_mask_fill(
         positions,
         B::bool_not(reached),

@@ -1,9 +1,9 @@
 //! Reductions and cumulative sums/products.
 
-use burn_backend::{Backend, Scalar, Shape, Slice, TensorMetadata, get_device_settings};
+use burn_backend::{Backend, Scalar, Shape, Slice, TensorMetadata};
 
 use crate::dual::DualTensor;
-use crate::dual::lanes::{Prim, bool_over_lanes, lane_shape, lanes_of, over_lanes, scale};
+use crate::dual::lanes::{Prim, over_lanes, scale};
 
 /// Flattens a tangent to `[lanes, numel]`.
 fn flat_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
@@ -20,26 +20,84 @@ pub(crate) fn mean<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
     x.linear(B::float_mean, |t| B::float_mean_dim(flat_lanes::<B>(t), 1))
 }
 
+/// Slices `range` of `x` along `dim`.
+fn slice_dim<B: Backend>(x: Prim<B>, dim: usize, range: core::ops::Range<usize>) -> Prim<B> {
+    let slices: Vec<Slice> = (0..x.shape().num_dims())
+        .map(|d| {
+            if d == dim {
+                Slice::from(range.clone())
+            } else {
+                Slice::full()
+            }
+        })
+        .collect();
+    B::float_slice(x, &slices)
+}
+
+/// `cumprod(x)` along `dim`. On a taped `B` (an outer `Autodiff`) it is a scan of
+/// `⌈log₂ n⌉` shifted products, whose reverse rule is the exact product rule:
+/// Burn 0.21's own `cumprod` backward divides by the input (NaN at zeros).
+/// Untaped, `B`'s own op keeps `Dual` bit-identical to `B`.
+pub(crate) fn cumprod_primal<B: Backend>(x: Prim<B>, dim: usize) -> Prim<B> {
+    if !B::ad_enabled(&B::float_device(&x)) {
+        return B::float_cumprod(x, dim);
+    }
+    let n = x.shape()[dim];
+    let mut y = x;
+    let mut shift = 1;
+    while shift < n {
+        // y[i] ← y[i] · y[i − shift] for i ≥ shift (Hillis–Steele).
+        let head = slice_dim::<B>(y.clone(), dim, 0..shift);
+        let tail = B::float_mul(
+            slice_dim::<B>(y.clone(), dim, shift..n),
+            slice_dim::<B>(y, dim, 0..n - shift),
+        );
+        y = B::float_cat(vec![head, tail], dim);
+        shift *= 2;
+    }
+    y
+}
+
+/// `Π_dim x`, kept as a unit dim. On a taped `B` it is the last entry of
+/// [`cumprod_primal`]: Burn 0.21's `Autodiff` computes a product as `exp Σ log x`
+/// (NaN for zero and negative entries, value and gradient alike).
+fn prod_dim_primal<B: Backend>(x: Prim<B>, dim: usize) -> Prim<B> {
+    if !B::ad_enabled(&B::float_device(&x)) {
+        return B::float_prod_dim(x, dim);
+    }
+    let n = x.shape()[dim];
+    slice_dim::<B>(cumprod_primal::<B>(x, dim), dim, n - 1..n)
+}
+
+/// `Π x` over every entry, as a one-element tensor (see [`prod_dim_primal`]).
+fn prod_primal<B: Backend>(x: Prim<B>) -> Prim<B> {
+    if !B::ad_enabled(&B::float_device(&x)) {
+        return B::float_prod(x);
+    }
+    let n = x.shape().num_elements();
+    prod_dim_primal::<B>(B::float_reshape(x, Shape::new([n])), 0)
+}
+
 /// `∂ Π_dim x = Σ_i ∂x_i Π_{j≠i} x_j`, with the products over `j ≠ i` formed from
 /// exclusive prefix and suffix products so that zeros in `x` are handled exactly.
 pub(crate) fn prod_dim<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
     let Some(t) = x.tangent else {
-        return DualTensor::constant(B::float_prod_dim(x.primal, dim));
+        return DualTensor::constant(prod_dim_primal::<B>(x.primal, dim));
     };
     let others = product_of_others::<B>(x.primal.clone(), dim);
     let tangent = B::float_sum_dim(scale::<B>(t, others), dim + 1);
-    DualTensor::new(B::float_prod_dim(x.primal, dim), Some(tangent))
+    DualTensor::new(prod_dim_primal::<B>(x.primal, dim), Some(tangent))
 }
 
 pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
     let Some(t) = x.tangent else {
-        return DualTensor::constant(B::float_prod(x.primal));
+        return DualTensor::constant(prod_primal::<B>(x.primal));
     };
     let numel = x.primal.shape().num_elements();
     let flat = B::float_reshape(x.primal.clone(), Shape::new([numel]));
     let others = product_of_others::<B>(flat, 0);
     let tangent = B::float_sum_dim(scale::<B>(flat_lanes::<B>(t), others), 1);
-    DualTensor::new(B::float_prod(x.primal), Some(tangent))
+    DualTensor::new(prod_primal::<B>(x.primal), Some(tangent))
 }
 
 /// `Π_{j≠i} x_j` along `dim`, for every `i`.
@@ -65,54 +123,65 @@ fn product_of_others<B: Backend>(x: Prim<B>, dim: usize) -> Prim<B> {
             .collect()
     };
     // before[i] = Π_{j<i} x_j, after[i] = Π_{j>i} x_j.
-    let prefix = B::float_cumprod(x.clone(), dim);
+    let prefix = cumprod_primal::<B>(x.clone(), dim);
     let before = B::float_cat(
         vec![ones.clone(), B::float_slice(prefix, &range(0..n - 1))],
         dim,
     );
-    let suffix = B::float_flip(B::float_cumprod(B::float_flip(x, &[dim]), dim), &[dim]);
+    let suffix = B::float_flip(cumprod_primal::<B>(B::float_flip(x, &[dim]), dim), &[dim]);
     let after = B::float_cat(vec![B::float_slice(suffix, &range(1..n)), ones], dim);
     B::float_mul(before, after)
 }
 
-/// `∂ cumprod(x)_i = Σ_{j≤i} ∂x_j Π_{k≤i, k≠j} x_k`, exact also where `x` has zeros.
+/// `∂ cumprod(x)_i = Σ_{j≤i} ∂x_j Π_{k≤i, k≠j} x_k`, from the recurrence
+/// `∂out_i = x_i · ∂out_{i−1} + out_{i−1} · ∂x_i` solved by [`linear_scan`].
 ///
-/// Before the first zero along `dim` this is `out_i · Σ_{j≤i} ∂x_j / x_j`. From the
-/// first zero `f` on, every term but `j = f` contains the factor `x_f = 0`, so
-/// `∂ out_i = ∂x_f · Π_{k≤i, k≠f} x_k`: the cumulative product of `x` with `x_f`
-/// replaced by its tangent. Zeros are replaced by ones before dividing, so the rule
-/// forms no NaN or infinity even in the discarded branch. (Under an outer
-/// `Autodiff` the gradient at zeros is still NaN in Burn 0.21, whose own
-/// `cumprod` backward divides by the input: tracel-ai/burn#3864.)
+/// The rule only multiplies and adds (no division by `x`, no mask on its zeros),
+/// so it is exact where `x` has zeros, and so are derivatives *of* the tangent
+/// taken by an outer `Autodiff` (a Jacobian of `cumprod` inside a loss).
 pub(crate) fn cumprod<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
     let Some(t) = x.tangent else {
-        return DualTensor::constant(B::float_cumprod(x.primal, dim));
+        return DualTensor::constant(cumprod_primal::<B>(x.primal, dim));
     };
-    let out = B::float_cumprod(x.primal.clone(), dim);
-    let lanes = lanes_of::<B>(&t);
-    let shape = x.primal.shape();
-    let settings = get_device_settings::<B>(&B::float_device(&x.primal));
-    let (bool_dtype, int_dtype) = (settings.bool_dtype, settings.int_dtype);
-
-    let zero = Scalar::new(0.0, &x.primal.dtype());
-    let one = Scalar::new(1.0, &x.primal.dtype());
-    let is_zero = B::float_equal_elem(x.primal.clone(), zero, bool_dtype);
-    // Number of zeros up to and including each position.
-    let zeros_so_far = B::int_cumsum(B::bool_into_int(is_zero.clone(), int_dtype), dim);
-    let first_zero = B::bool_and(
-        is_zero.clone(),
-        B::int_equal_elem(zeros_so_far.clone(), Scalar::Int(1), bool_dtype),
+    let out = cumprod_primal::<B>(x.primal.clone(), dim);
+    let n = out.shape()[dim];
+    // out_{i−1}, with out_{−1} = 1.
+    let mut first = out.shape();
+    first[dim] = 1;
+    let ones = B::float_full(
+        first,
+        Scalar::new(1.0, &out.dtype()),
+        &B::float_device(&out),
+        out.dtype().into(),
     );
-    let from_first_zero = B::int_greater_elem(zeros_so_far, Scalar::Int(0), bool_dtype);
-
-    let safe_x = B::float_mask_fill(x.primal.clone(), is_zero, one);
-    let relative = B::float_cumsum(scale::<B>(t.clone(), B::float_recip(safe_x)), dim + 1);
-    let before = B::float_mul(relative, over_lanes::<B>(out.clone()));
-
-    let x_lanes = B::float_expand(over_lanes::<B>(x.primal), lane_shape(lanes, &shape));
-    let swapped = B::float_mask_where(x_lanes, bool_over_lanes::<B>(first_zero, lanes), t);
-    let after = B::float_cumprod(swapped, dim + 1);
-
-    let tangent = B::float_mask_where(before, bool_over_lanes::<B>(from_first_zero, lanes), after);
+    let previous = if n == 1 {
+        ones
+    } else {
+        B::float_cat(vec![ones, slice_dim::<B>(out.clone(), dim, 0..n - 1)], dim)
+    };
+    let driven = scale::<B>(t, previous);
+    let tangent = linear_scan::<B>(over_lanes::<B>(x.primal), driven, dim + 1);
     DualTensor::new(out, Some(tangent))
+}
+
+/// Solves `h_i = a_i · h_{i−1} + b_i` (with `h_{−1} = 0`) along `dim` in
+/// `⌈log₂ n⌉` steps (a Hillis–Steele scan of the affine maps `h ↦ a h + b`).
+/// `a` broadcasts against `b` (a primal factor over the lanes of a tangent).
+fn linear_scan<B: Backend>(a: Prim<B>, b: Prim<B>, dim: usize) -> Prim<B> {
+    let n = b.shape()[dim];
+    let (mut a, mut b) = (a, b);
+    let mut shift = 1;
+    while shift < n {
+        // Compose element i with element i − shift: (a, b)ᵢ ← (aᵢ aᵢ₋ₛ, aᵢ bᵢ₋ₛ + bᵢ).
+        let a_tail = slice_dim::<B>(a.clone(), dim, shift..n);
+        let b_tail = B::float_add(
+            B::float_mul(a_tail.clone(), slice_dim::<B>(b.clone(), dim, 0..n - shift)),
+            slice_dim::<B>(b.clone(), dim, shift..n),
+        );
+        let a_next = B::float_mul(a_tail, slice_dim::<B>(a.clone(), dim, 0..n - shift));
+        b = B::float_cat(vec![slice_dim::<B>(b, dim, 0..shift), b_tail], dim);
+        a = B::float_cat(vec![slice_dim::<B>(a, dim, 0..shift), a_next], dim);
+        shift *= 2;
+    }
+    b
 }

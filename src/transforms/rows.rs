@@ -1,0 +1,81 @@
+//! The row check of the per-row transforms.
+//!
+//! `batched_jacobian` and `laplacian` seed the same direction in every row at
+//! once, which gives per-row derivatives only if row `b` of the output depends on
+//! row `b` of the input alone. A model that couples rows (`BatchNorm` in training,
+//! attention across the batch) would otherwise get a silently wrong answer. The
+//! check adds one lane whose direction differs from row to row: with independent
+//! rows its result is each row's derivative applied to that row's direction,
+//! which the transform can compute from its own per-row result; a coupling adds
+//! cross-row terms that break the equality.
+
+use burn::tensor::{DType, ElementConversion, Tensor, backend::Backend};
+
+/// A fixed direction `[batch, k]` that differs from row to row and from feature
+/// to feature (entries in `[−1, 1]`; no random stream is touched, so the check
+/// is reproducible and does not shift the user's draws).
+pub(crate) fn row_direction<B: Backend>(
+    batch: usize,
+    k: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let index = Tensor::<B, 1, burn::tensor::Int>::arange(0..(batch * k) as i64, device).float();
+    // Irrational steps keep the entries from repeating with any row or feature
+    // period the model might have.
+    (index * 0.754_877_666_246_692_7 + 0.569_840_290_998_053_3)
+        .sin()
+        .reshape([batch, k])
+}
+
+/// A relative tolerance for the check: well above the rounding of a few
+/// thousand operations in the dtype, well below a coupling's cross-row terms.
+fn tolerance(dtype: DType) -> f64 {
+    match dtype {
+        DType::F64 => 1e-7,
+        DType::F16 | DType::BF16 => 5e-2,
+        _ => 2e-3,
+    }
+}
+
+/// Panics, naming `op`, unless `got` (the result of the row-varying lane) equals
+/// `predicted` (the per-row result applied to it) up to rounding: within the
+/// tolerance times the largest of `scale` (`Σ |per-row derivative| |direction|`,
+/// the magnitude rounding is relative to). NaN results are not judged: they
+/// already show.
+pub(crate) fn check_rows<B: Backend, const D: usize>(
+    op: &str,
+    got: Tensor<B, D>,
+    predicted: Tensor<B, D>,
+    scale: Tensor<B, D>,
+) {
+    let tol = tolerance(got.dtype());
+    let err: f64 = (got.detach() - predicted.detach())
+        .abs()
+        .max()
+        .into_scalar()
+        .elem();
+    let scale: f64 = scale.detach().max().into_scalar().elem();
+    if err > tol * scale + f64::MIN_POSITIVE {
+        panic!(
+            "burn-nested: `{op}` found that the rows of its input are not independent: a \
+             direction that differs from row to row changed the output by {err:.3e} more than \
+             the per-row derivatives predict (scale {scale:.3e}). `{op}` seeds every row at \
+             once and is only right when output row b depends on input row b alone; a layer \
+             that mixes rows (BatchNorm in training mode, attention or a sum over the batch) \
+             breaks that. Use `jacobian` for the full derivative, evaluate such layers in \
+             inference mode, or, if the rows are known to be independent, turn the check off \
+             with `with_row_check(false, ..)`"
+        );
+    }
+}
+
+/// `(Σ_k a·b, Σ_k |a|·|b|)` over dim `dim`: a contraction and the scale of its
+/// rounding error.
+pub(crate) fn contract<B: Backend, const D: usize>(
+    a: Tensor<B, D>,
+    b: Tensor<B, D>,
+    dim: usize,
+) -> (Tensor<B, D>, Tensor<B, D>) {
+    let scale = (a.clone().abs() * b.clone().abs()).sum_dim(dim);
+    ((a * b).sum_dim(dim), scale)
+}
