@@ -15,9 +15,9 @@ use burn::nn::{
 };
 use burn::tensor::{Tensor, TensorData, activation, backend::Backend};
 use burn_nested::{
-    Forward, Mode, PathCounts, Pure, StatefulLayer, batched_jacobian, gradient, hvp, jacobian,
-    laplacian, path_counts, reset_path_counts, tensor_fn, value_and_jacobian, with_row_check,
-    with_switching,
+    Forward, Mode, PathCounts, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp,
+    jacobian, laplacian, path_counts, reset_path_counts, tensor_fn, value_and_jacobian,
+    with_row_check, with_switching,
 };
 use common::{Ad, F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
@@ -902,4 +902,25 @@ fn products_are_exact_at_negative_and_zero_entries() {
     let expected = vec![1.0 + 3.0 + 0.0, 1.0 + 3.0 + 2.0, 0.0 + 2.0];
     assert!(got.iter().all(|v| v.is_finite()), "{got:?}");
     assert_eq!(got, expected);
+}
+
+tensor_fn!(HardSigmoid, |x: 2| -> 2 { activation::hard_sigmoid(x, 0.2, 0.5) });
+
+/// `hard_sigmoid` at its breakpoints (`0.2 x + 0.5` = 0 or 1, x = ∓2.5) passes
+/// the slope, as Burn's reverse rule does, so forward lanes and plain Burn agree
+/// there; beyond them the slope is 0.
+#[test]
+fn hard_sigmoid_breakpoints_follow_burns_convention() {
+    let x = TensorData::new(vec![-2.5f64, 2.5, -3.0, 3.0, 0.0], [1, 5]);
+    let forward = values(jacobian(
+        &Pure(HardSigmoid),
+        tensor::<F, 2>(&x),
+        Mode::FORWARD,
+    ));
+    let xa = tensor::<Ad, 2>(&x).require_grad();
+    let grads = HardSigmoid.apply(xa.clone()).sum().backward();
+    let burn = values(xa.grad(&grads).unwrap());
+    let slopes = diagonal(&forward, 5);
+    assert_close("forward slopes", &slopes, &[0.2, 0.2, 0.0, 0.0, 0.2], 1e-7);
+    assert_close("Burn's reverse slopes", &burn, &slopes, 1e-7);
 }
