@@ -22,6 +22,9 @@
 //!   ndarray), for a profiler.
 //!   `--paired` and `--step` run on burn-flex (Burn 0.21's other CPU backend)
 //!   instead with `--flex`.
+//! - `cargo bench --bench scenarios -- --row-check [ITERS]` — no criterion: the
+//!   switched step of the per-row scenarios with the row check on and off, timed
+//!   alternately at bench size on ndarray; medians and the check's share.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +34,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
-use burn_nested::{Mode, with_switching};
+use burn_nested::{Mode, Pure, batched_jacobian, tensor_fn, with_row_check, with_switching};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -413,6 +416,51 @@ fn memory_report() {
             println!("| {scenario} | {} | {} |", size.name(), peaks.join(" | "));
         }
     }
+    println!(
+        "| batched_jacobian, 64 rows × 3072 features | wide | {} | — | — |",
+        mib(wide_batched_jacobian_peak())
+    );
+}
+
+/// `--row-check [ITERS]`: the switched step of each per-row scenario with the row
+/// check on and off, alternately, at bench size on ndarray: its cost per step.
+fn row_check_report(iters: usize) {
+    let device = Default::default();
+    println!("| scenario (bench size, ndarray) | check on | check off | on/off |");
+    println!("|---|---|---|---|");
+    for scenario in ["batched_jacobian", "pinn_gradient_rowwise"] {
+        let case = Case::<NdArray>::new(scenario, Size::Bench, None, &device);
+        let mut times = [Vec::new(), Vec::new()];
+        for _ in 0..=iters {
+            for (check, out) in [true, false].into_iter().zip(&mut times) {
+                let start = std::time::Instant::now();
+                with_row_check(check, || case.step(PathKind::Switched, &device));
+                out.push(start.elapsed().as_secs_f64());
+            }
+        }
+        // The first round warms up.
+        let [on, off] = times.map(|mut t| median(&mut t[1..]));
+        println!(
+            "| {scenario} | {:.2} ms | {:.2} ms | {:.3}× |",
+            on * 1e3,
+            off * 1e3,
+            on / off
+        );
+    }
+}
+
+tensor_fn!(WideHead, |x: 2| -> 2 { (x.clone() * x).sum_dim(1).tanh() });
+
+/// Peak heap of a per-row Jacobian of 3072 features over 64 rows inside a loss
+/// (`Mode::Auto`, switched): with every lane in one pass the input tangent alone
+/// would be 3073 × 64 × 3072 f32 entries (2.3 GiB); the lane budget splits it.
+fn wide_batched_jacobian_peak() -> usize {
+    let device = Default::default();
+    let x = uniform::<Autodiff<NdArray>>([64, 3072], -1.0, 1.0, 1, &device).require_grad();
+    peak_bytes(|| {
+        let j = batched_jacobian(&Pure(WideHead), x.clone(), Mode::Auto);
+        let _ = j.sum().backward();
+    })
 }
 
 /// `--paired [ITERS]`: the paths' steps timed alternately on `B` at bench size,
@@ -510,6 +558,11 @@ fn main() {
     }
     if args.iter().any(|a| a == "--memory") {
         memory_report();
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--row-check") {
+        let iters = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(15);
+        row_check_report(iters);
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--paired") {

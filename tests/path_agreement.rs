@@ -16,8 +16,8 @@ use burn::nn::{
 use burn::tensor::{Tensor, TensorData, activation, backend::Backend};
 use burn_nested::{
     Forward, Mode, PathCounts, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp,
-    jacobian, laplacian, path_counts, reset_path_counts, tensor_fn, value_and_jacobian,
-    with_row_check, with_switching,
+    jacobian, laplacian, path_counts, reset_path_counts, tensor_fn, value_and_gradient,
+    value_and_jacobian, with_row_check, with_switching,
 };
 use common::{Ad, F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
@@ -859,10 +859,12 @@ fn products_are_exact_at_negative_and_zero_entries() {
     let xa = tensor::<Ad, 2>(&x).require_grad();
     // ∂/∂xᵢ Π x = Π_{j≠i} xⱼ = (−6, 3, −2); the outer gradient of their sum is
     // Σ_{i≠k} Π_{j≠i,k} xⱼ = (−1, −4, 1).
-    let g = gradient(&Pure(Product), xa.clone(), Mode::FORWARD);
+    let (value, g) = value_and_gradient(&Pure(Product), xa.clone(), Mode::FORWARD);
+    assert_eq!(values(value.clone()), vec![6.0]);
     assert_eq!(values(g.clone()), vec![-6.0, 3.0, -2.0]);
-    let grads = g.sum().backward();
-    assert_eq!(values(xa.grad(&grads).unwrap()), vec![-1.0, -4.0, 1.0]);
+    // ∂/∂x of (Π x + Σ ∂Π/∂xᵢ) = (−6, 3, −2) + (−1, −4, 1).
+    let grads = (value + g.sum()).backward();
+    assert_eq!(values(xa.grad(&grads).unwrap()), vec![-7.0, -1.0, -1.0]);
     // Every mode. A gradient inside a loss that takes a backward pass (switching
     // off, or many inputs) runs the function on `Autodiff` without a probe first,
     // so it meets Burn's own `prod` (`exp Σ log x`) and returns its NaN: never a

@@ -6,7 +6,7 @@ mod common;
 use burn::tensor::{Tensor, backend::Backend as _};
 use burn_nested::check::{DEFAULT_STEP, check_gradients, param_gradients};
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
-use burn_nested::{Mode, path_counts, reset_path_counts, with_switching};
+use burn_nested::{Mode, PathCounts, path_counts, reset_path_counts, with_switching};
 use common::{F, random_data, tensor, values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -25,14 +25,20 @@ fn data(shape: [usize; 2], seed: u64) -> Tensor<Ad, 2> {
     tensor(&random_data(&mut rng, &shape, -1.0, 1.0))
 }
 
-/// Loss value, input gradient and flat parameter gradient, with switching on or off.
+/// Loss value, input gradient and flat parameter gradient of `loss` in `mode`,
+/// with switching on or off, and the passes the transform took.
 fn gradients(
     m: &Mlp<Ad>,
     x: &Tensor<Ad, 2>,
-    loss: &impl Fn(&Mlp<Ad>, Tensor<Ad, 2>) -> Tensor<Ad, 1>,
+    loss: &impl Fn(&Mlp<Ad>, Tensor<Ad, 2>, Mode) -> Tensor<Ad, 1>,
+    mode: Mode,
     switching: bool,
-) -> (f64, Vec<f64>, Vec<f64>) {
-    with_switching(switching, || check_gradients_ad_only(m, x, loss))
+) -> ((f64, Vec<f64>, Vec<f64>), PathCounts) {
+    with_switching(switching, || {
+        reset_path_counts();
+        let out = check_gradients_ad_only(m, x, &|m: &Mlp<Ad>, x| loss(m, x, mode));
+        (out, path_counts())
+    })
 }
 
 fn check_gradients_ad_only(
@@ -55,25 +61,59 @@ fn check_gradients_ad_only(
     (value, gx, param_gradients(m, &grads))
 }
 
-/// The full check of one scenario: AD vs FD below 1e-6, switched vs naive to 1e-10.
+/// The full check of one scenario: AD vs FD below 1e-6; switched (`Mode::Auto`),
+/// naive (switching off, `Mode::AutoReverse`) and forced forward lanes
+/// (`Mode::FORWARD`) to 1e-10, where at least one of them ran forward lanes only
+/// and one a nested backward (switched and naive take the same path in some
+/// scenarios; the forced forward run makes sure two paths are compared).
 fn check_scenario(
     name: &str,
     m: &Mlp<Ad>,
     x: &Tensor<Ad, 2>,
-    loss: impl Fn(&Mlp<Ad>, Tensor<Ad, 2>) -> Tensor<Ad, 1>,
+    loss: impl Fn(&Mlp<Ad>, Tensor<Ad, 2>, Mode) -> Tensor<Ad, 1>,
 ) {
-    let report = check_gradients(m, x, &loss, DEFAULT_STEP);
+    check_scenario_paths(name, m, x, loss, true)
+}
+
+/// [`check_scenario`]; `both_paths` is false for a loss whose transform has one
+/// path only (a `jvp` is always forward lanes), which other tests compare with a
+/// reverse-mode form of the same quantity.
+fn check_scenario_paths(
+    name: &str,
+    m: &Mlp<Ad>,
+    x: &Tensor<Ad, 2>,
+    loss: impl Fn(&Mlp<Ad>, Tensor<Ad, 2>, Mode) -> Tensor<Ad, 1>,
+    both_paths: bool,
+) {
+    let report = check_gradients(m, x, &|m: &Mlp<Ad>, x| loss(m, x, Mode::Auto), DEFAULT_STEP);
     println!("{name}\n{report}");
     assert!(
         report.within(FD_TOL),
         "{name}: AD differs from FD\n{report}"
     );
 
-    let (v_on, gx_on, gp_on) = gradients(m, x, &loss, true);
-    let (v_off, gx_off, gp_off) = gradients(m, x, &loss, false);
-    assert_close(name, "value", &[v_on], &[v_off]);
-    assert_close(name, "input gradient", &gx_on, &gx_off);
-    assert_close(name, "parameter gradient", &gp_on, &gp_off);
+    let runs = [
+        ("switched", gradients(m, x, &loss, Mode::Auto, true)),
+        ("naive", gradients(m, x, &loss, Mode::AutoReverse, false)),
+        ("forward", gradients(m, x, &loss, Mode::FORWARD, true)),
+    ];
+    let ((v0, gx0, gp0), _) = &runs[0].1;
+    for (label, ((v, gx, gp), _)) in &runs[1..] {
+        let name = format!("{name} ({label} vs switched)");
+        assert_close(&name, "value", &[*v], &[*v0]);
+        assert_close(&name, "input gradient", gx, gx0);
+        assert_close(&name, "parameter gradient", gp, gp0);
+    }
+    let counts: Vec<PathCounts> = runs.iter().map(|(_, (_, c))| *c).collect();
+    assert!(
+        counts.iter().any(|c| c.forward > 0 && c.reverse == 0),
+        "{name}: no run took forward lanes only: {counts:?}"
+    );
+    assert_eq!(
+        counts.iter().any(|c| c.reverse > 0),
+        both_paths,
+        "{name}: whether a run took a nested backward: {counts:?}"
+    );
 }
 
 fn assert_close(name: &str, what: &str, a: &[f64], b: &[f64]) {
@@ -91,8 +131,8 @@ fn jacobian_regularization_with_batch_norm() {
     let m = model(sizes::JACOBIAN_REGULARIZATION, true, 0);
     let x = data([10, 2], 0);
     let y = data([10, 2], 11);
-    check_scenario("jacobian_regularization", &m, &x, |m, x| {
-        scenarios::jacobian_regularization(m, x, y.clone(), Mode::AutoReverse)
+    check_scenario("jacobian_regularization", &m, &x, |m, x, mode| {
+        scenarios::jacobian_regularization(m, x, y.clone(), mode)
     });
 }
 
@@ -101,8 +141,8 @@ fn batched_jacobian() {
     let m = model(sizes::BATCHED_JACOBIAN, false, 0);
     let x = data([10, 2], 0);
     let y = data([10, 2], 11);
-    check_scenario("batched_jacobian", &m, &x, |m, x| {
-        scenarios::batched_jacobian_loss(m, x, y.clone(), Mode::Auto)
+    check_scenario("batched_jacobian", &m, &x, |m, x, mode| {
+        scenarios::batched_jacobian_loss(m, x, y.clone(), mode)
     });
 }
 
@@ -114,8 +154,8 @@ fn times(seed: u64) -> Tensor<Ad, 2> {
 #[test]
 fn pinn_gradient_full() {
     let m = model(sizes::PINN, false, 0);
-    check_scenario("pinn_gradient", &m, &times(0), |m, t| {
-        scenarios::pinn_gradient(m, t, Mode::AutoReverse)
+    check_scenario("pinn_gradient", &m, &times(0), |m, t, mode| {
+        scenarios::pinn_gradient(m, t, mode)
     });
 }
 
@@ -123,21 +163,25 @@ fn pinn_gradient_full() {
 fn pinn_gradient_rowwise_matches_full() {
     let m = model(sizes::PINN, false, 0);
     let t = times(0);
-    check_scenario("pinn_gradient (rows)", &m, &t, |m, t| {
-        scenarios::pinn_gradient_rowwise(m, t, Mode::Auto)
+    check_scenario("pinn_gradient (rows)", &m, &t, |m, t, mode| {
+        scenarios::pinn_gradient_rowwise(m, t, mode)
     });
     let full = gradients(
         &m,
         &t,
-        &|m, t| scenarios::pinn_gradient(m, t, Mode::Auto),
+        &|m, t, mode| scenarios::pinn_gradient(m, t, mode),
+        Mode::Auto,
         true,
-    );
+    )
+    .0;
     let rows = gradients(
         &m,
         &t,
-        &|m, t| scenarios::pinn_gradient_rowwise(m, t, Mode::Auto),
+        &|m, t, mode| scenarios::pinn_gradient_rowwise(m, t, mode),
+        Mode::Auto,
         true,
-    );
+    )
+    .0;
     assert_close(
         "pinn_gradient",
         "full vs row-wise input gradient",
@@ -155,8 +199,8 @@ fn pinn_gradient_rowwise_matches_full() {
 #[test]
 fn parameter_jacobian() {
     let m = model(sizes::PINN, false, 0);
-    check_scenario("parameter_jacobian", &m, &times(0), |m, x| {
-        scenarios::parameter_jacobian(m, x, Mode::Auto)
+    check_scenario("parameter_jacobian", &m, &times(0), |m, x, mode| {
+        scenarios::parameter_jacobian(m, x, mode)
     });
 }
 
@@ -179,9 +223,10 @@ fn hutchinson_trace_three_ways_agree() {
         .iter()
         .map(|&how| {
             let loss =
-                |m: &Mlp<Ad>, x| scenarios::hutchinson_trace(m, x, v.clone(), how, Mode::Auto);
-            check_scenario(&format!("hutchinson_trace ({how:?})"), &m, &x, loss);
-            gradients(&m, &x, &loss, true)
+                |m: &Mlp<Ad>, x, mode| scenarios::hutchinson_trace(m, x, v.clone(), how, mode);
+            let name = format!("hutchinson_trace ({how:?})");
+            check_scenario_paths(&name, &m, &x, loss, how != Hutchinson::Jvp);
+            gradients(&m, &x, &loss, Mode::Auto, true).0
         })
         .collect();
     for r in &results[1..] {
