@@ -85,7 +85,7 @@ fn check_scenario_paths(
     loss: impl Fn(&Mlp<Ad>, Tensor<Ad, 2>, Mode) -> Tensor<Ad, 1>,
     both_paths: bool,
 ) {
-    let report = check_gradients(m, x, &|m: &Mlp<Ad>, x| loss(m, x, Mode::Auto), DEFAULT_STEP);
+    let report = check_gradients(m, x, |m: &Mlp<Ad>, x| loss(m, x, Mode::Auto), DEFAULT_STEP);
     println!("{name}\n{report}");
     assert!(
         report.within(FD_TOL),
