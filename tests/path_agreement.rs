@@ -929,3 +929,57 @@ fn hard_sigmoid_breakpoints_follow_burns_convention() {
     assert_close("forward slopes", &slopes, &[0.2, 0.2, 0.0, 0.0, 0.2], 1e-7);
     assert_close("Burn's reverse slopes", &burn, &slopes, 1e-7);
 }
+
+tensor_fn!(ScheduledRows, |x: 2| -> 2 { x.clone().tanh() * x });
+
+/// The row check runs on the first call for a function, input shape and mode,
+/// then once every `ROW_RECHECK_EVERY` calls; a function that failed it is
+/// checked again on its next call; with the check off it never runs.
+#[test]
+fn row_checks_are_scheduled_per_function() {
+    use burn_nested::transforms::policy::ROW_RECHECK_EVERY;
+    let x = tensor::<F, 2>(&random_data(
+        &mut StdRng::seed_from_u64(2),
+        &[3, 2],
+        -1.0,
+        1.0,
+    ));
+    let checks = |calls: usize| {
+        reset_path_counts();
+        for _ in 0..calls {
+            let _ = batched_jacobian(&Pure(ScheduledRows), x.clone(), Mode::FORWARD);
+        }
+        path_counts().row_checks
+    };
+    assert_eq!(checks(1), 1, "first call");
+    assert_eq!(checks(ROW_RECHECK_EVERY - 1), 0, "until the recheck");
+    assert_eq!(checks(1), 1, "the recheck");
+    // Another shape is another function to check.
+    reset_path_counts();
+    let wider = tensor::<F, 2>(&random_data(
+        &mut StdRng::seed_from_u64(2),
+        &[3, 4],
+        -1.0,
+        1.0,
+    ));
+    let _ = batched_jacobian(&Pure(ScheduledRows), wider, Mode::FORWARD);
+    assert_eq!(path_counts().row_checks, 1, "a new shape");
+    // Coupled rows fail every time: a failed check is not remembered.
+    let model = zoo("batch_norm");
+    for _ in 0..2 {
+        reset_path_counts();
+        let layer = StatefulLayer::from_ref(&model);
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            batched_jacobian(
+                &layer,
+                tensor::<Ad, 2>(&input()).require_grad(),
+                Mode::FORWARD,
+            )
+        }));
+        assert!(refused.is_err());
+        assert_eq!(path_counts().row_checks, 1);
+    }
+    reset_path_counts();
+    with_row_check(false, || checks(3));
+    assert_eq!(path_counts().row_checks, 0, "check off");
+}

@@ -121,15 +121,21 @@ fn jvp_and_vjp_are_jacobian_products() {
         assert_close(&format!("vjp {mode:?}"), &got, &vtj);
     }
 
-    // Two directions at once.
-    let lanes = tensor::<F, 2>(&u)
-        .reshape([1, B_ROWS, N_IN])
-        .repeat_dim(0, 2)
-        * 1.0;
+    // Two distinct directions at once (u and a second random w), so a swap of the
+    // lanes or a broadcast of lane 0 fails.
+    let w = random_data(&mut rng, &[B_ROWS, N_IN], -1.0, 1.0);
+    let jw = matvec(&j, B_ROWS * N_OUT, &w.clone().to_vec::<f64>().unwrap());
+    let lanes = Tensor::cat(
+        vec![
+            tensor::<F, 2>(&u).reshape([1, B_ROWS, N_IN]),
+            tensor::<F, 2>(&w).reshape([1, B_ROWS, N_IN]),
+        ],
+        0,
+    );
     let both: Tensor<F, 3> = jvp_lanes(&Pure(f), x, lanes);
     let both = values(both);
     assert_close("jvp_lanes lane 0", &both[..ju.len()], &ju);
-    assert_close("jvp_lanes lane 1", &both[ju.len()..], &ju);
+    assert_close("jvp_lanes lane 1", &both[ju.len()..], &jw);
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod param_view;
 mod stateful;
 
 pub use forward::Forward;
+pub(crate) use nested_fn::key_of;
 pub use nested_fn::{After, NestedFn, Pure, TensorFn, Then};
 pub use param_view::ParamView;
 pub use stateful::{ReverseDual, StatefulLayer};

@@ -25,6 +25,25 @@ pub trait NestedFn<B: Backend, const DI: usize, const DO: usize> {
         &self,
         input: Tensor<Autodiff<Dual<B>>, DI>,
     ) -> Tensor<Autodiff<Dual<B>>, DO>;
+
+    /// An identity of the function's structure (which layers, in which order), the
+    /// same across calls that compute the same kind of function: a
+    /// [`StatefulLayer`](crate::StatefulLayer) hashes its model's type and parameter
+    /// ids, compositions combine their parts. The per-row transforms check that rows
+    /// are independent on the first call with a given identity and then once every
+    /// [`ROW_RECHECK_EVERY`](crate::transforms::policy::ROW_RECHECK_EVERY) calls;
+    /// `None` (the default) checks every call.
+    fn structure_key(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A hash of `parts`, for [`NestedFn::structure_key`].
+pub(crate) fn key_of(parts: impl core::hash::Hash) -> u64 {
+    use core::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
 }
 
 impl<B: Backend, const DI: usize, const DO: usize, T: NestedFn<B, DI, DO> + ?Sized>
@@ -43,6 +62,10 @@ impl<B: Backend, const DI: usize, const DO: usize, T: NestedFn<B, DI, DO> + ?Siz
         input: Tensor<Autodiff<Dual<B>>, DI>,
     ) -> Tensor<Autodiff<Dual<B>>, DO> {
         (**self).eval_reverse_dual(input)
+    }
+
+    fn structure_key(&self) -> Option<u64> {
+        (**self).structure_key()
     }
 }
 
@@ -76,6 +99,12 @@ impl<B: Backend, const DI: usize, const DO: usize, F: TensorFn<DI, DO>> NestedFn
         input: Tensor<Autodiff<Dual<B>>, DI>,
     ) -> Tensor<Autodiff<Dual<B>>, DO> {
         self.0.apply(input)
+    }
+
+    /// The function's type: a `TensorFn` computes the same kind of function
+    /// whatever data it holds.
+    fn structure_key(&self) -> Option<u64> {
+        Some(key_of(core::any::type_name::<F>()))
     }
 }
 
@@ -133,6 +162,11 @@ where
     ) -> Tensor<Autodiff<Dual<B>>, DO> {
         self.outer.apply(self.inner.eval_reverse_dual(input))
     }
+
+    fn structure_key(&self) -> Option<u64> {
+        let inner = self.inner.structure_key()?;
+        Some(key_of(("then", inner, core::any::type_name::<F>())))
+    }
 }
 
 /// `outer ∘ f`: a tensor function applied before a nested function (the seed's
@@ -165,5 +199,10 @@ where
         input: Tensor<Autodiff<Dual<B>>, DI>,
     ) -> Tensor<Autodiff<Dual<B>>, DO> {
         self.outer.eval_reverse_dual(self.inner.apply(input))
+    }
+
+    fn structure_key(&self) -> Option<u64> {
+        let outer = self.outer.structure_key()?;
+        Some(key_of(("after", outer, core::any::type_name::<F>())))
     }
 }

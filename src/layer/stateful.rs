@@ -125,6 +125,22 @@ where
             .no_grad()
             .forward(input)
     }
+
+    /// The model's type and the ids of its parameters: the same for every layer
+    /// made from one model (`from_ref` in each loss call), different for
+    /// another model.
+    fn structure_key(&self) -> Option<u64> {
+        struct Ids(Vec<burn::module::ParamId>);
+        impl<B: Backend> burn::module::ModuleVisitor<B> for Ids {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+                self.0.push(param.id);
+            }
+        }
+        let mut ids = Ids(Vec::new());
+        self.model.visit(&mut ids);
+        let ids: Vec<u64> = ids.0.iter().map(|id| id.val()).collect();
+        Some(super::nested_fn::key_of((core::any::type_name::<M>(), ids)))
+    }
 }
 
 /// The model `M` (on `B`) lifted to `Autodiff<Dual<B>>`.

@@ -8,8 +8,7 @@ use super::engine::{
 };
 use super::mode::{Mode, Path};
 use super::policy;
-use super::rows::{check_rows, contract, row_direction};
-use super::switching::row_check_enabled;
+use super::rows::{check_rows, contract, due, row_direction};
 use super::validate::{non_empty_input, non_empty_output};
 use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
@@ -69,89 +68,81 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    with_shared_draws(|| batched_jacobian_call(f, x, mode))
-}
-
-fn batched_jacobian_call<B, F, const DI: usize, const DO: usize>(
-    f: &F,
-    x: Tensor<B, DI>,
-    mode: Mode,
-) -> (Tensor<B, DO>, Tensor<B, 3>)
-where
-    B: Backend,
-    F: NestedFn<B, DI, DO> + ?Sized,
-{
-    const OP: &str = "batched_jacobian";
-    let dims = x.dims();
-    non_empty_input(OP, &dims);
-    let batch = dims[0];
-    let k = x.shape().num_elements() / batch;
-    let device = x.device();
-    let inside = inside_reverse(&x);
-    let check = row_check_enabled() && batch > 1;
-    let forward = |y: Option<Tensor<B, DO>>| {
-        // Lane j < k seeds feature j of every row at once; lane k (when checking)
-        // a direction that differs from row to row.
-        let row_dir = check.then(|| row_direction::<B>(batch, k, &device));
-        let seeds = |range: core::ops::Range<usize>| {
-            row_basis_lanes(range, k, batch, row_dir.as_ref(), &device)
+    with_shared_draws(|| {
+        const OP: &str = "batched_jacobian";
+        let dims = x.dims();
+        non_empty_input(OP, &dims);
+        let batch = dims[0];
+        let k = x.shape().num_elements() / batch;
+        let device = x.device();
+        let inside = inside_reverse(&x);
+        let due = due::<B, F, DI, DO>(f, &dims, inside);
+        let check = due.now();
+        let forward = |y: Option<Tensor<B, DO>>| {
+            // Lane j < k seeds feature j of every row at once; lane k (when checking)
+            // a direction that differs from row to row.
+            let row_dir = check.then(|| row_direction::<B>(batch, k, &device));
+            let seeds = |range: core::ops::Range<usize>| {
+                row_basis_lanes(range, k, batch, row_dir.as_ref(), &device)
+            };
+            let total = k + usize::from(check);
+            let chunk = mode.chunk_for(total, batch * k);
+            let (y, t) = forward_lanes(f, &x, total, chunk, y, seeds);
+            check_batch(OP, batch, &y.dims());
+            let m = y.shape().num_elements() / batch;
+            // [in, batch·out] -> [batch, out, in]
+            let j = t
+                .clone()
+                .slice(0..k)
+                .reshape([k, batch, m])
+                .permute([1, 2, 0]);
+            if let Some(dir) = row_dir {
+                let got = t.slice(k..k + 1).reshape([batch, m, 1]);
+                let (predicted, scale) =
+                    contract(j.clone().detach(), dir.reshape([batch, 1, k]), 2);
+                check_rows(OP, due, got, predicted, scale);
+            }
+            (y, j)
         };
-        let total = k + usize::from(check);
-        let chunk = mode.chunk_for(total, batch * k);
-        let (y, t) = forward_lanes(f, &x, total, chunk, y, seeds);
+        // Forward lanes give `f(x)` too: when the mode alone picks them, skip the
+        // probe pass.
+        if policy::batched_jacobian_by_mode(mode, inside) == Some(Path::Forward) {
+            return forward(None);
+        }
+        let (y, seen) = probe::<B, F, DI, DO>(f, &x);
         check_batch(OP, batch, &y.dims());
         let m = y.shape().num_elements() / batch;
-        // [in, batch·out] -> [batch, out, in]
-        let j = t
+        if policy::batched_jacobian(mode, inside, k, m) == Path::Forward
+            || !reverse_is_faithful(inside, seen)
+        {
+            return forward(Some(y));
+        }
+        // Lane o < m seeds output feature o of every row; lane m (when checking) a
+        // cotangent that differs from row to row.
+        let row_dir = check.then(|| row_direction::<B>(batch, m, &device));
+        let cotangents = row_basis_lanes(
+            0..m + usize::from(check),
+            m,
+            batch,
+            row_dir.as_ref(),
+            &device,
+        );
+        let Some(lanes) = reverse_lanes(f, &x, cotangents) else {
+            return forward(Some(y));
+        };
+        // [out, batch·in] -> [batch, out, in]
+        let j = lanes
             .clone()
-            .slice(0..k)
-            .reshape([k, batch, m])
-            .permute([1, 2, 0]);
+            .slice(0..m)
+            .reshape([m, batch, k])
+            .swap_dims(0, 1);
         if let Some(dir) = row_dir {
-            let got = t.slice(k..k + 1).reshape([batch, m, 1]);
-            let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, 1, k]), 2);
-            check_rows(OP, got, predicted, scale);
+            let got = lanes.slice(m..m + 1).reshape([batch, 1, k]);
+            let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, m, 1]), 1);
+            check_rows(OP, due, got, predicted, scale);
         }
         (y, j)
-    };
-    // Forward lanes give `f(x)` too: when the mode alone picks them, skip the
-    // probe pass.
-    if policy::batched_jacobian_by_mode(mode, inside) == Some(Path::Forward) {
-        return forward(None);
-    }
-    let (y, seen) = probe::<B, F, DI, DO>(f, &x);
-    check_batch(OP, batch, &y.dims());
-    let m = y.shape().num_elements() / batch;
-    if policy::batched_jacobian(mode, inside, k, m) == Path::Forward
-        || !reverse_is_faithful(inside, seen)
-    {
-        return forward(Some(y));
-    }
-    // Lane o < m seeds output feature o of every row; lane m (when checking) a
-    // cotangent that differs from row to row.
-    let row_dir = check.then(|| row_direction::<B>(batch, m, &device));
-    let cotangents = row_basis_lanes(
-        0..m + usize::from(check),
-        m,
-        batch,
-        row_dir.as_ref(),
-        &device,
-    );
-    let Some(lanes) = reverse_lanes(f, &x, cotangents) else {
-        return forward(Some(y));
-    };
-    // [out, batch·in] -> [batch, out, in]
-    let j = lanes
-        .clone()
-        .slice(0..m)
-        .reshape([m, batch, k])
-        .swap_dims(0, 1);
-    if let Some(dir) = row_dir {
-        let got = lanes.slice(m..m + 1).reshape([batch, 1, k]);
-        let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, m, 1]), 1);
-        check_rows(OP, got, predicted, scale);
-    }
-    (y, j)
+    })
 }
 
 /// Lanes `range` of the row-wise basis over `k` features: lane `j < k` holds unit

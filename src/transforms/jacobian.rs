@@ -50,42 +50,32 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    with_shared_draws(|| jacobian_call(f, x, mode))
-}
-
-fn jacobian_call<B, F, const DI: usize, const DO: usize>(
-    f: &F,
-    x: Tensor<B, DI>,
-    mode: Mode,
-) -> (Tensor<B, DO>, Tensor<B, 2>)
-where
-    B: Backend,
-    F: NestedFn<B, DI, DO> + ?Sized,
-{
-    non_empty_input("jacobian", &x.dims());
-    let n = x.shape().num_elements();
-    let device = x.device();
-    let forward = |y: Option<Tensor<B, DO>>| {
-        let seeds = |range| basis(range, n, &device);
-        let (y, t) = forward_lanes(f, &x, n, mode.chunk_for(n, n), y, seeds);
-        non_empty_output("jacobian", &y.dims());
-        (y, t.transpose()) // [in, out] -> [out, in]
-    };
-    if let Mode::AutoForward { .. } = mode {
-        return forward(None);
-    }
-    let (y, seen) = probe::<B, F, DI, DO>(f, &x);
-    non_empty_output("jacobian", &y.dims());
-    let m = y.shape().num_elements();
-    let inside = inside_reverse(&x);
-    let reverse = match policy::jacobian(mode, inside, n, m) {
-        Path::Reverse if reverse_is_faithful(inside, seen) => {
-            reverse_lanes(f, &x, basis(0..m, m, &device))
+    with_shared_draws(|| {
+        non_empty_input("jacobian", &x.dims());
+        let n = x.shape().num_elements();
+        let device = x.device();
+        let forward = |y: Option<Tensor<B, DO>>| {
+            let seeds = |range| basis(range, n, &device);
+            let (y, t) = forward_lanes(f, &x, n, mode.chunk_for(n, n), y, seeds);
+            non_empty_output("jacobian", &y.dims());
+            (y, t.transpose()) // [in, out] -> [out, in]
+        };
+        if let Mode::AutoForward { .. } = mode {
+            return forward(None);
         }
-        _ => None,
-    };
-    match reverse {
-        Some(j) => (y, j),
-        None => forward(Some(y)),
-    }
+        let (y, seen) = probe::<B, F, DI, DO>(f, &x);
+        non_empty_output("jacobian", &y.dims());
+        let m = y.shape().num_elements();
+        let inside = inside_reverse(&x);
+        let reverse = match policy::jacobian(mode, inside, n, m) {
+            Path::Reverse if reverse_is_faithful(inside, seen) => {
+                reverse_lanes(f, &x, basis(0..m, m, &device))
+            }
+            _ => None,
+        };
+        match reverse {
+            Some(j) => (y, j),
+            None => forward(Some(y)),
+        }
+    })
 }

@@ -3,9 +3,9 @@
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::engine::{basis, refuse_reverse_defect, require_faithful_reverse};
-use super::rows::{check_rows, contract, row_direction};
-use super::switching::{count_reverse, row_check_enabled};
+use super::engine::{basis, inside_reverse, refuse_reverse_defect, require_faithful_reverse};
+use super::rows::{check_rows, contract, due, row_direction};
+use super::switching::count_reverse;
 use super::validate;
 use crate::dual::Dual;
 use crate::dual::passes::{begin_pass, observe, with_shared_draws};
@@ -70,7 +70,8 @@ where
     // a direction that differs from row to row.
     let eye = basis::<B>(0..d, d, &device);
     let mut dirs = eye.clone().reshape([d, 1, d]).expand([d, batch, d]);
-    let row_dir = (row_check_enabled() && batch > 1).then(|| row_direction::<B>(batch, d, &device));
+    let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(&x));
+    let row_dir = due.now().then(|| row_direction::<B>(batch, d, &device));
     if let Some(dir) = &row_dir {
         dirs = Tensor::cat(vec![dirs, dir.clone().reshape([1, batch, d])], 0);
     }
@@ -99,7 +100,7 @@ where
             dir.transpose().reshape([d, batch, 1]),
             0,
         );
-        check_rows(OP, got, predicted, scale);
+        check_rows(OP, due, got, predicted, scale);
     }
     // Keep j = k and sum.
     let diagonal = hessian_columns * eye.reshape([d, 1, d]);

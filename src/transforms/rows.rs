@@ -8,8 +8,93 @@
 //! rows its result is each row's derivative applied to that row's direction,
 //! which the transform can compute from its own per-row result; a coupling adds
 //! cross-row terms that break the equality.
+//!
+//! A lane is not free where rows have few features (a per-row PINN gradient has
+//! one, a 2-D Laplacian two: one more lane is half the tangent work again), so a
+//! function with a [`structure_key`](crate::NestedFn::structure_key) is checked on
+//! its first call with that key, input shape and train/eval mode, and then once
+//! every [`ROW_RECHECK_EVERY`] calls; one without a key on every call.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use burn::tensor::{DType, ElementConversion, Tensor, backend::Backend};
+
+use super::policy::ROW_RECHECK_EVERY;
+use super::switching::{count_row_check, row_check_enabled};
+use crate::layer::NestedFn;
+
+/// Calls since the last passed check, per (structure key, input shape, mode).
+fn schedule() -> &'static Mutex<HashMap<u64, usize>> {
+    static SCHEDULE: OnceLock<Mutex<HashMap<u64, usize>>> = OnceLock::new();
+    SCHEDULE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// At most this many functions are remembered; past it the memory starts afresh
+/// (every function is then checked once more).
+const SCHEDULE_CAPACITY: usize = 4096;
+
+/// When a per-row transform of `f` at an input of shape `dims` must check its
+/// rows: skip when the check is off, the input has one row, or a check of the
+/// same function (same structure key, shape and mode) passed fewer than
+/// [`ROW_RECHECK_EVERY`] calls ago.
+pub(crate) fn due<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    dims: &[usize],
+    inside: bool,
+) -> Due
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    if !row_check_enabled() || dims.first().is_none_or(|&rows| rows < 2) {
+        return Due::Skip;
+    }
+    let Some(key) = f.structure_key() else {
+        return Due::Check(None);
+    };
+    let key = crate::layer::key_of((key, dims, inside));
+    let mut schedule = schedule().lock().unwrap_or_else(|e| e.into_inner());
+    match schedule.get_mut(&key) {
+        Some(calls) => {
+            *calls += 1;
+            if *calls >= ROW_RECHECK_EVERY {
+                Due::Check(Some(key))
+            } else {
+                Due::Skip
+            }
+        }
+        None => Due::Check(Some(key)),
+    }
+}
+
+/// Whether a per-row transform checks its rows on this call (see [`due`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// No check on this call.
+    Skip,
+    /// Check; on success report the key (if any) to [`passed`].
+    Check(Option<u64>),
+}
+
+impl Due {
+    /// Whether to check.
+    pub(crate) fn now(self) -> bool {
+        matches!(self, Due::Check(_))
+    }
+}
+
+/// Records a passed check, so the same function skips the next
+/// [`ROW_RECHECK_EVERY`]` − 1` checks.
+fn passed(due: Due) {
+    if let Due::Check(Some(key)) = due {
+        let mut schedule = schedule().lock().unwrap_or_else(|e| e.into_inner());
+        if schedule.len() >= SCHEDULE_CAPACITY {
+            schedule.clear();
+        }
+        schedule.insert(key, 0);
+    }
+}
 
 /// A fixed direction `[batch, k]` that differs from row to row and from feature
 /// to feature (entries in `[−1, 1]`; no random stream is touched, so the check
@@ -44,10 +129,12 @@ fn tolerance(dtype: DType) -> f64 {
 /// already show.
 pub(crate) fn check_rows<B: Backend, const D: usize>(
     op: &str,
+    due: Due,
     got: Tensor<B, D>,
     predicted: Tensor<B, D>,
     scale: Tensor<B, D>,
 ) {
+    count_row_check();
     let tol = tolerance(got.dtype());
     let err: f64 = (got.detach() - predicted.detach())
         .abs()
@@ -67,6 +154,7 @@ pub(crate) fn check_rows<B: Backend, const D: usize>(
              with `with_row_check(false, ..)`"
         );
     }
+    passed(due);
 }
 
 /// `(Σ_k a·b, Σ_k |a|·|b|)` over dim `dim`: a contraction and the scale of its

@@ -18,7 +18,9 @@ static SWITCHING: Setting = Setting::new(SWITCHING_ENV, &SWITCHING_SCOPED);
 static ROW_CHECK: Setting = Setting::new(ROW_CHECK_ENV, &ROW_CHECK_SCOPED);
 
 thread_local! {
-    static COUNTS: Cell<PathCounts> = const { Cell::new(PathCounts { forward: 0, reverse: 0 }) };
+    static COUNTS: Cell<PathCounts> = const {
+        Cell::new(PathCounts { forward: 0, reverse: 0, row_checks: 0 })
+    };
 }
 
 /// Whether automatic switching is on for the current thread: a
@@ -70,6 +72,9 @@ pub struct PathCounts {
     pub forward: usize,
     /// Reverse-mode passes (one per backward).
     pub reverse: usize,
+    /// Row-independence checks made by the per-row transforms (see
+    /// [`set_row_check`]).
+    pub row_checks: usize,
 }
 
 /// This thread's [`PathCounts`].
@@ -94,6 +99,14 @@ pub(crate) fn count_reverse() {
     COUNTS.with(|c| {
         let mut v = c.get();
         v.reverse += 1;
+        c.set(v);
+    });
+}
+
+pub(crate) fn count_row_check() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.row_checks += 1;
         c.set(v);
     });
 }
