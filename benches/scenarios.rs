@@ -419,10 +419,12 @@ fn memory_report() {
             println!("| {scenario} | {} | {} |", size.name(), peaks.join(" | "));
         }
     }
-    println!(
-        "| batched_jacobian, 64 rows × 3072 features | wide | {} | — | — |",
-        mib(wide_batched_jacobian_peak())
-    );
+    for (name, mode) in [("Mode::Auto", Mode::Auto), ("Mode::FORWARD", Mode::FORWARD)] {
+        println!(
+            "| batched_jacobian, 64 rows × 3072 features, {name} | wide | {} | — | — |",
+            mib(wide_batched_jacobian_peak(mode))
+        );
+    }
 }
 
 /// A nested function without a structure key, so the per-row transforms check
@@ -515,13 +517,15 @@ fn row_check_report(iters: usize) {
 tensor_fn!(WideHead, |x: 2| -> 2 { (x.clone() * x).sum_dim(1).tanh() });
 
 /// Peak heap of a per-row Jacobian of 3072 features over 64 rows inside a loss
-/// (`Mode::Auto`, switched): with every lane in one pass the input tangent alone
-/// would be 3073 × 64 × 3072 f32 entries (2.3 GiB); the lane budget splits it.
-fn wide_batched_jacobian_peak() -> usize {
+/// and its backward, in `mode`: with every lane in one pass (`Mode::FORWARD`) the
+/// input tangent alone is 3073 × 64 × 3072 f32 entries (2.3 GiB); `Mode::Auto`
+/// keeps each pass within the lane budget (the outer tape still holds every
+/// pass's saved tensors until the backward).
+fn wide_batched_jacobian_peak(mode: Mode) -> usize {
     let device = Default::default();
     let x = uniform::<Autodiff<NdArray>>([64, 3072], -1.0, 1.0, 1, &device).require_grad();
     peak_bytes(|| {
-        let j = batched_jacobian(&Pure(WideHead), x.clone(), Mode::Auto);
+        let j = batched_jacobian(&Pure(WideHead), x.clone(), mode);
         let _ = j.sum().backward();
     })
 }
