@@ -89,29 +89,50 @@ fn on<B: Backend>(data: &TensorData) -> Tensor<B, 2> {
     Tensor::from_data(data.clone(), &Default::default())
 }
 
+/// The nested term of the two regression scenarios on its own, `Σ J²`: in the
+/// seed's loss it is weighted 1e-4 (`‖0.01·J‖²`) beside the data term, so a wrong
+/// inner Jacobian on wgpu would move the whole loss's gradient by about 1e-4 of
+/// its size and pass [`F32_SCENARIO_TOL`]. (Checked once by scaling the wgpu
+/// Jacobian by 1.01: the whole-loss comparison passed, this one failed.) The data
+/// term is a plain forward pass, and the whole loss is checked in f64 by
+/// `tests/scenarios.rs`.
+fn jacobian_penalty<B: Backend>(m: &Mlp<B>, x: Tensor<B, 2>, per_row: bool) -> Tensor<B, 1> {
+    let layer = burn_nested::StatefulLayer::from_ref(m);
+    match per_row {
+        false => {
+            let j = burn_nested::jacobian(&layer, x, Mode::Auto);
+            (j.clone() * j).sum()
+        }
+        true => {
+            let j = burn_nested::batched_jacobian(&layer, x, Mode::Auto);
+            (j.clone() * j).sum()
+        }
+    }
+}
+
 #[test]
 fn jacobian_regularization_with_batch_norm() {
-    let (x, y) = (data([10, 2], 0, -1.0), data([10, 2], 11, -1.0));
+    let x = data([10, 2], 0, -1.0);
     check_scenario(
-        "jacobian_regularization",
+        "jacobian_regularization (Σ J²)",
         sizes::JACOBIAN_REGULARIZATION,
         true,
         &x,
-        |m, x| scenarios::jacobian_regularization(m, x, on(&y), Mode::Auto),
-        |m, x| scenarios::jacobian_regularization(m, x, on(&y), Mode::Auto),
+        |m, x| jacobian_penalty(m, x, false),
+        |m, x| jacobian_penalty(m, x, false),
     );
 }
 
 #[test]
 fn batched_jacobian() {
-    let (x, y) = (data([10, 2], 0, -1.0), data([10, 2], 11, -1.0));
+    let x = data([10, 2], 0, -1.0);
     check_scenario(
-        "batched_jacobian",
+        "batched_jacobian (Σ J²)",
         sizes::BATCHED_JACOBIAN,
         false,
         &x,
-        |m, x| scenarios::batched_jacobian_loss(m, x, on(&y), Mode::Auto),
-        |m, x| scenarios::batched_jacobian_loss(m, x, on(&y), Mode::Auto),
+        |m, x| jacobian_penalty(m, x, true),
+        |m, x| jacobian_penalty(m, x, true),
     );
 }
 
