@@ -58,9 +58,10 @@ op_test!(prelu_rank_1, [[5], [1]], 1 => 1, |xs| activation::prelu(xs[0].clone(),
 // Autodiff's `gelu` backward is `gelu_backward`, the derivative of the tanh
 // approximation (constants to 6 digits), not of the exact erf GELU that `gelu`
 // computes; on [-3, 3] it differs from the exact derivative by up to 9e-4, so the
-// dot-product test can only hold to that order (here it is off by 1.4e-4). The
-// exact rule is checked by central differences (1e-6) and by
-// `gelu_tangent_is_the_exact_derivative` below.
+// dot-product test against Burn's `gelu` can only hold to that order (here it is
+// off by 1.4e-4). `gelu_dot_product_against_the_composed_exact_gelu` below holds
+// to 1e-12 against Burn's reverse mode of the erf formula, and the rule is checked
+// by central differences (1e-6) and `gelu_tangent_is_the_exact_derivative`.
 op_test!(gelu, [[3, 4]], 2 => 2, Check { tol: 5e-3, ..wide() }, |xs| {
     activation::gelu(xs[0].clone())
 });
@@ -269,6 +270,50 @@ fn forward_over_reverse_through_log_sigmoid_gives_the_exact_hvp() {
             (hv[k] - expected).abs() < 1e-14,
             "HVP at {k}: {} vs {expected}",
             hv[k]
+        );
+    }
+}
+
+/// Burn's `gelu` through `Dual` against the exact GELU composed from ops whose
+/// reverse rules are exact in Burn: `x·(1 + erf(x·(1/√2)))/2` (a product with
+/// `1/√2`, since Burn differentiates a division by a scalar with an f32
+/// reciprocal). The dot-product test then holds to f64 rounding.
+#[test]
+fn gelu_dot_product_against_the_composed_exact_gelu() {
+    use burn::tensor::backend::Backend;
+    use common::{OpFn, jvp_of, random_data, random_lanes, vjps_of};
+    use rand::{SeedableRng, rngs::StdRng};
+    struct Gelu;
+    impl OpFn<2, 2> for Gelu {
+        fn call<B: Backend>(&self, xs: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
+            activation::gelu(xs[0].clone())
+        }
+    }
+    struct ComposedGelu;
+    impl OpFn<2, 2> for ComposedGelu {
+        fn call<B: Backend>(&self, xs: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
+            let x = xs[0].clone();
+            let cdf = ((x.clone() * core::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
+            x * cdf
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(17);
+    let x = random_data(&mut rng, &[3, 4], -3.0, 3.0);
+    let lanes = 3;
+    let u = random_lanes(&mut rng, &[&[3, 4]], lanes);
+    let jvp: Vec<f64> = jvp_of::<F, 2, 2, 3, 3>(&Gelu, std::slice::from_ref(&x), &u, lanes);
+    let us = u[0].clone().to_vec::<f64>().unwrap();
+    for lane in 0..lanes {
+        let v = random_data(&mut rng, &[3, 4], -1.0, 1.0);
+        let vs = v.clone().to_vec::<f64>().unwrap();
+        let vjp = &vjps_of::<F, 2, 2>(&ComposedGelu, std::slice::from_ref(&x), &v)[0];
+        let part = |a: &[f64]| a[lane * 12..(lane + 1) * 12].to_vec();
+        let left: f64 = part(&jvp).iter().zip(&vs).map(|(a, b)| a * b).sum();
+        let right: f64 = vjp.iter().zip(part(&us)).map(|(a, b)| a * b).sum();
+        let scale: f64 = part(&jvp).iter().zip(&vs).map(|(a, b)| (a * b).abs()).sum();
+        assert!(
+            (left - right).abs() <= 1e-12 * scale.max(1.0),
+            "lane {lane}: ⟨v, Ju⟩ = {left}, ⟨vᵀJ, u⟩ = {right}"
         );
     }
 }
