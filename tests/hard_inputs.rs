@@ -74,7 +74,13 @@ impl Op {
 impl TensorFn<1, 1> for Op {
     fn apply<B: Backend>(&self, x: Tensor<B, 1>) -> Tensor<B, 1> {
         let n = x.dims()[0];
-        let halves = || (x.clone().slice([0..n / 2]), x.clone().slice([n / 2..n]));
+        let half = n / 2;
+        let halves = || {
+            (
+                x.clone().narrow(0, 0, half),
+                x.clone().narrow(0, half, n - half),
+            )
+        };
         match *self {
             Op::Abs => x.abs(),
             Op::Sign => x.sign(),
@@ -707,6 +713,164 @@ fn finite_elementwise_rows_hold_on_wgpu() {
     assert!(
         failures.is_empty(),
         "{} rows differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The elementwise ops of the NaN/±∞ sweep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Unary {
+    Exp,
+    Log,
+    Log1p,
+    Sqrt,
+    Recip,
+    Square,
+    Sin,
+    Cos,
+    Tan,
+    Tanh,
+    Sinh,
+    Cosh,
+    Asin,
+    Acos,
+    Atan,
+    Asinh,
+    Acosh,
+    Atanh,
+    Erf,
+    Abs,
+    PowfScalar,
+    Sigmoid,
+    LogSigmoid,
+    Softplus,
+    Gelu,
+    Silu,
+    Mish,
+    Elu,
+    Softsign,
+}
+
+const UNARY: &[Unary] = &[
+    Unary::Exp,
+    Unary::Log,
+    Unary::Log1p,
+    Unary::Sqrt,
+    Unary::Recip,
+    Unary::Square,
+    Unary::Sin,
+    Unary::Cos,
+    Unary::Tan,
+    Unary::Tanh,
+    Unary::Sinh,
+    Unary::Cosh,
+    Unary::Asin,
+    Unary::Acos,
+    Unary::Atan,
+    Unary::Asinh,
+    Unary::Acosh,
+    Unary::Atanh,
+    Unary::Erf,
+    Unary::Abs,
+    Unary::PowfScalar,
+    Unary::Sigmoid,
+    Unary::LogSigmoid,
+    Unary::Softplus,
+    Unary::Gelu,
+    Unary::Silu,
+    Unary::Mish,
+    Unary::Elu,
+    Unary::Softsign,
+];
+
+impl TensorFn<1, 1> for Unary {
+    fn apply<B: Backend>(&self, x: Tensor<B, 1>) -> Tensor<B, 1> {
+        match self {
+            Unary::Exp => x.exp(),
+            Unary::Log => x.log(),
+            Unary::Log1p => x.log1p(),
+            Unary::Sqrt => x.sqrt(),
+            Unary::Recip => x.recip(),
+            Unary::Square => x.square(),
+            Unary::Sin => x.sin(),
+            Unary::Cos => x.cos(),
+            Unary::Tan => x.tan(),
+            Unary::Tanh => x.tanh(),
+            Unary::Sinh => x.sinh(),
+            Unary::Cosh => x.cosh(),
+            Unary::Asin => x.asin(),
+            Unary::Acos => x.acos(),
+            Unary::Atan => x.atan(),
+            Unary::Asinh => x.asinh(),
+            Unary::Acosh => x.acosh(),
+            Unary::Atanh => x.atanh(),
+            Unary::Erf => x.erf(),
+            Unary::Abs => x.abs(),
+            Unary::PowfScalar => x.powf_scalar(2.5),
+            Unary::Sigmoid => activation::sigmoid(x),
+            Unary::LogSigmoid => activation::log_sigmoid(x),
+            Unary::Softplus => activation::softplus(x, 1.0),
+            Unary::Gelu => activation::gelu(x),
+            Unary::Silu => activation::silu(x),
+            Unary::Mish => activation::mish(x),
+            Unary::Elu => activation::elu(x, 1.0),
+            Unary::Softsign => activation::softsign(x),
+        }
+    }
+}
+
+/// NaN, +∞ and −∞ through every elementwise op: the forward slope and Burn's
+/// reverse slope agree (NaN with NaN), except where listed below; a NaN input
+/// never gives a finite slope except where a rule writes one on purpose.
+#[test]
+fn nan_and_infinities_through_every_elementwise_op() {
+    let points = [NAN, INF, -INF];
+    // (op, point index): where Burn's reverse rule gives another value, pinned
+    // as (forward, Burn).
+    let differ: &[(Unary, usize, f64, f64)] = &[
+        // sqrt(−∞) is NaN: the forward slope propagates it; Burn's
+        // `x^(−1/2)/2` gives 0.
+        (Unary::Sqrt, 2, NAN, 0.0),
+        // log σ(x) → x as x → −∞: slope 1 (`1/(1 + eˣ)`); Burn's rule gives NaN.
+        (Unary::LogSigmoid, 2, 1.0, NAN),
+        // elu is a masked select: the slope passes at NaN (as relu's does) and is
+        // 1 at +∞; Burn's composition meets `0·∞` there.
+        (Unary::Elu, 0, 1.0, NAN),
+        (Unary::Elu, 1, 1.0, NAN),
+    ];
+    // A finite slope at NaN on purpose: `abs` (the sign of the NaN's sign bit)
+    // and the masked selects (the tangent passes where no mask holds).
+    let finite_at_nan = [Unary::Abs, Unary::Elu];
+    let mut failures = Vec::new();
+    for &op in UNARY {
+        let n = points.len();
+        let x = tensor::<F, 1>(&TensorData::new(points.to_vec(), [n]));
+        let ones = Tensor::<F, 1>::ones([n], &Default::default());
+        let fwd = values(jvp(&Pure(op), x, ones));
+        let leaf = tensor::<Autodiff<F>, 1>(&TensorData::new(points.to_vec(), [n])).require_grad();
+        let grads = op.apply(leaf.clone()).sum().backward();
+        let rev = leaf.grad(&grads).map_or(vec![0.0; n], values);
+        for (i, (f, b)) in fwd.iter().zip(&rev).enumerate() {
+            // Pinned disagreements, else forward and Burn must agree.
+            let (want_f, want_b) = differ
+                .iter()
+                .find(|d| d.0 == op && d.1 == i)
+                .map_or((*b, *f), |&(_, _, pf, pb)| (pf, pb));
+            if !(same(*f, want_f, 1e-12) && same(*b, want_b, 1e-12)) {
+                failures.push(format!(
+                    "{op:?} at {}: forward {f}, Burn {b}; documented {want_f}, {want_b}",
+                    points[i]
+                ));
+            }
+        }
+        if fwd[0].is_finite() && !finite_at_nan.contains(&op) {
+            failures.push(format!("{op:?} at NaN: finite forward slope {}", fwd[0]));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
         failures.len(),
         failures.join("\n")
     );
