@@ -41,39 +41,26 @@ where
     );
     with_shared_draws(|| {
         require_faithful_reverse::<B, F, DI, DO>("hvp", f, &x);
-        hvp_pass(f, x, v)
+        count_reverse();
+        begin_pass();
+        let n = x.shape().num_elements();
+        let xd = seed(x.clone().reshape([n]), v.reshape([1, n])).reshape(x.dims());
+        let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
+        let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+        refuse_reverse_defect("hvp", seen);
+        let dims = y.dims();
+        assert!(
+            dims.iter().product::<usize>() == 1,
+            "burn-nested: `hvp` needs a scalar output (one element), got shape {dims:?}"
+        );
+        let grads = y.sum().backward();
+        let Some(g) = xa.grad(&grads) else {
+            return Tensor::zeros(x.dims(), &x.device());
+        };
+        let (_, t) = split::<B, 1, 2>(g.reshape([n]));
+        match t {
+            Some(t) => t.reshape(x.dims()),
+            None => Tensor::zeros(x.dims(), &x.device()),
+        }
     })
-}
-
-/// The one pass of [`hvp`].
-fn hvp_pass<B, F, const DI: usize, const DO: usize>(
-    f: &F,
-    x: Tensor<B, DI>,
-    v: Tensor<B, DI>,
-) -> Tensor<B, DI>
-where
-    B: Backend,
-    F: NestedFn<B, DI, DO> + ?Sized,
-{
-    count_reverse();
-    begin_pass();
-    let n = x.shape().num_elements();
-    let xd = seed(x.clone().reshape([n]), v.reshape([1, n])).reshape(x.dims());
-    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
-    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
-    refuse_reverse_defect("hvp", seen);
-    let dims = y.dims();
-    assert!(
-        dims.iter().product::<usize>() == 1,
-        "burn-nested: `hvp` needs a scalar output (one element), got shape {dims:?}"
-    );
-    let grads = y.sum().backward();
-    let Some(g) = xa.grad(&grads) else {
-        return Tensor::zeros(x.dims(), &x.device());
-    };
-    let (_, t) = split::<B, 1, 2>(g.reshape([n]));
-    match t {
-        Some(t) => t.reshape(x.dims()),
-        None => Tensor::zeros(x.dims(), &x.device()),
-    }
 }
