@@ -11,9 +11,9 @@ use crate::lift::{constant, lift_module};
 use crate::params::{map_masked, visit_masked};
 
 /// A layer seen as a function of its flat trainable parameter vector (see
-/// [`flatten_params`]) at a fixed input. Every transform applies to it, so
-/// `jacobian(&layer.params_at(x), layer.flat_params(), mode)` is the parameter
-/// Jacobian `[out_numel, num_params]`.
+/// [`flatten_params`](crate::params::flatten_params)) at a fixed input. Every
+/// transform applies to it, so `jacobian(&layer.params_at(x), layer.flat_params(),
+/// mode)` is the parameter Jacobian `[out_numel, num_params]`.
 #[derive(Debug, Clone)]
 pub struct ParamView<'a, M, B: Backend, const DI: usize> {
     layer: &'a StatefulLayer<M>,
