@@ -146,6 +146,21 @@ pub(crate) fn bool_over_lanes<B: Backend>(
     B::bool_expand(one, lane_shape(lanes, &shape))
 }
 
+/// Slices selecting `range` along `dim` and everything along the other dims of a
+/// rank-`rank` tensor.
+pub(crate) fn slices_along(
+    rank: usize,
+    dim: usize,
+    range: core::ops::Range<usize>,
+) -> Vec<burn_backend::Slice> {
+    (0..rank)
+        .map(|d| match d == dim {
+            true => burn_backend::Slice::from(range.clone()),
+            false => burn_backend::Slice::full(),
+        })
+        .collect()
+}
+
 /// A float scalar in the dtype of `like`.
 pub(crate) fn scalar<B: Backend>(value: f64, like: &Prim<B>) -> Scalar {
     Scalar::new(value, &like.dtype())

@@ -1,10 +1,10 @@
 //! Order-based ops (max/min, sort, top-k, running extremes): the tangent of each
 //! output element is the tangent of the input element it was taken from.
 
-use burn_backend::{Backend, IntDType, Scalar, Shape, Slice, TensorMetadata, get_device_settings};
+use burn_backend::{Backend, IntDType, Scalar, Shape, TensorMetadata, get_device_settings};
 
 use crate::dual::DualTensor;
-use crate::dual::lanes::{Prim, int_over_lanes, lanes_of};
+use crate::dual::lanes::{Prim, int_over_lanes, lanes_of, slices_along};
 
 /// The backend's default int dtype, for index tensors the rules make themselves.
 pub(crate) fn int_dtype<B: Backend>(x: &Prim<B>) -> IntDType {
@@ -38,15 +38,7 @@ pub(crate) fn topk<B: Backend>(x: DualTensor<B>, dim: usize, k: usize) -> DualTe
     };
     let dtype = int_dtype::<B>(&x.primal);
     let order = B::float_argsort(x.primal.clone(), dim, true, dtype);
-    let first_k: Vec<Slice> = (0..order.shape().num_dims())
-        .map(|d| {
-            if d == dim {
-                Slice::from(0..k)
-            } else {
-                Slice::full()
-            }
-        })
-        .collect();
+    let first_k = slices_along(order.shape().num_dims(), dim, 0..k);
     let indices = B::int_slice(order, &first_k);
     DualTensor::new(
         B::float_topk(x.primal, dim, k),

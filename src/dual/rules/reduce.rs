@@ -1,9 +1,9 @@
 //! Reductions and cumulative sums/products.
 
-use burn_backend::{Backend, Scalar, Shape, Slice, TensorMetadata};
+use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
 
 use crate::dual::DualTensor;
-use crate::dual::lanes::{Prim, over_lanes, scale};
+use crate::dual::lanes::{Prim, over_lanes, scale, slices_along};
 
 /// Flattens a tangent to `[lanes, numel]`.
 fn flat_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
@@ -22,16 +22,26 @@ pub(crate) fn mean<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
 
 /// Slices `range` of `x` along `dim`.
 fn slice_dim<B: Backend>(x: Prim<B>, dim: usize, range: core::ops::Range<usize>) -> Prim<B> {
-    let slices: Vec<Slice> = (0..x.shape().num_dims())
-        .map(|d| {
-            if d == dim {
-                Slice::from(range.clone())
-            } else {
-                Slice::full()
-            }
-        })
-        .collect();
+    let slices = slices_along(x.shape().num_dims(), dim, range);
     B::float_slice(x, &slices)
+}
+
+/// `x` moved one step along `dim` with a 1 shifted in: at the start
+/// (`[1, x₀, …, x_{n−2}]`, turning an inclusive product into an exclusive one) or
+/// at the end (`[x₁, …, x_{n−1}, 1]`).
+fn shift_in_one<B: Backend>(x: Prim<B>, dim: usize, at_start: bool) -> Prim<B> {
+    let n = x.shape()[dim];
+    let mut unit = x.shape();
+    unit[dim] = 1;
+    let one = Scalar::new(1.0, &x.dtype());
+    let ones = B::float_full(unit, one, &B::float_device(&x), x.dtype().into());
+    if n == 1 {
+        return ones;
+    }
+    match at_start {
+        true => B::float_cat(vec![ones, slice_dim::<B>(x, dim, 0..n - 1)], dim),
+        false => B::float_cat(vec![slice_dim::<B>(x, dim, 1..n), ones], dim),
+    }
 }
 
 /// `cumprod(x)` along `dim`. On a taped `B` (an outer `Autodiff`) it is a scan of
@@ -100,37 +110,15 @@ pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
     DualTensor::new(prod_primal::<B>(x.primal), Some(tangent))
 }
 
-/// `Π_{j≠i} x_j` along `dim`, for every `i`.
+/// `Π_{j≠i} x_j` along `dim`, for every `i`: the exclusive prefix product times
+/// the exclusive suffix product.
 fn product_of_others<B: Backend>(x: Prim<B>, dim: usize) -> Prim<B> {
-    let shape = x.shape();
-    let n = shape[dim];
-    let one = Scalar::new(1.0, &x.dtype());
-    let ones_shape = {
-        let mut s = shape.clone();
-        s[dim] = 1;
-        s
-    };
-    let ones = B::float_full(ones_shape, one, &B::float_device(&x), x.dtype().into());
-    let range = |r: core::ops::Range<usize>| -> Vec<Slice> {
-        (0..shape.num_dims())
-            .map(|d| {
-                if d == dim {
-                    Slice::from(r.clone())
-                } else {
-                    Slice::full()
-                }
-            })
-            .collect()
-    };
-    // before[i] = Π_{j<i} x_j, after[i] = Π_{j>i} x_j.
     let prefix = cumprod_primal::<B>(x.clone(), dim);
-    let before = B::float_cat(
-        vec![ones.clone(), B::float_slice(prefix, &range(0..n - 1))],
-        dim,
-    );
     let suffix = B::float_flip(cumprod_primal::<B>(B::float_flip(x, &[dim]), dim), &[dim]);
-    let after = B::float_cat(vec![B::float_slice(suffix, &range(1..n)), ones], dim);
-    B::float_mul(before, after)
+    B::float_mul(
+        shift_in_one::<B>(prefix, dim, true),
+        shift_in_one::<B>(suffix, dim, false),
+    )
 }
 
 /// `∂ cumprod(x)_i = Σ_{j≤i} ∂x_j Π_{k≤i, k≠j} x_k`, from the recurrence
@@ -144,21 +132,8 @@ pub(crate) fn cumprod<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B>
         return DualTensor::constant(cumprod_primal::<B>(x.primal, dim));
     };
     let out = cumprod_primal::<B>(x.primal.clone(), dim);
-    let n = out.shape()[dim];
     // out_{i−1}, with out_{−1} = 1.
-    let mut first = out.shape();
-    first[dim] = 1;
-    let ones = B::float_full(
-        first,
-        Scalar::new(1.0, &out.dtype()),
-        &B::float_device(&out),
-        out.dtype().into(),
-    );
-    let previous = if n == 1 {
-        ones
-    } else {
-        B::float_cat(vec![ones, slice_dim::<B>(out.clone(), dim, 0..n - 1)], dim)
-    };
+    let previous = shift_in_one::<B>(out.clone(), dim, true);
     let driven = scale::<B>(t, previous);
     let tangent = linear_scan::<B>(over_lanes::<B>(x.primal), driven, dim + 1);
     DualTensor::new(out, Some(tangent))
