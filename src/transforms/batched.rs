@@ -3,12 +3,10 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{
-    basis, forward_lanes, inside_reverse, probe, reverse_is_faithful, reverse_lanes,
-};
+use super::engine::{forward_lanes, inside_reverse, probe, reverse_is_faithful, reverse_lanes};
 use super::mode::{Mode, Path};
 use super::policy;
-use super::rows::{check_rows, contract, due, row_direction};
+use super::rows::{check_rows, contract, due, row_basis_lanes, row_direction};
 use super::validate::{non_empty_input, non_empty_output};
 use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
@@ -143,32 +141,4 @@ where
         }
         (y, j)
     })
-}
-
-/// Lanes `range` of the row-wise basis over `k` features: lane `j < k` holds unit
-/// vector `j` in every row, lane `k` the row-varying `row_dir` (`[batch, k]`).
-/// Shaped `[lanes, batch·k]`.
-fn row_basis_lanes<B: Backend>(
-    range: core::ops::Range<usize>,
-    k: usize,
-    batch: usize,
-    row_dir: Option<&Tensor<B, 2>>,
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    let mut parts = Vec::new();
-    let unit = range.start.min(k)..range.end.min(k);
-    if !unit.is_empty() {
-        let lanes = unit.len();
-        parts.push(
-            basis::<B>(unit, k, device)
-                .reshape([lanes, 1, k])
-                .expand([lanes, batch, k])
-                .reshape([lanes, batch * k]),
-        );
-    }
-    if range.contains(&k) {
-        let dir = row_dir.expect("the row-varying lane is only asked for when checking");
-        parts.push(dir.clone().reshape([1, batch * k]));
-    }
-    Tensor::cat(parts, 0)
 }

@@ -4,7 +4,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
 use super::engine::{basis, inside_reverse, refuse_reverse_defect, require_faithful_reverse};
-use super::rows::{check_rows, contract, due, row_direction};
+use super::rows::{check_rows, contract, due, row_basis_lanes, row_direction};
 use super::switching::count_reverse;
 use super::validate;
 use crate::dual::Dual;
@@ -69,13 +69,11 @@ where
     // Lane k < d holds e_k in every row: [d, batch, d]. When checking, lane d holds
     // a direction that differs from row to row.
     let eye = basis::<B>(0..d, d, &device);
-    let mut dirs = eye.clone().reshape([d, 1, d]).expand([d, batch, d]);
     let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(&x));
     let row_dir = due.now().then(|| row_direction::<B>(batch, d, &device));
-    if let Some(dir) = &row_dir {
-        dirs = Tensor::cat(vec![dirs, dir.clone().reshape([1, batch, d])], 0);
-    }
-    let lanes = dirs.dims()[0];
+    let lanes = d + usize::from(row_dir.is_some());
+    let dirs =
+        row_basis_lanes(0..lanes, d, batch, row_dir.as_ref(), &device).reshape([lanes, batch, d]);
     let xa = Tensor::<Autodiff<Dual<B>>, 2>::from_inner(seed(x, dirs)).require_grad();
     let (u, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
     refuse_reverse_defect(OP, seen);

@@ -167,3 +167,31 @@ pub(crate) fn contract<B: Backend, const D: usize>(
     let scale = (a.clone().abs() * b.clone().abs()).sum_dim(dim);
     ((a * b).sum_dim(dim), scale)
 }
+
+/// Lanes `range` of the row-wise basis over `k` features: lane `j < k` holds unit
+/// vector `j` in every row, lane `k` the row-varying `row_dir` (`[batch, k]`).
+/// Shaped `[lanes, batch·k]`.
+pub(crate) fn row_basis_lanes<B: Backend>(
+    range: core::ops::Range<usize>,
+    k: usize,
+    batch: usize,
+    row_dir: Option<&Tensor<B, 2>>,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut parts = Vec::new();
+    let unit = range.start.min(k)..range.end.min(k);
+    if !unit.is_empty() {
+        let lanes = unit.len();
+        parts.push(
+            super::engine::basis::<B>(unit, k, device)
+                .reshape([lanes, 1, k])
+                .expand([lanes, batch, k])
+                .reshape([lanes, batch * k]),
+        );
+    }
+    if range.contains(&k) {
+        let dir = row_dir.expect("the row-varying lane is only asked for when checking");
+        parts.push(dir.clone().reshape([1, batch * k]));
+    }
+    Tensor::cat(parts, 0)
+}
