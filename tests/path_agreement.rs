@@ -14,6 +14,7 @@ use burn::nn::{
     LinearConfig, PaddingConfig1d,
 };
 use burn::tensor::{Tensor, TensorData, activation, backend::Backend};
+use burn_nested::check::fd_gradient;
 use burn_nested::{
     Forward, Mode, PathCounts, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp,
     jacobian, laplacian, path_counts, reset_path_counts, tensor_fn, value_and_gradient,
@@ -193,27 +194,13 @@ fn assert_paths_agree(what: &str, runs: &[Run], reverse_expected: bool) {
     );
 }
 
-/// Central differences of `f` (flattened output) at `x`: `[out, in]` row-major.
+/// Central differences of `f` (flattened output) at `x`: `[out, in]` row-major,
+/// one `check::fd_gradient` per output entry.
 fn fd_jacobian(f: impl Fn(&TensorData) -> Vec<f64>, x: &TensorData) -> Vec<f64> {
-    let xs = x.clone().to_vec::<f64>().unwrap();
-    let shape = x.shape.clone();
-    let columns: Vec<Vec<f64>> = (0..xs.len())
-        .map(|i| {
-            let at = |h: f64| {
-                let mut v = xs.clone();
-                v[i] += h;
-                f(&TensorData::new(v, shape.clone()))
-            };
-            let (plus, minus) = (at(FD_STEP), at(-FD_STEP));
-            plus.iter()
-                .zip(&minus)
-                .map(|(p, m)| (p - m) / (2.0 * FD_STEP))
-                .collect()
-        })
-        .collect();
-    let m = columns[0].len();
+    let x = tensor::<F, 2>(x);
+    let m = f(&x.to_data()).len();
     (0..m)
-        .flat_map(|o| columns.iter().map(move |c| c[o]))
+        .flat_map(|o| fd_gradient(|t: Tensor<F, 2>| f(&t.into_data())[o], &x, FD_STEP))
         .collect()
 }
 
