@@ -3,11 +3,13 @@
 
 mod forward;
 mod nested_fn;
+mod nested_model;
 mod param_view;
 mod stateful;
 
 pub use forward::Forward;
 pub(crate) use nested_fn::key_of;
 pub use nested_fn::{After, NestedFn, Pure, TensorFn, Then};
+pub use nested_model::NestedModel;
 pub use param_view::ParamView;
 pub use stateful::{ReverseDual, StatefulLayer};

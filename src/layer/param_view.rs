@@ -5,7 +5,7 @@ use burn::module::{HasAutodiffModule, Module};
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::{Forward, NestedFn, ReverseDual, StatefulLayer};
+use super::{Forward, NestedFn, NestedModel, StatefulLayer};
 use crate::dual::Dual;
 use crate::lift::{constant, lift_module};
 use crate::params::{map_masked, visit_masked};
@@ -56,10 +56,7 @@ impl<M> StatefulLayer<M> {
 impl<B, M, const DI: usize, const DO: usize> NestedFn<B, 1, DO> for ParamView<'_, M, B, DI>
 where
     B: Backend,
-    M: Forward<B, DI, DO> + Module<B> + HasAutodiffModule<Dual<B>> + HasAutodiffModule<Autodiff<B>>,
-    <M as HasAutodiffModule<Dual<B>>>::TrainModule: Forward<Dual<B>, DI, DO>,
-    <M as HasAutodiffModule<Dual<B>>>::TrainModule: HasAutodiffModule<Autodiff<Dual<B>>>,
-    ReverseDual<B, M>: Forward<Autodiff<Dual<B>>, DI, DO>,
+    M: NestedModel<B, DI, DO>,
 {
     fn eval(&self, params: Tensor<B, 1>) -> Tensor<B, DO> {
         let model = with_params(self.layer.model().clone(), &self.mask, params);

@@ -4,7 +4,7 @@ use burn::module::{HasAutodiffModule, Module};
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::{After, Forward, NestedFn, Then};
+use super::{After, Forward, NestedFn, NestedModel, Then};
 use crate::dual::Dual;
 use crate::lift::{initialize_params, lift_module};
 use crate::params::trainable_mask;
@@ -103,10 +103,7 @@ impl<M> StatefulLayer<M> {
 impl<B, M, const DI: usize, const DO: usize> NestedFn<B, DI, DO> for StatefulLayer<M>
 where
     B: Backend,
-    M: Forward<B, DI, DO> + Module<B> + HasAutodiffModule<Dual<B>>,
-    <M as HasAutodiffModule<Dual<B>>>::TrainModule: Forward<Dual<B>, DI, DO>,
-    <M as HasAutodiffModule<Dual<B>>>::TrainModule: HasAutodiffModule<Autodiff<Dual<B>>>,
-    ReverseDual<B, M>: Forward<Autodiff<Dual<B>>, DI, DO>,
+    M: NestedModel<B, DI, DO>,
 {
     fn eval(&self, input: Tensor<B, DI>) -> Tensor<B, DO> {
         self.model.forward(input)
