@@ -264,3 +264,28 @@ fn pooling_inside_a_loss_works_in_forward_mode() {
     let g = gradient(&Pure(PoolSum), x, Mode::FORWARD);
     assert_close("avg-pool gradient", &values(g), &[0.25; 16]);
 }
+
+burn_nested::tensor_fn!(Halve, |y: 2| -> 2 { y * 0.5 });
+burn_nested::tensor_fn!(Shift, |x: 2| -> 2 { x + 1.0 });
+
+/// Compositions chain: `Pure(f).then(g).then(h)` and `.after(k)` differentiate
+/// `h ∘ g ∘ f ∘ k`, the same function `layer.then(...)` builds in one struct.
+#[test]
+fn compositions_chain_with_then_and_after() {
+    let (f, _, x, _) = setup();
+    let x_plus_one = x.clone() + 1.0;
+    // ∇ Σ (f(x + 1) / 2)², two ways.
+    let chained = Pure(f.clone()).then(Halve).then(SumOfSquares).after(Shift);
+    let by_hand = burn_nested::Then::<_, _, 2> {
+        inner: Pure(f),
+        outer: HalfSumOfSquares,
+    };
+    let got = values(gradient(&chained, x, Mode::Auto));
+    let want = values(gradient(&by_hand, x_plus_one, Mode::Auto));
+    assert_close("chained composition", &got, &want);
+}
+
+burn_nested::tensor_fn!(HalfSumOfSquares, |y: 2| -> 1 {
+    let h = y * 0.5;
+    (h.clone() * h).sum()
+});

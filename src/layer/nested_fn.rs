@@ -108,17 +108,49 @@ impl<B: Backend, const DI: usize, const DO: usize, F: TensorFn<DI, DO>> NestedFn
     }
 }
 
-/// Declares a backend-generic [`TensorFn`] as a unit struct.
+/// Declares a backend-generic [`TensorFn`]: a unit struct, or a struct with
+/// fields when the function carries data. Doc comments and attributes written
+/// before the name go on the struct.
 ///
 /// ```
 /// use burn_nested::tensor_fn;
 /// // f(y) = Σ y², from rank 2 to rank 1.
 /// tensor_fn!(pub SumOfSquares, |y: 2| -> 1 { (y.clone() * y).sum() });
 /// ```
+///
+/// A function that carries data names its fields in braces and a binding for
+/// `self` before the input. The function runs on every backend burn-nested lifts
+/// to (`Dual<B>`, `Autodiff<Dual<B>>`, ...), so data lives in the struct as
+/// backend-free [`TensorData`](burn::tensor::TensorData) (or plain numbers) and
+/// becomes a tensor on the input's device; a tensor of the loss's backend could
+/// not be used there. The data is a constant of the nested derivative.
+///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Mode, StatefulLayer, gradient, tensor_fn};
+///
+/// // f(y) = Σ (y − target)², the squared error against fixed targets.
+/// tensor_fn!(pub SquaredError { pub target: TensorData }, |this, y: 2| -> 1 {
+///     let target = Tensor::from_data(this.target.clone(), &y.device());
+///     let e = y - target;
+///     (e.clone() * e).sum()
+/// });
+///
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let model = burn::nn::LinearConfig::new(2, 1).init::<B>(&device);
+/// let layer = StatefulLayer::from_ref(&model);
+/// let x = Tensor::<B, 2>::from_data(TensorData::new(vec![0.5, -1.0, 2.0, 0.0], [2, 2]), &device);
+/// let head = SquaredError { target: TensorData::new(vec![1.0, 0.0], [2, 1]) };
+/// // ∇ₓ Σ (x W + b − t)²: one row per sample, each 2·(ŷ − t)·Wᵀ.
+/// let g = gradient(&layer.then(head), x, Mode::Auto);
+/// assert_eq!(g.dims(), [2, 2]);
+/// ```
 #[macro_export]
 macro_rules! tensor_fn {
-    ($vis:vis $name:ident, |$x:ident : $di:literal| -> $do:literal $body:block) => {
+    ($(#[$meta:meta])* $vis:vis $name:ident, |$x:ident : $di:literal| -> $do:literal $body:block) => {
         #[doc = concat!("The tensor function `", stringify!($name), "`.")]
+        $(#[$meta])*
         #[derive(Debug, Clone, Copy, Default)]
         $vis struct $name;
 
@@ -127,6 +159,31 @@ macro_rules! tensor_fn {
                 &self,
                 $x: ::burn::tensor::Tensor<B, $di>,
             ) -> ::burn::tensor::Tensor<B, $do> $body
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis $name:ident { $($fvis:vis $field:ident : $fty:ty),* $(,)? },
+        |$this:ident, $x:ident : $di:literal| -> $do:literal $body:block
+    ) => {
+        #[doc = concat!("The tensor function `", stringify!($name), "`.")]
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        $vis struct $name {
+            $(
+                #[doc = concat!("The `", stringify!($field), "` it carries.")]
+                $fvis $field: $fty,
+            )*
+        }
+
+        impl $crate::TensorFn<$di, $do> for $name {
+            fn apply<B: ::burn::tensor::backend::Backend>(
+                &self,
+                $x: ::burn::tensor::Tensor<B, $di>,
+            ) -> ::burn::tensor::Tensor<B, $do> {
+                let $this = self;
+                $body
+            }
         }
     };
 }
@@ -206,3 +263,25 @@ where
         Some(key_of(("after", outer, core::any::type_name::<F>())))
     }
 }
+
+/// `.then(f)` and `.after(f)` on the composition types, so compositions chain
+/// like [`StatefulLayer::then`](crate::StatefulLayer::then):
+/// `layer.then(Square).then(Sum)`. A hand-written [`NestedFn`] composes the same
+/// way through the struct literals, `Then { inner: my_fn, outer: f }`.
+macro_rules! composable {
+    ($($ty:ident < $($param:ident),* $(; const $c:ident)? >),+ $(,)?) => {$(
+        impl<$($param,)* $(const $c: usize)?> $ty<$($param,)* $($c)?> {
+            /// `f ∘ self`: apply the tensor function `f` to this function's output.
+            pub fn then<G, const DN: usize>(self, f: G) -> Then<Self, G, DN> {
+                Then { inner: self, outer: f }
+            }
+
+            /// `self ∘ f`: apply the tensor function `f` to the input first.
+            pub fn after<G, const DN: usize>(self, f: G) -> After<G, Self, DN> {
+                After { inner: f, outer: self }
+            }
+        }
+    )+};
+}
+
+composable!(Pure<F>, Then<L, F; const DM>, After<F, L; const DM>);
