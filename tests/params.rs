@@ -78,3 +78,33 @@ fn param_shapes_are_the_tensor_shapes() {
     assert_eq!(total, num_params(&with_norm));
     assert!(shapes.iter().any(|s| s.len() == 2), "{shapes:?}");
 }
+
+/// A loss that skips the model's last layer leaves that layer without a
+/// gradient: `param_gradients` says so, naming the parameter, instead of filling
+/// zeros that would hide a lost gradient; `param_gradients_or_zeros` fills them.
+#[test]
+fn a_parameter_without_gradient_is_reported_not_zero_filled() {
+    use burn_nested::check::param_gradients_or_zeros;
+    let model = Mlp::<Ad>::new(SIZES, false, &Default::default());
+    // Only the first layer: its output, squared and summed.
+    let first = model.layers[0].forward(tensor::<Ad, 2>(&x()));
+    let grads = (first.clone() * first).sum().backward();
+
+    let filled = param_gradients_or_zeros(&model, &grads);
+    assert_eq!(filled.len(), num_params(&model));
+    let first_layer = 2 * 4 + 4;
+    assert!(filled[..first_layer].iter().any(|g| *g != 0.0));
+    assert!(filled[first_layer..].iter().all(|g| *g == 0.0));
+
+    let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        param_gradients(&model, &grads)
+    }))
+    .expect_err("a parameter without gradient must be reported")
+    .downcast::<String>()
+    .map(|m| *m)
+    .unwrap_or_default();
+    assert!(
+        message.contains("trainable parameter 2 (shape [4, 3]") && message.contains("no gradient"),
+        "{message}"
+    );
+}

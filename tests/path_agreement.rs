@@ -492,7 +492,8 @@ fn inside_a_loss_every_path_agrees() {
             let grads = loss.backward();
             let mut out = values(j);
             out.extend(values(xa.grad(&grads).expect("input gradient")));
-            out.extend(burn_nested::check::param_gradients(&model, &grads));
+            // A loss of the Jacobian alone never reaches the last layer's bias.
+            out.extend(burn_nested::check::param_gradients_or_zeros(&model, &grads));
             out
         };
         let runs: Vec<Run> = modes()
@@ -537,7 +538,8 @@ fn inside_a_loss_batched_jacobian_agrees_or_refuses_coupled_rows() {
             let grads = (j.clone() * j.clone()).sum().backward();
             let mut out = values(j);
             out.extend(values(xa.grad(&grads).expect("input gradient")));
-            out.extend(burn_nested::check::param_gradients(&model, &grads));
+            // A loss of the Jacobian alone never reaches the last layer's bias.
+            out.extend(burn_nested::check::param_gradients_or_zeros(&model, &grads));
             out
         };
         if couples_rows(name) {

@@ -93,17 +93,76 @@ where
 }
 
 /// The gradients in `grads` of the model's trainable parameters, flattened in
-/// [`flatten_params`](crate::params::flatten_params) order (zeros for a parameter
-/// the loss does not reach).
+/// [`flatten_params`](crate::params::flatten_params) order: the layout of
+/// [`param_jacobian`](crate::param_jacobian)'s columns and of
+/// [`param_gradient`](crate::param_gradient).
+///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::check::param_gradients;
+///
+/// type B = burn_autodiff::Autodiff<burn_ndarray::NdArray<f64>>;
+/// let device = Default::default();
+/// let model = burn::nn::LinearConfig::new(2, 1).init::<B>(&device);
+/// let x = Tensor::<B, 2>::from_data(TensorData::new(vec![3.0, 4.0], [1, 2]), &device);
+/// let grads = model.forward(x).sum().backward();
+/// // d(x W + b)/d(W, b) = (x₀, x₁, 1): the weight [2, 1], then the bias.
+/// assert_eq!(param_gradients(&model, &grads), vec![3.0, 4.0, 1.0]);
+/// ```
+///
+/// # Panics
+/// If a trainable parameter has no gradient in `grads`: the loss does not reach
+/// it, which is how a lost gradient shows. The message names the parameter. When
+/// some parameters are legitimately unused, call [`param_gradients_or_zeros`].
 pub fn param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &B::Gradients,
 ) -> Vec<f64> {
-    struct Grads<'a, B: AutodiffBackend> {
+    collect_param_gradients(model, grads, |index, param| {
+        panic!(
+            "burn-nested: trainable parameter {index} (shape {:?}, id {}) in flatten_params \
+             order has no gradient: the loss does not reach it. If that is expected, use \
+             check::param_gradients_or_zeros; otherwise a gradient was lost (a detach, a \
+             tensor rebuilt from data, or a model clone whose parameters were not \
+             initialized first)",
+            param.dims, param.id,
+        )
+    })
+}
+
+/// [`param_gradients`] with zeros for a parameter the loss does not reach.
+pub fn param_gradients_or_zeros<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &B::Gradients,
+) -> Vec<f64> {
+    collect_param_gradients(model, grads, |_, param| {
+        vec![0.0; param.dims.iter().product()]
+    })
+}
+
+/// A trainable parameter without a gradient, as the caller of
+/// [`collect_param_gradients`] sees it.
+struct ParamInfo {
+    dims: Vec<usize>,
+    id: burn::module::ParamId,
+}
+
+/// The flattened gradients of the trainable parameters; `missing` gives the
+/// entries of a parameter (its index among them, the parameter) with none.
+fn collect_param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &B::Gradients,
+    missing: impl FnMut(usize, &ParamInfo) -> Vec<f64>,
+) -> Vec<f64> {
+    struct Grads<'a, B: AutodiffBackend, F> {
         grads: &'a B::Gradients,
+        missing: F,
+        index: usize,
         out: Vec<f64>,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Grads<'_, B> {
+    impl<B: AutodiffBackend, F: FnMut(usize, &ParamInfo) -> Vec<f64>> ModuleVisitor<B>
+        for Grads<'_, B, F>
+    {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let p = param.val();
             if !p.is_require_grad() {
@@ -111,18 +170,29 @@ pub fn param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
             }
             match p.grad(self.grads) {
                 Some(g) => self.out.extend(to_f64(g)),
-                None => self.out.extend(vec![0.0; p.shape().num_elements()]),
+                None => {
+                    let entries = (self.missing)(
+                        self.index,
+                        &ParamInfo {
+                            dims: p.dims().to_vec(),
+                            id: param.id,
+                        },
+                    );
+                    self.out.extend(entries);
+                }
             }
+            self.index += 1;
         }
     }
-    let mut visitor = Grads::<B> {
+    let mut visitor = Grads::<B, _> {
         grads,
+        missing,
+        index: 0,
         out: Vec::new(),
     };
     model.visit(&mut visitor);
     visitor.out
 }
-
 /// AD gradients of a loss next to central differences, and their ∞-norm errors.
 #[derive(Debug, Clone)]
 pub struct GradientCheck {
@@ -190,7 +260,9 @@ where
         Some(g) => to_f64(g),
         None => vec![0.0; x.shape().num_elements()],
     };
-    let params_ad = param_gradients(&model_ad, &grads);
+    // A parameter the loss never uses has no gradient; its entries are compared
+    // with the finite differences as zeros.
+    let params_ad = param_gradients_or_zeros(&model_ad, &grads);
     let x_plain = x.clone().detach();
     let input_fd = fd_gradient(|xs| scalar(loss(&fresh(model), xs)), &x_plain, step);
     let params_fd = fd_param_gradient(|m| scalar(loss(m, x_plain.clone())), model, step);
