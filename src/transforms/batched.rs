@@ -23,6 +23,20 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 /// Per-row Jacobians of `f` at `x` (batch first): `[batch, out, in]` where `in` and
 /// `out` are the numbers of entries per row of `x` and `f(x)`.
 ///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Mode, Pure, batched_jacobian, tensor_fn};
+///
+/// tensor_fn!(Square, |x: 2| -> 2 { x.clone() * x });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// // Two rows of two features: one 2×2 Jacobian per row, diag(2·row).
+/// let j = batched_jacobian(&Pure(Square), tensor(vec![1.0, 2.0, 3.0, 4.0], [2, 2]), Mode::Auto);
+/// assert_eq!(j.dims(), [2, 2, 2]);
+/// assert_eq!(j.into_data().to_vec::<f64>().unwrap(), vec![2.0, 0.0, 0.0, 4.0, 6.0, 0.0, 0.0, 8.0]);
+/// ```
+///
 /// Every row is seeded at once, which is right only when rows are independent
 /// (row `b` of the output depends only on row `b` of the input — no `BatchNorm` in
 /// training, no attention across the batch). That is checked, not assumed: one

@@ -17,6 +17,18 @@ fn check_scalar<const DO: usize>(op: &str, dims: &[usize; DO]) {
 
 /// `∇f(x)` for a scalar-valued `f` (output of one element), shaped like `x`.
 ///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Mode, Pure, gradient, tensor_fn};
+///
+/// tensor_fn!(SumOfSquares, |x: 2| -> 1 { (x.clone() * x).sum() });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// let g = gradient(&Pure(SumOfSquares), tensor(vec![1.0, -2.0, 3.0], [1, 3]), Mode::Auto);
+/// assert_eq!(g.into_data().to_vec::<f64>().unwrap(), vec![2.0, -4.0, 6.0]);
+/// ```
+///
 /// # Panics
 /// If `x` has no entries, `f(x)` has more than one element, or the mode's chunk
 /// is zero.

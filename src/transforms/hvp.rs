@@ -20,6 +20,19 @@ use crate::lift::{seed, split};
 /// `Dropout`) is refused: the backward pass would run it in training mode while
 /// the caller's backend runs inference mode.
 ///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Pure, hvp, tensor_fn};
+///
+/// tensor_fn!(SumOfCubes, |x: 2| -> 1 { (x.clone() * x.clone() * x).sum() });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// // ∇²(Σ x³) = diag(6x)
+/// let hv = hvp(&Pure(SumOfCubes), tensor(vec![1.0, 2.0, 3.0], [1, 3]), tensor(vec![1.0, 1.0, -1.0], [1, 3]));
+/// assert_eq!(hv.into_data().to_vec::<f64>().unwrap(), vec![6.0, 12.0, -18.0]);
+/// ```
+///
 /// # Panics
 /// If `x` has no entries, `v`'s shape differs from `x`'s, `f(x)` has more than
 /// one element, or (outside a loss) `f` switches on the train/eval mode.

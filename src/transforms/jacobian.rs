@@ -14,6 +14,19 @@ use crate::layer::NestedFn;
 /// The Jacobian of `f` at `x`, `[numel(f(x)), numel(x)]`, both flattened in
 /// row-major order.
 ///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Mode, Pure, jacobian, tensor_fn};
+///
+/// tensor_fn!(Square, |x: 2| -> 2 { x.clone() * x });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// let j = jacobian(&Pure(Square), tensor(vec![1.0, 2.0, 3.0], [1, 3]), Mode::Auto);
+/// assert_eq!(j.dims(), [3, 3]);
+/// assert_eq!(j.into_data().to_vec::<f64>().unwrap(), vec![2.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 6.0]);
+/// ```
+///
 /// Every path returns the same Jacobian (of the function the caller's backend
 /// evaluates: inference mode outside a loss, training mode inside one), so the
 /// mode only decides speed and memory. Forward lanes are taken whatever the mode

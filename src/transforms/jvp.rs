@@ -8,6 +8,19 @@ use crate::layer::NestedFn;
 
 /// `J(x)·u`, the derivative of `f` at `x` in the direction `u` (shaped like `x`).
 ///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Pure, jvp, tensor_fn};
+///
+/// tensor_fn!(Square, |x: 2| -> 2 { x.clone() * x });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// // d(x²)·u = 2·x·u
+/// let t: Tensor<B, 2> = jvp(&Pure(Square), tensor(vec![1.0, 2.0, 3.0], [1, 3]), tensor(vec![1.0, 0.0, -1.0], [1, 3]));
+/// assert_eq!(t.into_data().to_vec::<f64>().unwrap(), vec![2.0, 0.0, -6.0]);
+/// ```
+///
 /// # Panics
 /// If `x` has no entries or `u`'s shape differs from `x`'s.
 pub fn jvp<B, F, const DI: usize, const DO: usize>(
@@ -50,6 +63,20 @@ where
 
 /// `J(x)·U` for several directions at once: `u` is `[lanes, ..x's shape]` and the
 /// result `[lanes, ..y's shape]`, from one forward pass with `lanes` lanes.
+///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Pure, jvp_lanes, tensor_fn};
+///
+/// tensor_fn!(Square, |x: 2| -> 2 { x.clone() * x });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// // Two directions, e₀ and e₂, in one pass: the Jacobian's columns 0 and 2.
+/// let u = Tensor::<B, 3>::from_data(TensorData::new(vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0], [2, 1, 3]), &device);
+/// let t: Tensor<B, 3> = jvp_lanes(&Pure(Square), tensor(vec![1.0, 2.0, 3.0], [1, 3]), u);
+/// assert_eq!(t.into_data().to_vec::<f64>().unwrap(), vec![2.0, 0.0, 0.0, 0.0, 0.0, 6.0]);
+/// ```
 ///
 /// # Panics
 /// If `x` has no entries, `DIL != DI + 1`, `DOL != DO + 1`, or `u` is not

@@ -26,6 +26,19 @@ use crate::lift::{primal, seed, tangent};
 /// Laplacian. Inside a loss on `Autodiff<I>` the result stays on the loss's tape,
 /// so the loss can be differentiated w.r.t. the parameters.
 ///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Pure, laplacian, tensor_fn};
+///
+/// // u(x) = Σⱼ xⱼ³ per row, so Δu = 6·Σⱼ xⱼ.
+/// tensor_fn!(RowCubes, |x: 2| -> 2 { (x.clone() * x.clone() * x).sum_dim(1) });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// let lap = laplacian(&Pure(RowCubes), tensor(vec![1.0, 2.0, 3.0, 4.0], [2, 2]));
+/// assert_eq!(lap.into_data().to_vec::<f64>().unwrap(), vec![18.0, 42.0]);
+/// ```
+///
 /// # Panics
 /// If `x` has no entries, `f(x)` is not shaped `[batch, 1]`, the row check fails,
 /// or (outside a loss) `f` switches on the train/eval mode.

@@ -6,6 +6,30 @@
 /// switching on (see [`switching_enabled`](crate::switching_enabled)), burn-nested may
 /// replace `AutoReverse` and `Auto` by the faster correct composition; `AutoForward`
 /// is always honoured.
+///
+/// The replacement changes the speed only: every path returns the same
+/// derivative. To keep an explicit `AutoReverse` as asked, turn switching off
+/// around the call; [`path_counts`](crate::path_counts) says which path ran.
+///
+/// ```
+/// use burn::tensor::Tensor;
+/// use burn_nested::{Mode, StatefulLayer, jacobian, path_counts, reset_path_counts, with_switching};
+///
+/// type B = burn_autodiff::Autodiff<burn_ndarray::NdArray<f64>>;
+/// let device = Default::default();
+/// let model = burn::nn::LinearConfig::new(3, 2).init::<B>(&device);
+/// let layer = StatefulLayer::from_ref(&model);
+/// let x = Tensor::<B, 2>::ones([4, 3], &device).require_grad();
+///
+/// // Inside a loss: burn-nested may run this as forward lanes.
+/// let switched = jacobian(&layer, x.clone(), Mode::AutoReverse);
+/// // Pinned: a nested backward pass, as asked.
+/// reset_path_counts();
+/// let pinned = with_switching(false, || jacobian(&layer, x.clone(), Mode::AutoReverse));
+/// assert_eq!((path_counts().forward, path_counts().reverse > 0), (0, true));
+/// let gap = (switched - pinned).abs().max().into_scalar();
+/// assert!(gap < 1e-12);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Forward mode on `Dual<B>`, `chunk` directions (lanes) per pass; `None` puts

@@ -17,6 +17,19 @@ fn check_cotangent<const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
 
 /// `vᵀJ(x)`: the cotangent `v` (shaped like `f(x)`) pulled back to `x`'s shape.
 ///
+/// ```
+/// use burn::tensor::{Tensor, TensorData};
+/// use burn_nested::{Mode, Pure, tensor_fn, vjp};
+///
+/// tensor_fn!(Square, |x: 2| -> 2 { x.clone() * x });
+/// type B = burn_ndarray::NdArray<f64>;
+/// let device = Default::default();
+/// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
+/// // vᵀ·diag(2x) = 2·x·v
+/// let g = vjp(&Pure(Square), tensor(vec![1.0, 2.0, 3.0], [1, 3]), tensor(vec![1.0, 1.0, 0.5], [1, 3]), Mode::Auto);
+/// assert_eq!(g.into_data().to_vec::<f64>().unwrap(), vec![2.0, 4.0, 3.0]);
+/// ```
+///
 /// # Panics
 /// If `x` has no entries, `v`'s shape differs from `f(x)`'s, or the mode's chunk
 /// is zero.
