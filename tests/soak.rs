@@ -48,6 +48,9 @@ fn two_thousand_adam_steps_of_a_nested_loss_do_not_grow_memory() {
     let mut baseline = None;
     let mut losses = Vec::new();
     reset_path_counts();
+    // Measured switching would try forward lanes for a few steps; this test is
+    // about the reverse path, so it stays on the shape rule's choice.
+    burn_nested::set_tuning(false);
     for step in 1..=STEPS {
         // A 16-entry input gradient inside the loss: one nested backward per step
         // (the reverse path, where leftover graphs would come from).

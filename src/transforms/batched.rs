@@ -5,9 +5,9 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::engine::{forward_lanes, inside_reverse, probe, reverse_is_faithful, reverse_lanes};
 use super::mode::{Mode, Path};
-use super::policy;
 use super::rows::{check_rows, contract, due, row_basis_lanes, row_direction};
 use super::validate::{non_empty_input, non_empty_output};
+use super::{policy, tune};
 use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
 
@@ -116,17 +116,25 @@ where
             }
             (y, j)
         };
-        // Forward lanes give `f(x)` too: when the mode alone picks them, skip the
-        // probe pass.
-        if policy::batched_jacobian_by_mode(mode, inside) == Some(Path::Forward) {
+        let key = tune::key::<B, F, DI, DO>(OP, f, &x, mode, inside);
+        // Forward lanes give `f(x)` too: when the mode alone picks them (and
+        // measured switching does not try the other path now), skip the probe pass.
+        let by_mode = policy::batched_jacobian_by_mode(mode, inside)
+            .map(|rule| tune::choose(key.as_ref(), rule));
+        if by_mode == Some(Path::Forward) {
             return forward(None);
         }
         let (y, seen) = probe::<B, F, DI, DO>(f, &x);
         check_batch(OP, batch, &y.dims());
         let m = y.shape().num_elements() / batch;
-        if policy::batched_jacobian(mode, inside, k, m) == Path::Forward
-            || !reverse_is_faithful(inside, seen)
-        {
+        let path = by_mode.unwrap_or_else(|| {
+            tune::choose(key.as_ref(), policy::batched_jacobian(mode, inside, k, m))
+        });
+        if path == Path::Forward {
+            return forward(Some(y));
+        }
+        if !reverse_is_faithful(inside, seen) {
+            tune::reverse_refused(key.as_ref());
             return forward(Some(y));
         }
         // Lane o < m seeds output feature o of every row; lane m (when checking) a
@@ -140,6 +148,7 @@ where
             &device,
         );
         let Some(lanes) = reverse_lanes(f, &x, cotangents) else {
+            tune::reverse_refused(key.as_ref());
             return forward(Some(y));
         };
         // [out, batch·in] -> [batch, out, in]

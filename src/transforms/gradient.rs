@@ -62,7 +62,7 @@ where
 
 /// [`value_and_gradient`] with errors naming the transform `op` the user called.
 pub(crate) fn value_and_gradient_named<B, F, const DI: usize, const DO: usize>(
-    op: &str,
+    op: &'static str,
     f: &F,
     x: Tensor<B, DI>,
     mode: Mode,
@@ -73,7 +73,7 @@ where
 {
     non_empty_input(op, &x.dims());
     let device = x.device();
-    pullback(f, x, mode, |dims| {
+    pullback(op, f, x, mode, |dims| {
         check_scalar(op, dims);
         Tensor::ones(*dims, &device)
     })

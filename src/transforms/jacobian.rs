@@ -6,8 +6,8 @@ use super::engine::{
     basis, forward_lanes, inside_reverse, probe, reverse_is_faithful, reverse_lanes,
 };
 use super::mode::{Mode, Path};
-use super::policy;
 use super::validate::{non_empty_input, non_empty_output};
+use super::{policy, tune};
 use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
 
@@ -80,15 +80,16 @@ where
         non_empty_output("jacobian", &y.dims());
         let m = y.shape().num_elements();
         let inside = inside_reverse(&x);
-        let reverse = match policy::jacobian(mode, inside, n, m) {
-            Path::Reverse if reverse_is_faithful(inside, seen) => {
-                reverse_lanes(f, &x, basis(0..m, m, &device))
+        let key = tune::key::<B, F, DI, DO>("jacobian", f, &x, mode, inside);
+        if tune::choose(key.as_ref(), policy::jacobian(mode, inside, n, m)) == Path::Reverse {
+            let reverse = reverse_is_faithful(inside, seen)
+                .then(|| reverse_lanes(f, &x, basis(0..m, m, &device)))
+                .flatten();
+            if let Some(j) = reverse {
+                return (y, j);
             }
-            _ => None,
-        };
-        match reverse {
-            Some(j) => (y, j),
-            None => forward(Some(y)),
+            tune::reverse_refused(key.as_ref());
         }
+        forward(Some(y))
     })
 }

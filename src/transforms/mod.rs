@@ -16,6 +16,7 @@ mod pullback;
 mod rows;
 mod setting;
 mod switching;
+mod tune;
 mod validate;
 mod vjp;
 
@@ -30,5 +31,9 @@ pub use params::{param_gradient, param_jacobian};
 pub use switching::{
     PathCounts, ROW_CHECK_ENV, SWITCHING_ENV, path_counts, reset_path_counts, row_check_enabled,
     set_row_check, set_switching, switching_enabled, with_row_check, with_switching,
+};
+pub use tune::{
+    TUNE_CACHE, TUNE_ENV, TUNE_SAMPLES, TUNE_WARMUP, TunedPath, TuningDecision, clear_tuning,
+    set_tuning, tuning_decisions, tuning_enabled, with_tuning,
 };
 pub use vjp::{value_and_vjp, vjp};

@@ -6,7 +6,7 @@ use super::engine::{
     basis, chunks, forward_pass, inside_reverse, probe, reverse_is_faithful, reverse_pass,
 };
 use super::mode::{Mode, Path};
-use super::policy;
+use super::{policy, tune};
 use crate::dual::passes::with_shared_draws;
 use crate::layer::NestedFn;
 use crate::lift::constant;
@@ -18,6 +18,7 @@ use crate::lift::constant;
 /// [`reverse_is_faithful`]), and so does one whose backward pass meets an op with
 /// an inexact Burn reverse rule.
 pub(crate) fn pullback<B, F, const DI: usize, const DO: usize>(
+    op: &'static str,
     f: &F,
     x: Tensor<B, DI>,
     mode: Mode,
@@ -30,9 +31,16 @@ where
     with_shared_draws(|| {
         let n = x.shape().num_elements();
         let inside = inside_reverse(&x);
-        match policy::gradient(mode, inside, n) {
-            Path::Reverse if inside => pull_reverse(f, &x, &cotangent)
-                .unwrap_or_else(|| pull_forward(f, &x, mode, None, &cotangent)),
+        let key = tune::key::<B, F, DI, DO>(op, f, &x, mode, inside);
+        let path = tune::choose(key.as_ref(), policy::gradient(mode, inside, n));
+        let refused = || {
+            tune::reverse_refused(key.as_ref());
+        };
+        match path {
+            Path::Reverse if inside => pull_reverse(f, &x, &cotangent).unwrap_or_else(|| {
+                refused();
+                pull_forward(f, &x, mode, None, &cotangent)
+            }),
             Path::Reverse => {
                 // Outside a loss, learn first whether a backward pass (always in
                 // training mode) would evaluate the caller's function.
@@ -40,7 +48,10 @@ where
                 let reverse = reverse_is_faithful(inside, seen)
                     .then(|| pull_reverse(f, &x, &cotangent))
                     .flatten();
-                reverse.unwrap_or_else(|| pull_forward(f, &x, mode, Some(y), &cotangent))
+                reverse.unwrap_or_else(|| {
+                    refused();
+                    pull_forward(f, &x, mode, Some(y), &cotangent)
+                })
             }
             Path::Forward => pull_forward(f, &x, mode, None, &cotangent),
         }

@@ -19,7 +19,7 @@ static ROW_CHECK: Setting = Setting::new(ROW_CHECK_ENV, &ROW_CHECK_SCOPED);
 
 thread_local! {
     static COUNTS: Cell<PathCounts> = const {
-        Cell::new(PathCounts { forward: 0, reverse: 0, row_checks: 0 })
+        Cell::new(PathCounts { forward: 0, reverse: 0, row_checks: 0, tuning: 0 })
     };
 }
 
@@ -75,6 +75,9 @@ pub struct PathCounts {
     /// Row-independence checks made by the per-row transforms (see
     /// [`set_row_check`]).
     pub row_checks: usize,
+    /// Transform calls whose path was a trial step of measured switching (see
+    /// [`set_tuning`](crate::set_tuning)) rather than a decision.
+    pub tuning: usize,
 }
 
 /// This thread's [`PathCounts`].
@@ -107,6 +110,14 @@ pub(crate) fn count_row_check() {
     COUNTS.with(|c| {
         let mut v = c.get();
         v.row_checks += 1;
+        c.set(v);
+    });
+}
+
+pub(crate) fn count_tuning() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.tuning += 1;
         c.set(v);
     });
 }

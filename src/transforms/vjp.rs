@@ -61,7 +61,7 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     non_empty_input("vjp", &x.dims());
-    pullback(f, x, mode, |dims| {
+    pullback("vjp", f, x, mode, |dims| {
         check_cotangent::<DO>(dims, &v.dims());
         v.clone()
     })
