@@ -25,6 +25,11 @@
 //! - `cargo bench --bench scenarios -- --row-check [ITERS]` — no criterion: the
 //!   switched step of the per-row scenarios with the row check off, scheduled
 //!   (the default) and on every call, timed alternately at bench size on ndarray.
+//! - `cargo bench --bench scenarios [--features wgpu] -- --tuning [STEPS]` — no
+//!   criterion: measured switching from a fresh start, STEPS switched steps per
+//!   scenario (ndarray at bench size; wgpu at seed size, when built with it):
+//!   the shape rule's path, the path kept and each path's time per step, and
+//!   what the trial cost against steps after it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,8 +40,9 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{
-    Dual, Mode, NestedFn, Pure, StatefulLayer, batched_jacobian, tensor_fn, with_row_check,
-    with_switching,
+    Dual, Mode, NestedFn, Pure, StatefulLayer, TunedPath, batched_jacobian, clear_tuning,
+    path_counts, reset_path_counts, tensor_fn, tuning_decisions, with_row_check, with_switching,
+    with_tuning,
 };
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -577,6 +583,82 @@ fn paired_report<B: Backend>(iters: usize, backend: &str) {
     }
 }
 
+/// `--tuning [STEPS]`: measured switching from a fresh start on `B`, `STEPS`
+/// switched steps of every scenario at `size`, each step timed.
+fn tuning_report<B: Backend>(steps: usize, backend: &str, size: Size) {
+    let device = Default::default();
+    println!(
+        "| {backend}, {} size | rule's path | kept | forward / step | reverse / step | \
+         trial steps | their extra time | later step |",
+        size.name()
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let name = |p: TunedPath| match p {
+        TunedPath::Forward => "forward",
+        TunedPath::Reverse => "reverse",
+    };
+    for &scenario in SCENARIOS {
+        if !runs(scenario, size) {
+            continue;
+        }
+        let case = Case::<B>::new(scenario, size, None, &device);
+        // The shape rule's path: one step with tuning off.
+        reset_path_counts();
+        with_tuning(false, || case.step(PathKind::Switched, &device));
+        let c = path_counts();
+        let rule = match (c.forward > 0, c.reverse > 0) {
+            (true, false) => "forward",
+            (false, true) => "reverse",
+            _ => "both",
+        };
+        clear_tuning();
+        reset_path_counts();
+        let times: Vec<f64> = (0..steps)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                case.step(PathKind::Switched, &device);
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        let trial = path_counts().tuning.min(steps);
+        let mut later = times[trial..].to_vec();
+        let later = if later.is_empty() {
+            f64::NAN
+        } else {
+            median(&mut later)
+        };
+        let extra: f64 = times[..trial].iter().map(|t| t - later).sum();
+        let decisions = tuning_decisions();
+        let (kept, fwd, rev) = match decisions.as_slice() {
+            [] => ("—".to_string(), f64::NAN, f64::NAN),
+            [d] => (name(d.chosen).to_string(), d.forward_ms, d.reverse_ms),
+            many => (
+                many.iter()
+                    .map(|d| name(d.chosen))
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                f64::NAN,
+                f64::NAN,
+            ),
+        };
+        let ms = |v: f64| {
+            if v.is_nan() {
+                "—".to_string()
+            } else {
+                format!("{v:.2} ms")
+            }
+        };
+        println!(
+            "| {scenario} | {rule} | {kept} | {} | {} | {trial} | {} ({:.1} later steps) | {} |",
+            ms(fwd),
+            ms(rev),
+            ms(extra * 1e3),
+            extra / later,
+            ms(later * 1e3),
+        );
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -630,6 +712,13 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--row-check") {
         let iters = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(15);
         row_check_report(iters);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--tuning") {
+        let steps = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(30);
+        tuning_report::<NdArray>(steps, "ndarray", Size::Bench);
+        #[cfg(feature = "wgpu")]
+        tuning_report::<burn_wgpu::Wgpu<f32>>(steps, "wgpu", Size::Seed);
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--paired") {

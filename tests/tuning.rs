@@ -22,6 +22,8 @@ use rand::{SeedableRng, rngs::StdRng};
 
 /// Trial calls before a decision: warm-up and timed calls on each path.
 const TRIAL_CALLS: usize = 2 * (TUNE_WARMUP + TUNE_SAMPLES);
+/// Trial calls when the second path's first timed step is clearly slower.
+const SHORT_TRIAL_CALLS: usize = TUNE_WARMUP + TUNE_SAMPLES + TUNE_WARMUP + 1;
 
 /// `tanh`, with a sleep on forward lanes or on the reverse pass. `id` makes the
 /// tuning key of each test its own.
@@ -81,9 +83,26 @@ fn jacobians(f: &Slow, x: &Tensor<F, 2>, calls: usize) -> (Vec<Vec<f64>>, usize)
 fn keeps_the_faster_path_and_caches_the_decision() {
     let slow = Duration::from_millis(15);
     // Distinct shapes tell the two decisions apart in the shared report.
-    for (id, forward, reverse, rows, want) in [
-        (0x7e57_0001, slow, Duration::ZERO, 3, TunedPath::Reverse),
-        (0x7e57_0002, Duration::ZERO, slow, 5, TunedPath::Forward),
+    // Forward lanes cost the probe's pass and the lanes' pass (two sleeps), the
+    // reverse path the probe's and the backward's. When the second path tried is
+    // many times slower, the trial stops after its first timed step.
+    for (id, forward, reverse, rows, want, trial_calls) in [
+        (
+            0x7e57_0001,
+            slow,
+            Duration::ZERO,
+            3,
+            TunedPath::Reverse,
+            TRIAL_CALLS,
+        ),
+        (
+            0x7e57_0002,
+            Duration::ZERO,
+            slow,
+            5,
+            TunedPath::Forward,
+            SHORT_TRIAL_CALLS,
+        ),
     ] {
         let f = Slow {
             id,
@@ -92,7 +111,7 @@ fn keeps_the_faster_path_and_caches_the_decision() {
         };
         let x = Tensor::<F, 2>::ones([rows, 2], &Default::default()) * 0.3;
         let (js, trials) = jacobians(&f, &x, TRIAL_CALLS + 3);
-        assert_eq!(trials, TRIAL_CALLS, "trial calls before the decision");
+        assert_eq!(trials, trial_calls, "trial calls before the decision");
         assert_eq!(decision_for(&[rows, 2], false, "NdArray"), vec![want]);
         for j in &js[1..] {
             assert_eq!(j, &js[0], "every path gives the same Jacobian");
@@ -140,7 +159,10 @@ fn results_do_not_depend_on_tuning_inside_a_loss() {
         );
     }
     let c = path_counts();
-    assert_eq!(c.tuning, TRIAL_CALLS);
+    assert!(
+        [SHORT_TRIAL_CALLS, TRIAL_CALLS].contains(&c.tuning),
+        "{c:?}"
+    );
     assert!(
         c.forward > 0 && c.reverse > 0,
         "both paths were tried: {c:?}"

@@ -10,7 +10,8 @@
 //! derivative, so trying both changes no result.
 //!
 //! The schedule per key: [`TUNE_WARMUP`] + [`TUNE_SAMPLES`] calls on the shape
-//! rule's path, as many on the other, then the decision. The decision is kept
+//! rule's path, as many on the other (fewer when its first timed step is three
+//! times slower), then the decision. The decision is kept
 //! for the process and shared by all threads. Trials run per thread (steps
 //! interleaved from several threads would not time a step) and one key at a
 //! time (two keys switching paths on the same steps would time each other's
@@ -220,6 +221,10 @@ struct Trials {
     active: Option<Trial>,
 }
 
+/// After one timed step, a second path this many times slower than the first
+/// ends the trial.
+const CLEARLY_SLOWER: f64 = 3.0;
+
 /// A trial whose key has not been called for this many calls of other keys is
 /// abandoned (a one-off call, not a loop), so it cannot block the keys after it.
 const ABANDON_AFTER_TICKS: u64 = 256;
@@ -282,7 +287,12 @@ pub(crate) fn choose(key: Option<&Key>, rule: Path) -> Path {
                 s.intervals.push(now.duration_since(start).as_secs_f64());
             }
         }
-        if trial.sides.iter().all(Side::done) {
+        // The other path is clearly slower after one timed step: stop there, so
+        // a trial costs at most two slow steps beyond the shape rule's.
+        let clearly_slower = trial.sides[0].done()
+            && !trial.sides[1].intervals.is_empty()
+            && trial.sides[1].mean_ms() > CLEARLY_SLOWER * trial.sides[0].mean_ms();
+        if clearly_slower || trial.sides.iter().all(Side::done) {
             let trial = trials.active.take().expect("the trial just read");
             let [a, b] = [trial.sides[0].mean_ms(), trial.sides[1].mean_ms()];
             let (first, second) = (trial.first, other(trial.first));
