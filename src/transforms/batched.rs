@@ -117,18 +117,28 @@ where
             (y, j)
         };
         let key = tune::key::<B, F, DI, DO>(OP, f, &x, mode, inside);
-        // Forward lanes give `f(x)` too: when the mode alone picks them (and
-        // measured switching does not try the other path now), skip the probe pass.
+        // The probe pass learns `f(x)`'s shape; run at most once, and only when
+        // needed: forward lanes give `f(x)` too.
+        let probed = std::cell::OnceCell::new();
+        let probe_once = || {
+            probed.get_or_init(|| {
+                let (y, seen) = probe::<B, F, DI, DO>(f, &x);
+                check_batch(OP, batch, &y.dims());
+                (y, seen)
+            })
+        };
+        let out_per_row = |y: &Tensor<B, DO>| y.shape().num_elements() / batch;
+        let worth = |rule| tune::worth_trying(rule, k, out_per_row(&probe_once().0));
         let by_mode = policy::batched_jacobian_by_mode(mode, inside)
-            .map(|rule| tune::choose(key.as_ref(), rule));
+            .map(|rule| tune::choose(key.as_ref(), rule, || worth(rule)));
         if by_mode == Some(Path::Forward) {
-            return forward(None);
+            return forward(probed.get().map(|(y, _)| y.clone()));
         }
-        let (y, seen) = probe::<B, F, DI, DO>(f, &x);
-        check_batch(OP, batch, &y.dims());
-        let m = y.shape().num_elements() / batch;
+        let (y, seen) = probe_once().clone();
+        let m = out_per_row(&y);
         let path = by_mode.unwrap_or_else(|| {
-            tune::choose(key.as_ref(), policy::batched_jacobian(mode, inside, k, m))
+            let rule = policy::batched_jacobian(mode, inside, k, m);
+            tune::choose(key.as_ref(), rule, || worth(rule))
         });
         if path == Path::Forward {
             return forward(Some(y));

@@ -81,7 +81,8 @@ where
         let m = y.shape().num_elements();
         let inside = inside_reverse(&x);
         let key = tune::key::<B, F, DI, DO>("jacobian", f, &x, mode, inside);
-        if tune::choose(key.as_ref(), policy::jacobian(mode, inside, n, m)) == Path::Reverse {
+        let rule = policy::jacobian(mode, inside, n, m);
+        if tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, n, m)) == Path::Reverse {
             let reverse = reverse_is_faithful(inside, seen)
                 .then(|| reverse_lanes(f, &x, basis(0..m, m, &device)))
                 .flatten();

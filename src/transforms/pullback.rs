@@ -32,7 +32,9 @@ where
         let n = x.shape().num_elements();
         let inside = inside_reverse(&x);
         let key = tune::key::<B, F, DI, DO>(op, f, &x, mode, inside);
-        let path = tune::choose(key.as_ref(), policy::gradient(mode, inside, n));
+        // Forward lanes, one per input entry, against one backward pass.
+        let rule = policy::gradient(mode, inside, n);
+        let path = tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, n, 1));
         let refused = || {
             tune::reverse_refused(key.as_ref());
         };

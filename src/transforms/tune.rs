@@ -114,12 +114,13 @@ pub struct TuningDecision {
     pub inside_loss: bool,
     /// The path kept.
     pub chosen: TunedPath,
-    /// Mean time per step on forward lanes, in milliseconds (`NaN` when not
-    /// timed, see `reverse_ms`).
+    /// Mean time per step on forward lanes, in milliseconds; `NaN` when the
+    /// decision was made without timing (see `reverse_ms`).
     pub forward_ms: f64,
-    /// Mean time per step on the reverse path, in milliseconds; `NaN` when the
-    /// reverse path cannot evaluate this function (see
-    /// [`jacobian`](crate::jacobian)): forward lanes are then kept without timing.
+    /// Mean time per step on the reverse path, in milliseconds. Both times are
+    /// `NaN` when the shape rule's path was kept without a trial: the other
+    /// path's lanes were too many to be worth one, or the reverse path cannot
+    /// evaluate this function (see [`jacobian`](crate::jacobian)).
     pub reverse_ms: f64,
 }
 
@@ -249,15 +250,43 @@ fn other(path: Path) -> Path {
     }
 }
 
+/// Whether the path the shape rule did not pick is worth a trial: its lanes
+/// (forward lanes, or reverse cotangent lanes, each counted as
+/// [`REVERSE_LANE_COST`] forward ones) are at most [`TRY_LANE_RATIO`] times the
+/// rule's. Beyond that the rule's choice is clear, and the other path can be
+/// slower and larger by orders of magnitude (a PINN gradient over 1024 inputs
+/// on forward lanes carries 1024 copies of every activation).
+pub(crate) fn worth_trying(rule: Path, forward_lanes: usize, reverse_lanes: usize) -> bool {
+    let reverse = REVERSE_LANE_COST * reverse_lanes.max(1);
+    let forward = forward_lanes.max(1);
+    match rule {
+        Path::Forward => reverse <= TRY_LANE_RATIO * forward,
+        Path::Reverse => forward <= TRY_LANE_RATIO * reverse,
+    }
+}
+
+/// See [`worth_trying`].
+const TRY_LANE_RATIO: usize = 8;
+
+/// A reverse cotangent lane (or a gradient's one backward pass) costs about this
+/// many forward lanes (see [`policy`](super::policy)'s measurements).
+const REVERSE_LANE_COST: usize = 2;
+
 /// The path for this call: the decision if the key has one, else the next step
 /// of the key's trial (which may end it), else (another key's trial is running
-/// on this thread) `rule`, the shape rule's path.
-pub(crate) fn choose(key: Option<&Key>, rule: Path) -> Path {
+/// on this thread) `rule`, the shape rule's path. `worth` (see [`worth_trying`])
+/// is asked before a trial starts; a key not worth one keeps `rule` untimed.
+pub(crate) fn choose(key: Option<&Key>, rule: Path, worth: impl FnOnce() -> bool) -> Path {
     let Some(key) = key else {
         return rule;
     };
     if let Some(d) = decisions().get(key) {
         return d.chosen.into();
+    }
+    let starting = TRIALS.with(|t| t.borrow().active.as_ref().is_none_or(|a| a.key != *key));
+    if starting && !worth() {
+        remember(key, key.decision(rule.into(), f64::NAN, f64::NAN));
+        return rule;
     }
     let now = Instant::now();
     let step = TRIALS.with(|trials| {
