@@ -78,6 +78,13 @@ where
         let model = with_params(lifted, &self.mask, params);
         model.forward(Tensor::from_inner(constant(self.input.clone())))
     }
+
+    /// The layer's identity and the fixed input's shape: views of one model at
+    /// inputs of one shape compute the same kind of function.
+    fn structure_key(&self) -> Option<u64> {
+        let layer = NestedFn::<B, DI, DO>::structure_key(self.layer)?;
+        Some(super::key_of(("params_at", layer, self.input.dims())))
+    }
 }
 
 /// `module` with its trainable parameters taken from `params`, checking the length.
