@@ -27,7 +27,8 @@
 //!   (the default) and on every call, timed alternately at bench size on ndarray.
 //! - `cargo bench --bench scenarios [--features wgpu] -- --tuning [STEPS]` — no
 //!   criterion: measured switching from a fresh start, STEPS switched steps per
-//!   scenario (ndarray at bench size; wgpu at seed size, when built with it):
+//!   scenario (ndarray at seed and bench size; wgpu at seed size, when built
+//!   with it):
 //!   the shape rule's path, the path kept and each path's time per step, and
 //!   what the trial cost against steps after it.
 
@@ -40,9 +41,9 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{
-    Dual, Mode, NestedFn, Pure, StatefulLayer, TunedPath, batched_jacobian, clear_tuning,
-    path_counts, reset_path_counts, tensor_fn, tuning_decisions, with_row_check, with_switching,
-    with_tuning,
+    Dual, Mode, NestedFn, Pure, StatefulLayer, TUNE_SAMPLES, TUNE_WARMUP, TunedPath,
+    batched_jacobian, clear_tuning, path_counts, reset_path_counts, tensor_fn, tuning_decisions,
+    with_row_check, with_switching, with_tuning,
 };
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -323,6 +324,16 @@ impl<B: Backend> Case<B> {
         }
     }
 
+    /// Switched steps until measured switching has decided (its trial would
+    /// otherwise fall into the timed steps, and in `--paired` each trial step
+    /// would time the other paths' steps too). The trial's cost is what
+    /// `--tuning` reports.
+    fn settle_tuning(&self, device: &B::Device) {
+        for _ in 0..2 * (TUNE_WARMUP + TUNE_SAMPLES) + 1 {
+            self.step(PathKind::Switched, device);
+        }
+    }
+
     /// One training step: the loss and its gradients w.r.t. `x` and the parameters,
     /// waiting for the device to finish.
     fn step(&self, path: PathKind, device: &B::Device) {
@@ -344,6 +355,7 @@ fn scenario_benches<B: Backend>(c: &mut Criterion, backend: &str, device: &B::De
             }
             let case = Case::<B>::new(scenario, size, None, device);
             case.check_native();
+            case.settle_tuning(device);
             let mut group = c.benchmark_group(format!("{backend}/{scenario}/{}", size.name()));
             if matches!(size, Size::Bench) {
                 // Steps of tens to hundreds of milliseconds: ten flat samples.
@@ -552,6 +564,7 @@ fn paired_report<B: Backend>(iters: usize, backend: &str) {
         }
         let case = Case::<B>::new(scenario, Size::Bench, None, &device);
         case.check_native();
+        case.settle_tuning(&device);
         let paths: Vec<PathKind> = PathKind::ALL
             .into_iter()
             .filter(|p| p.covers(scenario))
@@ -719,6 +732,7 @@ fn main() {
     }
     if let Some(i) = args.iter().position(|a| a == "--tuning") {
         let steps = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(30);
+        tuning_report::<NdArray>(steps, "ndarray", Size::Seed);
         tuning_report::<NdArray>(steps, "ndarray", Size::Bench);
         #[cfg(feature = "wgpu")]
         tuning_report::<burn_wgpu::Wgpu<f32>>(steps, "wgpu", Size::Seed);
