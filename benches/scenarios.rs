@@ -548,9 +548,9 @@ fn wide_batched_jacobian_peak(mode: Mode) -> usize {
     })
 }
 
-/// `--paired [ITERS]`: the paths' steps timed alternately on `B` at bench size,
-/// so load that drifts on a shared machine hits them alike; prints the medians and
-/// the ratios to the switched path.
+/// `--paired [ITERS]`: the paths' steps timed alternately (in rotating order) on
+/// `B` at bench size, so load that drifts on a shared machine hits them alike;
+/// prints the medians and the ratios to the switched path.
 fn paired_report<B: Backend>(iters: usize, backend: &str) {
     let device = Default::default();
     println!(
@@ -573,11 +573,15 @@ fn paired_report<B: Backend>(iters: usize, backend: &str) {
         for &path in &paths {
             case.step(path, &device);
         }
-        for _ in 0..iters {
-            for (&path, out) in paths.iter().zip(&mut times) {
+        // The order rotates every iteration, so each path follows each other
+        // path equally often: a step right after the plain-Burn one (hundreds of
+        // milliseconds, large allocations) pays for its freed memory.
+        for i in 0..iters {
+            for j in 0..paths.len() {
+                let k = (i + j) % paths.len();
                 let start = std::time::Instant::now();
-                case.step(path, &device);
-                out.push(start.elapsed().as_secs_f64());
+                case.step(paths[k], &device);
+                times[k].push(start.elapsed().as_secs_f64());
             }
         }
         let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
