@@ -193,6 +193,7 @@ fn collect_param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     model.visit(&mut visitor);
     visitor.out
 }
+
 /// AD gradients of a loss next to central differences, and their ∞-norm errors.
 #[derive(Debug, Clone)]
 pub struct GradientCheck {
