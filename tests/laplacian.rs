@@ -6,7 +6,7 @@ mod common;
 use burn::tensor::{Tensor, backend::Backend};
 use burn_nested::check::{DEFAULT_STEP, check_gradients};
 use burn_nested::scenarios::Mlp;
-use burn_nested::{Pure, StatefulLayer, TensorFn, hvp, laplacian, value_and_laplacian};
+use burn_nested::{Mode, Pure, StatefulLayer, TensorFn, hvp, laplacian, value_and_laplacian};
 use common::{F, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -48,7 +48,7 @@ fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
 #[test]
 fn laplacian_of_sin_sin_is_minus_two_pi_squared_u() {
     let x = tensor::<F, 2>(&burn::tensor::TensorData::new(points(7, 2, 1), [7, 2]));
-    let (u, lap) = value_and_laplacian(&Pure(SinSin), x);
+    let (u, lap) = value_and_laplacian(&Pure(SinSin), x, Mode::Auto);
     let u = values(u);
     let expected: Vec<f64> = u
         .iter()
@@ -63,7 +63,7 @@ fn laplacian_of_an_mlp_matches_second_differences_and_hvp() {
     let layer = StatefulLayer::new(mlp::<F>(d, 3));
     let xs = points(batch, d, 4);
     let x = tensor::<F, 2>(&burn::tensor::TensorData::new(xs.clone(), [batch, d]));
-    let lap = values(laplacian(&layer, x.clone()));
+    let lap = values(laplacian(&layer, x.clone(), Mode::Auto));
 
     // Central second differences, one coordinate at a time.
     let h = 1e-4;
@@ -116,7 +116,7 @@ fn a_poisson_residual_loss_has_exact_gradients() {
     let loss = |m: &Mlp<Ad>, x: Tensor<Ad, 2>| {
         let layer = StatefulLayer::new(m.clone());
         let f = SinSin.apply(x.clone()).reshape([x.dims()[0]]);
-        let r = laplacian(&layer, x) + f;
+        let r = laplacian(&layer, x, Mode::Auto) + f;
         (r.clone() * r).sum()
     };
     let check = check_gradients(&model, &x, loss, DEFAULT_STEP);
@@ -131,5 +131,5 @@ fn a_poisson_residual_loss_has_exact_gradients() {
 fn laplacian_rejects_a_vector_valued_function() {
     let layer = StatefulLayer::new(Mlp::<F>::new(&[2, 4, 2], false, &Default::default()));
     let x = tensor::<F, 2>(&burn::tensor::TensorData::new(points(3, 2, 7), [3, 2]));
-    let _ = laplacian(&layer, x);
+    let _ = laplacian(&layer, x, Mode::Auto);
 }

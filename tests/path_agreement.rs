@@ -403,7 +403,11 @@ fn outside_a_loss_second_order_matches_differences_or_refuses() {
             ))
         }));
         let lap = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            values(laplacian(&layer.then(FirstColumn), tensor::<F, 2>(&x)))
+            values(laplacian(
+                &layer.then(FirstColumn),
+                tensor::<F, 2>(&x),
+                Mode::AutoReverse,
+            ))
         }));
         assert_eq!(hv.is_err(), refused, "{name}: hvp refused");
         assert_eq!(lap.is_err(), refused, "{name}: laplacian refused");
@@ -520,6 +524,53 @@ fn inside_a_loss_every_path_agrees() {
                 FD_TOL,
             );
         }
+    }
+}
+
+/// The per-row Laplacian inside a loss: the forward Laplacian (one second-order
+/// forward pass) and forward over reverse (one nested backward) give the same
+/// Laplacian and the same input and parameter gradients of the loss, with one
+/// Dropout mask per call on every path. `order` has `prod` (no second-order rule;
+/// Burn's reverse rule inexact) and `batch_norm` couples rows: both are refused.
+#[test]
+fn inside_a_loss_laplacian_paths_agree() {
+    for &name in ZOO {
+        let model = zoo(name);
+        let x = input();
+        let step = |mode: Mode| {
+            Ad::seed(&Default::default(), 7);
+            let xa = tensor::<Ad, 2>(&x).require_grad();
+            let layer = StatefulLayer::from_ref(&model);
+            let lap = laplacian(&layer.then(FirstColumn), xa.clone(), mode);
+            let loss = (lap.clone() * lap.clone()).sum();
+            let grads = loss.backward();
+            let mut out = values(lap);
+            out.extend(values(xa.grad(&grads).expect("input gradient")));
+            out.extend(burn_nested::check::param_gradients_or_zeros(&model, &grads));
+            out
+        };
+        let runs: Vec<std::thread::Result<Run>> = [
+            (Mode::FORWARD, true),
+            (Mode::forward_chunked(2), true),
+            (Mode::AutoReverse, false),
+            (Mode::Auto, true),
+        ]
+        .into_iter()
+        .map(|(mode, sw)| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(format!("{mode:?} switching {sw}"), sw, || step(mode))
+            }))
+        })
+        .collect();
+        if name == "order" || couples_rows(name) {
+            assert!(
+                runs.iter().all(|r| r.is_err()),
+                "{name}: laplacian in a loss was not refused"
+            );
+            continue;
+        }
+        let runs: Vec<Run> = runs.into_iter().map(|r| r.expect("path ran")).collect();
+        assert_paths_agree(&format!("{name} laplacian in a loss"), &runs, true);
     }
 }
 
@@ -687,6 +738,7 @@ fn batch_norm_inside_a_loss_is_training_mode_and_coupled_rows_are_refused() {
         laplacian(
             &StatefulLayer::from_ref(&deep).then(FirstColumn),
             tensor::<Ad, 2>(&input()).require_grad(),
+            Mode::Auto,
         )
     }));
     assert!(

@@ -5,7 +5,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{
     Distribution, ElementConversion, Tensor, TensorData, backend::AutodiffBackend, backend::Backend,
 };
-use burn_nested::{Forward, StatefulLayer, laplacian};
+use burn_nested::{Forward, Mode, StatefulLayer, laplacian};
 
 use crate::problem::{PinnNet, exact, source};
 
@@ -40,7 +40,7 @@ pub struct Trained<B: AutodiffBackend> {
 pub fn residual_loss<B: Backend>(model: &PinnNet<B>, points: Tensor<B, 2>) -> Tensor<B, 1> {
     let layer = StatefulLayer::from_ref(model);
     // Δu per row, on the loss's tape: one forward-over-reverse pass.
-    let lap = laplacian(&layer, points.clone());
+    let lap = laplacian(&layer, points.clone(), Mode::Auto);
     let r = lap - source(points);
     (r.clone() * r).mean()
 }

@@ -194,21 +194,37 @@ impl<B: Backend> DualTensor<B> {
 
     /// Kind *elementwise with a derivative*: `tangent * f'(x, y)` where `y` is the
     /// output; the derivative is only computed when a tangent is present.
+    /// `curvature(x, y, f')` gives `f''` (`None` where it is zero almost everywhere,
+    /// as for piecewise-linear `f`); it is only called in a second-order pass (see
+    /// `dual::second`), which adds `f''·Σₗ x₁ₗ²` to the accumulator lanes.
     pub(crate) fn elementwise(
         self,
         primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
         derivative: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
+        curvature: impl FnOnce(Prim<B>, Prim<B>, Prim<B>) -> Option<Prim<B>>,
     ) -> Self {
-        match self.tangent {
-            None => DualTensor::constant(primal_op(self.primal)),
-            Some(t) => {
-                let out = primal_op(self.primal.clone());
-                let d = derivative(self.primal, out.clone());
-                DualTensor {
-                    primal: out,
-                    tangent: Some(scale::<B>(t, d)),
-                }
+        let Some(t) = self.tangent else {
+            return DualTensor::constant(primal_op(self.primal));
+        };
+        let out = primal_op(self.primal.clone());
+        let Some(layout) = super::second::layout::<B>() else {
+            let d = derivative(self.primal, out.clone());
+            return DualTensor {
+                primal: out,
+                tangent: Some(scale::<B>(t, d)),
+            };
+        };
+        let d = derivative(self.primal.clone(), out.clone());
+        let scaled = scale::<B>(t.clone(), d.clone());
+        let tangent = match curvature(self.primal, out.clone(), d) {
+            Some(c) => {
+                super::second::elementwise_curvature::<B>("elementwise op", &t, scaled, c, &layout)
             }
+            None => scaled,
+        };
+        DualTensor {
+            primal: out,
+            tangent: Some(tangent),
         }
     }
 

@@ -5,6 +5,7 @@ pub(crate) mod lanes;
 mod ops;
 pub(crate) mod passes;
 pub(crate) mod rules;
+pub(crate) mod second;
 mod tensor;
 
 pub use backend::{Dual, NoGradients};

@@ -1,12 +1,18 @@
-//! Per-row Laplacians, forward over reverse, for physics-informed losses.
+//! Per-row Laplacians: in one second-order forward pass (the forward Laplacian),
+//! or forward over reverse.
 
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::engine::{basis, inside_reverse, refuse_reverse_defect, require_faithful_reverse};
+use super::engine::{
+    basis, inside_reverse, probe, refuse_reverse_defect, require_faithful_reverse,
+    reverse_is_faithful,
+};
+use super::mode::{Mode, Path};
 use super::rows::{check_rows, contract, due, row_basis_lanes, row_direction};
 use super::switching::count_reverse;
-use super::validate;
+use super::taylor::{taylor_rows, unit_directions};
+use super::{policy, tune, validate};
 use crate::dual::Dual;
 use crate::dual::passes::{begin_pass, observe, with_shared_draws};
 use crate::layer::NestedFn;
@@ -16,61 +22,131 @@ use crate::lift::{primal, seed, tangent};
 /// `u` of shape `[batch, 1]` and each output row depends on its own input row only
 /// (an MLP; not a model with `BatchNorm` in training mode). The result is
 /// `[batch]`. Row independence is checked by one extra lane whose direction
-/// differs from row to row (see [`batched_jacobian`](crate::batched_jacobian));
-/// outside a loss, a function that switches on the train/eval mode is refused
-/// (the backward pass would run it in training mode).
+/// differs from row to row (see [`batched_jacobian`](crate::batched_jacobian)).
 ///
-/// One backward pass on `Autodiff<Dual<B>>` with `d` tangent lanes, lane `k`
-/// seeded with the unit vector `eₖ` in every row: the gradient's lane `k` is the
-/// Hessian's column `k` for every row at once, and its diagonal entries sum to the
-/// Laplacian. Inside a loss on `Autodiff<I>` the result stays on the loss's tape,
-/// so the loss can be differentiated w.r.t. the parameters.
+/// Two paths compute it, and agree to rounding:
+/// - **forward Laplacian** (`Mode::AutoForward`, and what `Mode::Auto` takes): one
+///   forward pass on `Dual<B>` carrying `d` first-order lanes (the unit vectors)
+///   and one accumulator lane that every nonlinear op adds its curvature to
+///   (`f''(x)·Σₗ x₁ₗ²` for an elementwise `f`, `2·Σₗ a₁ₗ b₁ₗ` for a product). No
+///   backward pass, and a `d + 1`-lane forward pass instead of a `d`-lane forward
+///   and backward pass. An op without a second-order rule (`atan2`, `prod`,
+///   `cumprod`) panics naming itself.
+/// - **forward over reverse** (`Mode::AutoReverse`): one backward pass on
+///   `Autodiff<Dual<B>>` with `d` tangent lanes, lane `k` seeded with `eₖ` in every
+///   row: the gradient's lane `k` is the Hessian's column `k` for every row, and
+///   its diagonal entries sum to the Laplacian. Outside a loss, a function that
+///   switches on the train/eval mode is refused (the backward pass would run it in
+///   training mode).
+///
+/// Inside a loss on `Autodiff<I>` with switching on, `AutoReverse` takes the forward
+/// path too; with measured switching ([`set_tuning`](crate::set_tuning)) `Auto`
+/// times both paths on its first calls and keeps the faster. Either way the result
+/// stays on the loss's tape, so the loss can be differentiated w.r.t. the
+/// parameters.
 ///
 /// ```
 /// use burn::tensor::{Tensor, TensorData};
-/// use burn_nested::{Pure, laplacian, tensor_fn};
+/// use burn_nested::{Mode, Pure, laplacian, tensor_fn};
 ///
 /// // u(x) = Σⱼ xⱼ³ per row, so Δu = 6·Σⱼ xⱼ.
 /// tensor_fn!(RowCubes, |x: 2| -> 2 { (x.clone() * x.clone() * x).sum_dim(1) });
 /// type B = burn_ndarray::NdArray<f64>;
 /// let device = Default::default();
 /// let tensor = |v: Vec<f64>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device);
-/// let lap = laplacian(&Pure(RowCubes), tensor(vec![1.0, 2.0, 3.0, 4.0], [2, 2]));
-/// assert_eq!(lap.into_data().to_vec::<f64>().unwrap(), vec![18.0, 42.0]);
+/// let x = tensor(vec![1.0, 2.0, 3.0, 4.0], [2, 2]);
+/// for mode in [Mode::Auto, Mode::FORWARD, Mode::AutoReverse] {
+///     let lap = laplacian(&Pure(RowCubes), x.clone(), mode);
+///     assert_eq!(lap.into_data().to_vec::<f64>().unwrap(), vec![18.0, 42.0]);
+/// }
 /// ```
 ///
 /// # Panics
-/// If `x` has no entries, `f(x)` is not shaped `[batch, 1]`, the row check fails,
-/// or (outside a loss) `f` switches on the train/eval mode.
-pub fn laplacian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 1>
+/// If `x` has no entries, `f(x)` is not shaped `[batch, 1]`, the mode's chunk is
+/// zero, the row check fails, the forward path meets an op without a
+/// second-order rule, or (reverse path, outside a loss) `f` switches on the
+/// train/eval mode.
+pub fn laplacian<B, F>(f: &F, x: Tensor<B, 2>, mode: Mode) -> Tensor<B, 1>
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    value_and_laplacian(f, x).1
+    value_and_laplacian(f, x, mode).1
 }
 
 /// `(f(x), Δu)` from the same pass as [`laplacian`]: the value `[batch, 1]` and the
 /// per-row Laplacian `[batch]`.
 ///
 /// # Panics
-/// If `f(x)` is not shaped `[batch, 1]`.
-pub fn value_and_laplacian<B, F>(f: &F, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>)
+/// As [`laplacian`].
+pub fn value_and_laplacian<B, F>(f: &F, x: Tensor<B, 2>, mode: Mode) -> (Tensor<B, 2>, Tensor<B, 1>)
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
     with_shared_draws(|| {
         validate::non_empty_input(OP, &x.dims());
-        require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
-        laplacian_pass(f, x)
+        let inside = inside_reverse(&x);
+        let d = x.dims()[1];
+        let key = tune::key::<B, F, 2, 2>(OP, f, &x, mode, inside);
+        let rule = policy::laplacian(mode, inside);
+        // d + 1 forward lanes against d reverse lanes.
+        let path = tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, d + 1, d));
+        if path == Path::Reverse {
+            if mode == Mode::AutoReverse && !inside {
+                require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
+                return laplacian_pass(f, x);
+            }
+            let (_, seen) = probe::<B, F, 2, 2>(f, &x);
+            if reverse_is_faithful(inside, seen) {
+                return laplacian_pass(f, x);
+            }
+            tune::reverse_refused(key.as_ref());
+        }
+        forward_laplacian(f, x, mode)
     })
+}
+
+/// The forward-Laplacian path of [`value_and_laplacian`].
+fn forward_laplacian<B, F>(f: &F, x: Tensor<B, 2>, mode: Mode) -> (Tensor<B, 2>, Tensor<B, 1>)
+where
+    B: Backend,
+    F: NestedFn<B, 2, 2> + ?Sized,
+{
+    let [batch, d] = x.dims();
+    let device = x.device();
+    let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(&x));
+    let chunk = mode.chunk_for(d, batch * d);
+    let t = taylor_rows(OP, f, &x, d, chunk, false, due, |range| {
+        unit_directions::<B>(range, d, batch, &device)
+    });
+    (t.value, t.second.reshape([batch]))
 }
 
 const OP: &str = "laplacian";
 
-/// The one pass of [`value_and_laplacian`], with the row check's extra lane.
+/// The forward-over-reverse path of [`value_and_laplacian`].
 fn laplacian_pass<B, F>(f: &F, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>)
+where
+    B: Backend,
+    F: NestedFn<B, 2, 2> + ?Sized,
+{
+    let [batch, d] = x.dims();
+    let eye = basis::<B>(0..d, d, &x.device());
+    let (value, columns) = row_hessian_columns(OP, f, x);
+    // Keep j = k and sum.
+    let diagonal = columns * eye.reshape([d, 1, d]);
+    (value, diagonal.sum_dim(2).sum_dim(0).reshape([batch]))
+}
+
+/// Every row's Hessian by one backward pass on `Autodiff<Dual<B>>` with `d`
+/// tangent lanes (forward over reverse), with the row check's extra lane:
+/// `(f(x), columns)` where `columns[k, b, j] = ∂²u_b/∂x_j∂x_k`.
+pub(crate) fn row_hessian_columns<B, F>(
+    op: &str,
+    f: &F,
+    x: Tensor<B, 2>,
+) -> (Tensor<B, 2>, Tensor<B, 3>)
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
@@ -81,7 +157,6 @@ where
     let device = x.device();
     // Lane k < d holds e_k in every row: [d, batch, d]. When checking, lane d holds
     // a direction that differs from row to row.
-    let eye = basis::<B>(0..d, d, &device);
     let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(&x));
     let row_dir = due.now().then(|| row_direction::<B>(batch, d, &device));
     let lanes = d + usize::from(row_dir.is_some());
@@ -89,17 +164,17 @@ where
         row_basis_lanes(0..lanes, d, batch, row_dir.as_ref(), &device).reshape([lanes, batch, d]);
     let xa = Tensor::<Autodiff<Dual<B>>, 2>::from_inner(seed(x, dirs)).require_grad();
     let (u, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
-    refuse_reverse_defect(OP, seen);
+    refuse_reverse_defect(op, seen);
     assert!(
         u.dims() == [batch, 1],
-        "burn-nested: `laplacian` needs f(x) shaped [batch, 1] for x shaped [{batch}, {d}], got {:?}",
+        "burn-nested: `{op}` needs f(x) shaped [batch, 1] for x shaped [{batch}, {d}], got {:?}",
         u.dims()
     );
     let value = primal(u.clone().inner());
     let grads = u.sum().backward();
     let Some(g) = xa.grad(&grads) else {
         // `u` does not depend on `x`: every second derivative is zero.
-        return (value, Tensor::zeros([batch], &device));
+        return (value, Tensor::zeros([d, batch, d], &device));
     };
     // columns[k, b, j] = ∂²u_b / ∂x_j ∂x_k for k < d; lane d is H_b · dir_b.
     let columns: Tensor<B, 3> = tangent(g, lanes);
@@ -111,10 +186,7 @@ where
             dir.transpose().reshape([d, batch, 1]),
             0,
         );
-        check_rows(OP, due, got, predicted, scale);
+        check_rows(op, due, got, predicted, scale);
     }
-    // Keep j = k and sum.
-    let diagonal = hessian_columns * eye.reshape([d, 1, d]);
-    let lap = diagonal.sum_dim(2).sum_dim(0).reshape([batch]);
-    (value, lap)
+    (value, hessian_columns)
 }

@@ -5,28 +5,35 @@
 mod batched;
 mod engine;
 mod gradient;
+mod hessian;
 mod hvp;
 mod jacobian;
 mod jvp;
 mod laplacian;
 mod mode;
+mod operator;
 mod params;
 pub mod policy;
 mod pullback;
 mod rows;
 mod setting;
 mod switching;
+mod taylor;
 mod tune;
 mod validate;
 mod vjp;
 
 pub use batched::{batched_jacobian, value_and_batched_jacobian};
 pub use gradient::{gradient, value_and_gradient};
+pub use hessian::{batched_hessian, diag_hessian, hessian};
 pub use hvp::hvp;
 pub use jacobian::{jacobian, value_and_jacobian};
 pub use jvp::{jvp, jvp_lanes, value_and_jvp};
 pub use laplacian::{laplacian, value_and_laplacian};
 pub use mode::Mode;
+pub use operator::{
+    Probe, Stochastic, second_order_operator, stochastic_laplacian, stochastic_operator,
+};
 pub use params::{param_gradient, param_jacobian};
 pub use switching::{
     PathCounts, ROW_CHECK_ENV, SWITCHING_ENV, path_counts, reset_path_counts, row_check_enabled,

@@ -122,3 +122,13 @@ pub(crate) fn gradient(mode: Mode, inside: bool, n_in: usize) -> Path {
         _ => Path::Reverse,
     }
 }
+
+/// Path for a per-row Laplacian: the forward Laplacian (`d + 1` forward lanes, no
+/// backward pass) unless the caller pinned `AutoReverse` outside a loss or with
+/// switching off.
+pub(crate) fn laplacian(mode: Mode, inside: bool) -> Path {
+    match mode {
+        Mode::AutoReverse if !(inside && switching_enabled()) => Path::Reverse,
+        _ => Path::Forward,
+    }
+}

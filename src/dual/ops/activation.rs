@@ -19,7 +19,7 @@ use crate::dual::lanes::{
     Prim, add_tangents, bool_dtype, bool_over_lanes, common_lanes, or_zeros, over_lanes, scalar,
     scale,
 };
-use crate::dual::{Dual, DualTensor};
+use crate::dual::{Dual, DualTensor, second};
 
 type D<B> = DualTensor<B>;
 
@@ -59,6 +59,37 @@ fn gelu_derivative<K: Backend>(x: Prim<K>) -> Prim<K> {
     K::float_add(cdf, K::float_mul(x, pdf))
 }
 
+/// `gelu''(x) = φ(x)·(2 − x²)` (see [`gelu_derivative`]).
+fn gelu_second_derivative<K: Backend>(x: Prim<K>) -> Prim<K> {
+    let half = scalar::<K>(0.5, &x);
+    let two = scalar::<K>(2.0, &x);
+    let inv_sqrt_2pi = scalar::<K>(
+        core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2 * 0.5,
+        &x,
+    );
+    let square = K::float_mul(x.clone(), x);
+    let pdf = K::float_exp(K::float_neg(K::float_mul_scalar(square.clone(), half)));
+    let pdf = K::float_mul_scalar(pdf, inv_sqrt_2pi);
+    K::float_mul(pdf, K::float_add_scalar(K::float_neg(square), two))
+}
+
+/// `softmax(x)` along `dim` composed from `Dual` ops (`exp`, `sum`, `div`), for a
+/// second-order pass: each step adds its own curvature.
+fn softmax_composed<B: Backend>(x: D<B>, dim: usize) -> D<B> {
+    let max = B::float_max_dim(x.primal.clone(), dim);
+    let e = Dual::<B>::float_exp(Dual::<B>::float_sub(x, D::constant(max)));
+    let total = Dual::<B>::float_sum_dim(e.clone(), dim);
+    Dual::<B>::float_div(e, total)
+}
+
+/// `log_softmax(x)` along `dim` composed from `Dual` ops, for a second-order pass.
+fn log_softmax_composed<B: Backend>(x: D<B>, dim: usize) -> D<B> {
+    let max = B::float_max_dim(x.primal.clone(), dim);
+    let shifted = Dual::<B>::float_sub(x, D::constant(max));
+    let total = Dual::<B>::float_sum_dim(Dual::<B>::float_exp(shifted.clone()), dim);
+    Dual::<B>::float_sub(shifted, Dual::<B>::float_log(total))
+}
+
 /// `Σ_dim s·t` for a lane-stacked `t`, kept as a unit dim (`dim` is a primal dim).
 fn weighted_sum<B: Backend>(s: &Prim<B>, t: Prim<B>, dim: usize) -> Prim<B> {
     B::float_sum_dim(scale::<B>(t, s.clone()), dim + 1)
@@ -86,6 +117,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 let negative = B::float_lower_elem(x.clone(), zero, bool_dtype::<B>(&x));
                 piecewise::<B>(&x, 1.0, negative, negative_slope.elem::<f64>())
             },
+            |_, _, _| None,
         )
     }
 
@@ -93,6 +125,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
     /// `x` (Burn passes it as `[1, channels, 1, ..]`).
     fn prelu(tensor: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self> {
         let lanes = common_lanes::<B>("prelu", [&tensor.tangent, &alpha.tangent]);
+        second::bilinear_unsupported::<B>("prelu", &tensor.tangent, &alpha.tangent);
         let x = tensor.primal;
         let primal = B::prelu(x.clone(), alpha.primal.clone());
         let Some(lanes) = lanes else {
@@ -114,7 +147,11 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
     /// `gelu'(x) = Φ(x) + x·φ(x)` for Burn's exact (erf) GELU. Not
     /// `B::gelu_backward`, which is the derivative of the tanh approximation.
     fn gelu(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::gelu, |x, _| gelu_derivative::<B>(x))
+        tensor.elementwise(
+            B::gelu,
+            |x, _| gelu_derivative::<B>(x),
+            |x, _, _| Some(gelu_second_derivative::<B>(x)),
+        )
     }
 
     /// `grad · gelu'(x)`, exact, written with `Dual`'s own ops so a backward pass
@@ -127,10 +164,21 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
 
     /// `y·(1 − y)` from the output `y`.
     fn sigmoid(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::sigmoid, |_, y| {
-            let one = scalar::<B>(1.0, &y);
-            B::float_mul(y.clone(), B::float_add_scalar(B::float_neg(y), one))
-        })
+        tensor.elementwise(
+            B::sigmoid,
+            |_, y| {
+                let one = scalar::<B>(1.0, &y);
+                B::float_mul(y.clone(), B::float_add_scalar(B::float_neg(y), one))
+            },
+            // f'' = f'·(1 − 2y)
+            |_, y, d| {
+                let (one, minus_two) = (scalar::<B>(1.0, &y), scalar::<B>(-2.0, &y));
+                Some(B::float_mul(
+                    d,
+                    B::float_add_scalar(B::float_mul_scalar(y, minus_two), one),
+                ))
+            },
+        )
     }
 
     /// `α` where `0 ≤ α·x + β ≤ 1` (breakpoints included, as Burn's reverse rule
@@ -153,19 +201,32 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 );
                 piecewise::<B>(&x, alpha.elem::<f64>(), clamped, 0.0)
             },
+            |_, _, _| None,
         )
     }
 
     /// `1 − σ(x) = 1 / (1 + eˣ)`, which neither overflows nor cancels.
     fn log_sigmoid(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::log_sigmoid, |x, _| {
-            let one = scalar::<B>(1.0, &x);
-            B::float_recip(B::float_add_scalar(B::float_exp(x), one))
-        })
+        tensor.elementwise(
+            B::log_sigmoid,
+            |x, _| {
+                let one = scalar::<B>(1.0, &x);
+                B::float_recip(B::float_add_scalar(B::float_exp(x), one))
+            },
+            // f' = σ(−x), so f'' = −σ(x)·σ(−x) = −(1 − f')·f'
+            |_, _, d| {
+                let one = scalar::<B>(1.0, &d);
+                let sig = B::float_add_scalar(B::float_neg(d.clone()), one);
+                Some(B::float_neg(B::float_mul(sig, d)))
+            },
+        )
     }
 
     /// `s·(∂x − Σ_dim s·∂x)` with `s` the output.
     fn softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+            return softmax_composed(tensor, dim);
+        }
         let Some(t) = tensor.tangent else {
             return D::constant(B::softmax(tensor.primal, dim));
         };
@@ -176,6 +237,9 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
 
     /// `∂x − Σ_dim softmax(x)·∂x`, with `softmax(x) = exp(y)` from the output `y`.
     fn log_softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+            return log_softmax_composed(tensor, dim);
+        }
         let Some(t) = tensor.tangent else {
             return D::constant(B::log_softmax(tensor.primal, dim));
         };
@@ -187,6 +251,9 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
 
     /// `softmax(−x)`: `s·(Σ_dim s·∂x − ∂x)` with `s` the output.
     fn softmin(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+            return softmax_composed(Self::float_neg(tensor), dim);
+        }
         let Some(t) = tensor.tangent else {
             return D::constant(B::softmin(tensor.primal, dim));
         };

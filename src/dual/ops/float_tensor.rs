@@ -16,6 +16,27 @@ use crate::dual::{Dual, DualTensor};
 
 type D<B> = DualTensor<B>;
 
+/// `t·c` for a scalar `c`.
+fn times<B: Backend>(t: Prim<B>, c: f64) -> Prim<B> {
+    let c = scalar::<B>(c, &t);
+    B::float_mul_scalar(t, c)
+}
+
+/// `d³`.
+fn cube<B: Backend>(d: Prim<B>) -> Prim<B> {
+    B::float_mul(B::float_mul(d.clone(), d.clone()), d)
+}
+
+/// `c·x·d³`: the second derivative of `asin`-like ops from their first, `d`.
+fn x_times_cube<B: Backend>(x: Prim<B>, d: Prim<B>, c: f64) -> Prim<B> {
+    times::<B>(B::float_mul(x, cube::<B>(d)), c)
+}
+
+/// `c·x·d²`: the second derivative of `atan`-like ops from their first, `d`.
+fn x_times_square<B: Backend>(x: Prim<B>, d: Prim<B>, c: f64) -> Prim<B> {
+    times::<B>(B::float_mul(x, B::float_mul(d.clone(), d)), c)
+}
+
 /// Scalar `s − 1`, keeping an int exponent an int.
 fn minus_one(s: Scalar) -> Scalar {
     match s.try_as_integer() {
@@ -35,10 +56,22 @@ fn power_scalar<B: Backend>(
     if exponent.elem::<f64>() == 0.0 {
         return x.zero_derivative(primal_op);
     }
-    x.elementwise(primal_op, |x, _| {
-        let factor = scalar::<B>(exponent.elem::<f64>(), &x);
-        B::float_mul_scalar(B::float_powf_scalar(x, minus_one(exponent)), factor)
-    })
+    let e = exponent.elem::<f64>();
+    x.elementwise(
+        primal_op,
+        |x, _| {
+            let factor = scalar::<B>(e, &x);
+            B::float_mul_scalar(B::float_powf_scalar(x, minus_one(exponent)), factor)
+        },
+        |x, _, _| {
+            // e·(e−1)·x^(e−2); none for e = 1, where it would be 0·0^(−1) at x = 0.
+            (e != 1.0).then(|| {
+                let factor = scalar::<B>(e * (e - 1.0), &x);
+                let lowered = minus_one(minus_one(exponent));
+                B::float_mul_scalar(B::float_powf_scalar(x, lowered), factor)
+            })
+        },
+    )
 }
 
 impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
@@ -229,9 +262,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_recip(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_recip, |_, y| {
-            B::float_neg(B::float_mul(y.clone(), y))
-        })
+        // f'' = 2y³ = −2y·f'
+        tensor.elementwise(
+            B::float_recip,
+            |_, y| B::float_neg(B::float_mul(y.clone(), y)),
+            |_, y, d| Some(times::<B>(B::float_mul(y, d), -2.0)),
+        )
     }
 
     fn float_transpose(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -509,18 +545,26 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_exp(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_exp, |_, y| y)
+        tensor.elementwise(B::float_exp, |_, y| y, |_, y, _| Some(y))
     }
 
     fn float_log(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_log, |x, _| B::float_recip(x))
+        tensor.elementwise(
+            B::float_log,
+            |x, _| B::float_recip(x),
+            |_, _, d| Some(B::float_neg(B::float_mul(d.clone(), d))),
+        )
     }
 
     fn float_log1p(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_log1p, |x, _| {
-            let one = scalar::<B>(1.0, &x);
-            B::float_recip(B::float_add_scalar(x, one))
-        })
+        tensor.elementwise(
+            B::float_log1p,
+            |x, _| {
+                let one = scalar::<B>(1.0, &x);
+                B::float_recip(B::float_add_scalar(x, one))
+            },
+            |_, _, d| Some(B::float_neg(B::float_mul(d.clone(), d))),
+        )
     }
 
     fn float_powf(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -529,6 +573,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
 
     fn float_powi(lhs: FloatTensor<Self>, rhs: IntTensor<Self>) -> FloatTensor<Self> {
         let exponent = rhs.clone();
+        let exponent2 = rhs.clone();
         lhs.elementwise(
             |p| B::float_powi(p, rhs),
             |x, _| {
@@ -539,6 +584,24 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
                 let safe = B::int_mask_fill(exponent.clone(), is_zero, Scalar::Int(1));
                 let lowered = B::float_powi(x.clone(), B::int_sub_scalar(safe, Scalar::Int(1)));
                 B::float_mul(B::int_into_float(exponent, x.dtype().into()), lowered)
+            },
+            |x, _, _| {
+                // n·(n−1)·x^(n−2), with n−2 taken as 0 where n ∈ {0, 1} (the factor
+                // n·(n−1) is 0 there, and 0·0^(−1) must not be formed).
+                let bool_dtype = bool_dtype::<B>(&x);
+                let n = exponent2;
+                let low = B::int_lower_elem(n.clone(), Scalar::Int(2), bool_dtype);
+                let high = B::int_greater_elem(n.clone(), Scalar::Int(-1), bool_dtype);
+                let flat = B::bool_and(low, high);
+                let lowered = B::int_mask_fill(
+                    B::int_sub_scalar(n.clone(), Scalar::Int(2)),
+                    flat,
+                    Scalar::Int(0),
+                );
+                let nf = B::int_into_float(n, x.dtype().into());
+                let factor =
+                    B::float_mul(nf.clone(), B::float_sub_scalar(nf, scalar::<B>(1.0, &x)));
+                Some(B::float_mul(factor, B::float_powi(x, lowered)))
             },
         )
     }
@@ -560,75 +623,112 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_sqrt(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_sqrt, |_, y| {
-            let half = scalar::<B>(0.5, &y);
-            B::float_mul_scalar(B::float_recip(y), half)
-        })
+        // f'' = −1/(4y³) = −2·f'³
+        tensor.elementwise(
+            B::float_sqrt,
+            |_, y| {
+                let half = scalar::<B>(0.5, &y);
+                B::float_mul_scalar(B::float_recip(y), half)
+            },
+            |_, _, d| Some(times::<B>(cube::<B>(d), -2.0)),
+        )
     }
 
     fn float_abs(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_abs, |x, _| B::float_sign(x))
+        tensor.elementwise(B::float_abs, |x, _| B::float_sign(x), |_, _, _| None)
     }
 
     fn float_cos(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_cos, |x, _| B::float_neg(B::float_sin(x)))
+        tensor.elementwise(
+            B::float_cos,
+            |x, _| B::float_neg(B::float_sin(x)),
+            |_, y, _| Some(B::float_neg(y)),
+        )
     }
 
     fn float_sin(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_sin, |x, _| B::float_cos(x))
+        tensor.elementwise(
+            B::float_sin,
+            |x, _| B::float_cos(x),
+            |_, y, _| Some(B::float_neg(y)),
+        )
     }
 
     fn float_tan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_tan, |_, y| one_plus_square::<B>(y, 1.0))
+        // f'' = 2y·f'
+        tensor.elementwise(
+            B::float_tan,
+            |_, y| one_plus_square::<B>(y, 1.0),
+            |_, y, d| Some(times::<B>(B::float_mul(y, d), 2.0)),
+        )
     }
 
     fn float_cosh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_cosh, |x, _| B::float_sinh(x))
+        tensor.elementwise(B::float_cosh, |x, _| B::float_sinh(x), |_, y, _| Some(y))
     }
 
     fn float_sinh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_sinh, |x, _| B::float_cosh(x))
+        tensor.elementwise(B::float_sinh, |x, _| B::float_cosh(x), |_, y, _| Some(y))
     }
 
     fn float_tanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_tanh, |_, y| one_plus_square::<B>(y, -1.0))
+        // f'' = −2y·f'
+        tensor.elementwise(
+            B::float_tanh,
+            |_, y| one_plus_square::<B>(y, -1.0),
+            |_, y, d| Some(times::<B>(B::float_mul(y, d), -2.0)),
+        )
     }
 
     fn float_acos(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_acos, |x, _| {
-            B::float_neg(B::float_recip(B::float_sqrt(one_plus_square::<B>(x, -1.0))))
-        })
+        tensor.elementwise(
+            B::float_acos,
+            |x, _| B::float_neg(B::float_recip(B::float_sqrt(one_plus_square::<B>(x, -1.0)))),
+            |x, _, d| Some(x_times_cube::<B>(x, d, 1.0)),
+        )
     }
 
     fn float_acosh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_acosh, |x, _| {
-            let minus_one = B::float_neg(one_plus_square::<B>(x, -1.0));
-            B::float_recip(B::float_sqrt(minus_one))
-        })
+        tensor.elementwise(
+            B::float_acosh,
+            |x, _| {
+                let minus_one = B::float_neg(one_plus_square::<B>(x, -1.0));
+                B::float_recip(B::float_sqrt(minus_one))
+            },
+            |x, _, d| Some(x_times_cube::<B>(x, d, -1.0)),
+        )
     }
 
     fn float_asin(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_asin, |x, _| {
-            B::float_recip(B::float_sqrt(one_plus_square::<B>(x, -1.0)))
-        })
+        tensor.elementwise(
+            B::float_asin,
+            |x, _| B::float_recip(B::float_sqrt(one_plus_square::<B>(x, -1.0))),
+            |x, _, d| Some(x_times_cube::<B>(x, d, 1.0)),
+        )
     }
 
     fn float_asinh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_asinh, |x, _| {
-            B::float_recip(B::float_sqrt(one_plus_square::<B>(x, 1.0)))
-        })
+        tensor.elementwise(
+            B::float_asinh,
+            |x, _| B::float_recip(B::float_sqrt(one_plus_square::<B>(x, 1.0))),
+            |x, _, d| Some(x_times_cube::<B>(x, d, -1.0)),
+        )
     }
 
     fn float_atan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_atan, |x, _| {
-            B::float_recip(one_plus_square::<B>(x, 1.0))
-        })
+        tensor.elementwise(
+            B::float_atan,
+            |x, _| B::float_recip(one_plus_square::<B>(x, 1.0)),
+            |x, _, d| Some(x_times_square::<B>(x, d, -2.0)),
+        )
     }
 
     fn float_atanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.elementwise(B::float_atanh, |x, _| {
-            B::float_recip(one_plus_square::<B>(x, -1.0))
-        })
+        tensor.elementwise(
+            B::float_atanh,
+            |x, _| B::float_recip(one_plus_square::<B>(x, -1.0)),
+            |x, _, d| Some(x_times_square::<B>(x, d, 2.0)),
+        )
     }
 
     fn float_atan2(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -653,11 +753,15 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
 
     fn float_erf(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         // erf'(x) = 2/√π · exp(−x²)
-        tensor.elementwise(B::float_erf, |x, _| {
-            let factor = scalar::<B>(2.0 / core::f64::consts::PI.sqrt(), &x);
-            let gauss = B::float_exp(B::float_neg(B::float_mul(x.clone(), x)));
-            B::float_mul_scalar(gauss, factor)
-        })
+        tensor.elementwise(
+            B::float_erf,
+            |x, _| {
+                let factor = scalar::<B>(2.0 / core::f64::consts::PI.sqrt(), &x);
+                let gauss = B::float_exp(B::float_neg(B::float_mul(x.clone(), x)));
+                B::float_mul_scalar(gauss, factor)
+            },
+            |x, _, d| Some(times::<B>(B::float_mul(x, d), -2.0)),
+        )
     }
 
     fn float_cat(tensors: Vec<FloatTensor<Self>>, dim: usize) -> FloatTensor<Self> {

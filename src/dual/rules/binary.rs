@@ -2,10 +2,12 @@
 
 use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
 
-use crate::dual::DualTensor;
+use burn_backend::ops::FloatTensorOps;
+
 use crate::dual::lanes::{
     Prim, add_tangents, bool_dtype, common_lanes, expand_to, lane_shape, over_lanes, scale,
 };
+use crate::dual::{Dual, DualTensor, second};
 
 /// `out = f(l, r)` with `∂out = ∂l·dl(l, r, out) + ∂r·dr(l, r, out)`; each partial
 /// is computed only when its tangent is present. `None` as a partial means 1.
@@ -40,20 +42,52 @@ pub(crate) fn product_rule<B: Backend>(
     }
 }
 
-/// `l·r`.
+/// `l·r`; in a second-order pass plus the cross term `2·Σₗ ∂l ∂r`.
 pub(crate) fn mul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
-    product_rule(
+    let cross = second_order_factors(&lhs, &rhs);
+    let out = product_rule(
         "float_mul",
         lhs,
         rhs,
         B::float_mul,
         |_, r, _| Some(r.clone()),
         |l, _, _| Some(l.clone()),
-    )
+    );
+    with_cross_term("float_mul", out, cross, B::float_mul)
 }
 
-/// `l / r`: `∂l / r − ∂r · out / r`.
+/// Both tangents and the layout, when a second-order pass meets a bilinear op
+/// whose factors both carry tangents.
+fn second_order_factors<B: Backend>(
+    lhs: &DualTensor<B>,
+    rhs: &DualTensor<B>,
+) -> Option<(Prim<B>, Prim<B>, second::Layout)> {
+    let layout = second::layout::<B>()?;
+    Some((lhs.tangent.clone()?, rhs.tangent.clone()?, layout))
+}
+
+/// `out` with the bilinear cross term `2·Σₗ op(a₁ₗ, b₁ₗ)` added to its
+/// accumulators when `factors` are present.
+fn with_cross_term<B: Backend>(
+    op_name: &str,
+    out: DualTensor<B>,
+    factors: Option<(Prim<B>, Prim<B>, second::Layout)>,
+    op: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
+) -> DualTensor<B> {
+    let Some((a, b, layout)) = factors else {
+        return out;
+    };
+    let tangent = out.tangent.expect("a product of two tangents has one");
+    let tangent = second::bilinear_curvature::<B>(op_name, &a, &b, tangent, &layout, op);
+    DualTensor::new(out.primal, Some(tangent))
+}
+
+/// `l / r`: `∂l / r − ∂r · out / r`. In a second-order pass with a tangent on
+/// `r`, `l · (1/r)` by the rules of `mul` and `recip` (which add the curvature).
 pub(crate) fn div<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    if rhs.tangent.is_some() && second::layout::<B>().is_some() {
+        return mul(lhs, Dual::<B>::float_recip(rhs));
+    }
     product_rule(
         "float_div",
         lhs,
@@ -110,7 +144,62 @@ pub(crate) fn remainder<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> D
 /// Both partials avoid forming `0·∞`: where `r = 0` the lhs partial uses `l^0`
 /// (it is `0·l^0 = 0`, also at `l = 0`), and where `l = 0` the rhs partial uses
 /// `ln 1` (it is `out·0 = 0`, right for `r > 0` where `0^r` is flat in `r`).
+///
+/// In a second-order pass: with a tangent on `r`, `exp(r·ln l)` by the rules of
+/// `log`, `mul` and `exp` (so `l > 0`, as for `r`'s first derivative); with one on
+/// `l` only, the curvature `r·(r−1)·l^(r−2)`.
 pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    if let Some(layout) = second::layout::<B>() {
+        if rhs.tangent.is_some() {
+            let log = Dual::<B>::float_log(lhs);
+            return Dual::<B>::float_exp(mul(rhs, log));
+        }
+        if let Some(t) = lhs.tangent.clone() {
+            let r = rhs.primal.clone();
+            let l = lhs.primal.clone();
+            let out = powf_first_order(lhs, rhs);
+            let one = Scalar::new(1.0, &r.dtype());
+            let two = Scalar::new(2.0, &r.dtype());
+            let factor = B::float_mul(r.clone(), B::float_sub_scalar(r.clone(), one));
+            // Where r ∈ {0, 1} the factor is 0: lower the exponent to 0 there so
+            // 0·0^(−1) is never formed.
+            let flat = B::float_equal_elem(
+                factor.clone(),
+                Scalar::new(0.0, &r.dtype()),
+                bool_dtype::<B>(&r),
+            );
+            let lowered = B::float_mask_fill(
+                B::float_sub_scalar(r, two),
+                flat,
+                Scalar::new(0.0, &l.dtype()),
+            );
+            let curvature = B::float_mul(factor, B::float_powf(l, lowered));
+            let curvature = expand_like::<B>(curvature, &out.primal);
+            let tangent = out.tangent.expect("a power of a tangent has one");
+            let tangent = second::elementwise_curvature::<B>(
+                "float_powf",
+                &expand_to::<B>(t, &out.primal.shape()),
+                tangent,
+                curvature,
+                &layout,
+            );
+            return DualTensor::new(out.primal, Some(tangent));
+        }
+    }
+    powf_first_order(lhs, rhs)
+}
+
+/// A primal-derived factor broadcast to `like`'s shape.
+fn expand_like<B: Backend>(factor: Prim<B>, like: &Prim<B>) -> Prim<B> {
+    let shape = like.shape();
+    if factor.shape() == shape {
+        return factor;
+    }
+    B::float_expand(factor, shape)
+}
+
+/// The first-order rule of [`powf`].
+fn powf_first_order<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
     product_rule(
         "float_powf",
         lhs,
@@ -137,6 +226,9 @@ fn replace_zeros<B: Backend>(x: Prim<B>, value: Scalar) -> Prim<B> {
 
 /// `atan2(y, x)`: `(∂y·x − ∂x·y) / (x² + y²)`.
 pub(crate) fn atan2<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    if lhs.tangent.is_some() || rhs.tangent.is_some() {
+        second::unsupported::<B>("float_atan2");
+    }
     let norm2 = |y: &Prim<B>, x: &Prim<B>| {
         B::float_add(
             B::float_mul(y.clone(), y.clone()),
@@ -157,6 +249,7 @@ pub(crate) fn atan2<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualT
 /// one `[lanes·rows, k] × [k, n]` product, so lanes cost one GEMM, not one each.
 pub(crate) fn matmul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
     common_lanes::<B>("float_matmul", [&lhs.tangent, &rhs.tangent]);
+    let cross = second_order_factors(&lhs, &rhs);
     let primal = B::float_matmul(lhs.primal.clone(), rhs.primal.clone());
     if lhs.tangent.is_none() && rhs.tangent.is_none() {
         return DualTensor::constant(primal);
@@ -167,7 +260,12 @@ pub(crate) fn matmul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> Dual
         .tangent
         .map(|t| B::float_matmul(over_lanes::<B>(lhs.primal), t));
     let tangent = add_tangents::<B>("float_matmul", tl, tr, &shape);
-    DualTensor { primal, tangent }
+    with_cross_term(
+        "float_matmul",
+        DualTensor { primal, tangent },
+        cross,
+        B::float_matmul,
+    )
 }
 
 /// `t · r` for a lane-stacked `t`.
@@ -195,6 +293,7 @@ pub(crate) fn cross<B: Backend>(
     dim: usize,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_cross", [&lhs.tangent, &rhs.tangent]);
+    let cross_term = second_order_factors(&lhs, &rhs);
     let primal = B::float_cross(lhs.primal.clone(), rhs.primal.clone(), dim);
     let Some(lanes) = lanes else {
         return DualTensor::constant(primal);
@@ -211,5 +310,21 @@ pub(crate) fn cross<B: Backend>(
         B::float_cross(full(lhs.primal.clone()), t, dim + 1)
     });
     let tangent = add_tangents::<B>("float_cross", tl, tr, &shape);
-    DualTensor { primal, tangent }
+    with_cross_term(
+        "float_cross",
+        DualTensor { primal, tangent },
+        cross_term,
+        |a, b| {
+            // Lane-stacked factors of equal shape: the primal dim is one further out.
+            let shape = a
+                .shape()
+                .broadcast(&b.shape())
+                .expect("cross factors broadcast");
+            B::float_cross(
+                B::float_expand(a, shape.clone()),
+                B::float_expand(b, shape),
+                dim + 1,
+            )
+        },
+    )
 }

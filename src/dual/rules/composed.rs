@@ -12,7 +12,7 @@ use burn_backend::{
 };
 
 use crate::dual::lanes::{Prim, common_lanes};
-use crate::dual::{Dual, DualTensor};
+use crate::dual::{Dual, DualTensor, second};
 
 /// An int primitive of the inner backend.
 type IntPrim<B> = <B as burn_backend::backend::BackendTypes>::IntTensorPrimitive;
@@ -89,6 +89,9 @@ pub(crate) fn ctc_loss_backward<B: Backend>(
     grad_loss: DualTensor<B>,
     blank: usize,
 ) -> DualTensor<B> {
+    if log_probs.tangent.is_some() || grad_loss.tangent.is_some() {
+        second::unsupported::<B>("ctc_loss_backward");
+    }
     common_lanes::<B>(
         "ctc_loss_backward",
         [&log_probs.tangent, &grad_loss.tangent],

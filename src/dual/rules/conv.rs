@@ -9,11 +9,11 @@ use burn_backend::{
     ops::{ConvOptions, ConvTransposeOptions, conv::calculate_padding_out},
 };
 
-use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, add_tangents, common_lanes};
 use crate::dual::rules::fold::{
     channel_bias, into_dim, out_of_dim, per_batch, stand_in, sum_all_but,
 };
+use crate::dual::{DualTensor, second};
 
 /// An inner-backend convolution `(x, weight, bias, options) -> y`.
 pub(crate) type ConvFn<B, O> = fn(Prim<B>, Prim<B>, Option<Prim<B>>, O) -> Prim<B>;
@@ -77,6 +77,7 @@ fn conv_with_bias<B: Backend, O: Clone>(
     weight_out_dim: usize,
 ) -> DualTensor<B> {
     let (b, tb) = split_bias(bias);
+    second::bilinear_unsupported::<B>(op, &x.tangent, &w.tangent);
     if common_lanes::<B>(op, [&x.tangent, &w.tangent, &tb]).is_none() {
         return DualTensor::constant(conv(x.primal, w.primal, b, options));
     }
@@ -161,6 +162,7 @@ pub(crate) fn x_backward<B: Backend, const N: usize>(
     options: ConvOptions<N>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("conv x_backward", [&w.tangent, &grad.tangent]);
+    second::bilinear_unsupported::<B>("conv x_backward", &w.tangent, &grad.tangent);
     let x_shape = x.primal.shape();
     let out = x_backward(
         x.primal,
@@ -198,6 +200,7 @@ pub(crate) fn transpose_x_backward<B: Backend, const N: usize>(
     options: ConvTransposeOptions<N>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("conv_transpose x_backward", [&w.tangent, &grad.tangent]);
+    second::bilinear_unsupported::<B>("conv_transpose x_backward", &w.tangent, &grad.tangent);
     let out = x_backward(w.primal.clone(), grad.primal.clone(), options.clone());
     let Some(lanes) = lanes else {
         return DualTensor::constant(out);
@@ -243,6 +246,7 @@ pub(crate) fn weight_backward<B: Backend, O: Clone>(
     options: O,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("conv weight_backward", [&x.tangent, &grad.tangent]);
+    second::bilinear_unsupported::<B>("conv weight_backward", &x.tangent, &grad.tangent);
     let w = w.primal;
     let out = weight_backward(
         x.primal.clone(),

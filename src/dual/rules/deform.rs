@@ -7,10 +7,10 @@ use burn_backend::{
     ops::{DeformConv2dBackward, DeformConvOptions},
 };
 
-use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, add_tangents, common_lanes};
 use crate::dual::rules::conv::split_bias;
 use crate::dual::rules::fold::{channel_bias, into_dim, out_of_dim, per_batch, repeat_batch};
+use crate::dual::{DualTensor, second};
 
 /// `deform_conv2d(x, offset, w, mask, b)`. Input and mask tangents fold into the
 /// batch (offset, mask and input repeated per lane); a weight tangent folds into
@@ -26,6 +26,16 @@ pub(crate) fn deform_conv2d<B: Backend>(
     let (b, tb) = split_bias(bias);
     let (m, tm) = split_bias(mask);
     let off = offset.primal_without_jvp("deform_conv2d offset");
+    // Linear in each of x, w and the mask: two of them with tangents need a
+    // cross term a second-order pass does not have.
+    if [&x.tangent, &w.tangent, &tm]
+        .iter()
+        .filter(|t| t.is_some())
+        .count()
+        > 1
+    {
+        second::unsupported::<B>("deform_conv2d");
+    }
     let Some(lanes) = common_lanes::<B>("deform_conv2d", [&x.tangent, &w.tangent, &tm, &tb]) else {
         return DualTensor::constant(B::deform_conv2d(x.primal, off, w.primal, m, b, options));
     };
@@ -122,6 +132,7 @@ pub(crate) fn deform_conv2d_backward<B: Backend>(
     let off = offset.primal_without_jvp("deform_conv2d_backward offset");
     let (m, tm) = split_bias(mask);
     let b = bias.map(|b| b.primal);
+    second::unsupported::<B>("deform_conv2d_backward");
     let lanes = common_lanes::<B>(
         "deform_conv2d_backward",
         [&x.tangent, &w.tangent, &tm, &grad.tangent],

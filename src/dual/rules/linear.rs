@@ -4,9 +4,9 @@
 
 use burn_backend::{Backend, Shape, TensorMetadata};
 
-use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, add_tangents, common_lanes, lanes_of};
 use crate::dual::rules::fold::{into_dim, out_of_dim};
+use crate::dual::{DualTensor, second};
 
 /// Applies `op` to a tangent `[L, .., k]` as rows `[L·rows, k]`, giving `[L, .., n]`.
 fn per_row<B: Backend>(t: Prim<B>, op: impl FnOnce(Prim<B>) -> Prim<B>) -> Prim<B> {
@@ -70,6 +70,7 @@ pub(crate) fn linear<B: Backend>(
     bias: Option<DualTensor<B>>,
 ) -> DualTensor<B> {
     let (b, tb) = super::conv::split_bias(bias);
+    second::bilinear_unsupported::<B>("linear", &x.tangent, &w.tangent);
     if common_lanes::<B>("linear", [&x.tangent, &w.tangent, &tb]).is_none() {
         return DualTensor::constant(B::linear(x.primal, w.primal, b));
     }
@@ -101,6 +102,7 @@ pub(crate) fn linear<B: Backend>(
 /// `linear_x_backward(w, g) = g @ wᵀ`, bilinear in `w` and `g`.
 pub(crate) fn x_backward<B: Backend>(w: DualTensor<B>, grad: DualTensor<B>) -> DualTensor<B> {
     common_lanes::<B>("linear_x_backward", [&w.tangent, &grad.tangent]);
+    second::bilinear_unsupported::<B>("linear_x_backward", &w.tangent, &grad.tangent);
     let out = B::linear_x_backward(w.primal.clone(), grad.primal.clone());
     let shape = out.shape();
     let tg = grad
@@ -119,6 +121,7 @@ pub(crate) fn x_backward<B: Backend>(w: DualTensor<B>, grad: DualTensor<B>) -> D
 /// the features of `x` (rows of the result) or of `g` (its columns).
 pub(crate) fn weight_backward<B: Backend>(x: DualTensor<B>, grad: DualTensor<B>) -> DualTensor<B> {
     common_lanes::<B>("linear_weight_backward", [&x.tangent, &grad.tangent]);
+    second::bilinear_unsupported::<B>("linear_weight_backward", &x.tangent, &grad.tangent);
     let out = B::linear_weight_backward(x.primal.clone(), grad.primal.clone());
     let shape = out.shape();
     let tx = x

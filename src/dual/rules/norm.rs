@@ -5,8 +5,10 @@
 
 use burn_backend::{Backend, Shape, TensorMetadata};
 
-use crate::dual::DualTensor;
+use burn_backend::ops::FloatTensorOps;
+
 use crate::dual::lanes::{Prim, add_tangents, common_lanes, over_lanes, scalar};
+use crate::dual::{Dual, DualTensor, second};
 
 /// A `[L, D]` tangent of γ or β shaped `[L, 1, .., D]` for a rank-`rank` output.
 fn feature_tangent<B: Backend>(t: Prim<B>, rank: usize) -> Prim<B> {
@@ -39,6 +41,9 @@ pub(crate) fn layer_norm<B: Backend>(
     if common_lanes::<B>("layer_norm", [&x.tangent, &gamma.tangent, &tb]).is_none() {
         return DualTensor::constant(B::layer_norm(x.primal, gamma.primal, b, epsilon));
     }
+    if second::layout::<B>().is_some() {
+        return layer_norm_composed(x, gamma, beta_of(b, tb.clone()), epsilon);
+    }
     let out = B::layer_norm(x.primal.clone(), gamma.primal.clone(), b, epsilon);
     let shape = out.shape();
     let rank = shape.num_dims();
@@ -63,4 +68,37 @@ pub(crate) fn layer_norm<B: Backend>(
     let t = add_tangents::<B>("layer_norm", tx, tg, &shape);
     let tb = tb.map(|t| feature_tangent::<B>(t, rank));
     DualTensor::new(out, add_tangents::<B>("layer_norm", t, tb, &shape))
+}
+
+/// The bias back as a dual, for [`layer_norm_composed`].
+fn beta_of<B: Backend>(primal: Option<Prim<B>>, tangent: Option<Prim<B>>) -> Option<DualTensor<B>> {
+    primal.map(|p| DualTensor::new(p, tangent))
+}
+
+/// `layer_norm` composed from `Dual` ops (mean, sub, mul, sqrt, div), for a
+/// second-order pass: each step adds its own curvature.
+fn layer_norm_composed<B: Backend>(
+    x: DualTensor<B>,
+    gamma: DualTensor<B>,
+    beta: Option<DualTensor<B>>,
+    epsilon: f64,
+) -> DualTensor<B> {
+    type D<B> = Dual<B>;
+    let rank = x.shape().num_dims();
+    let last = rank - 1;
+    let features = |t: DualTensor<B>| {
+        let mut dims = vec![1; rank - 1];
+        dims.push(t.shape()[0]);
+        D::<B>::float_reshape(t, Shape::from(dims))
+    };
+    let mean = D::<B>::float_mean_dim(x.clone(), last);
+    let centered = D::<B>::float_sub(x, mean);
+    let var = D::<B>::float_mean_dim(D::<B>::float_mul(centered.clone(), centered.clone()), last);
+    let eps = scalar::<B>(epsilon, &var.primal);
+    let sigma = D::<B>::float_sqrt(D::<B>::float_add_scalar(var, eps));
+    let y = D::<B>::float_mul(D::<B>::float_div(centered, sigma), features(gamma));
+    match beta {
+        Some(beta) => D::<B>::float_add(y, features(beta)),
+        None => y,
+    }
 }

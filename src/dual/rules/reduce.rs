@@ -2,8 +2,8 @@
 
 use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
 
-use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, over_lanes, scale, slices_along};
+use crate::dual::{DualTensor, second};
 
 /// Flattens a tangent to `[lanes, numel]`.
 fn flat_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
@@ -94,6 +94,7 @@ pub(crate) fn prod_dim<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B
     let Some(t) = x.tangent else {
         return DualTensor::constant(prod_dim_primal::<B>(x.primal, dim));
     };
+    second::unsupported::<B>("float_prod_dim");
     let others = product_of_others::<B>(x.primal.clone(), dim);
     let tangent = B::float_sum_dim(scale::<B>(t, others), dim + 1);
     DualTensor::new(prod_dim_primal::<B>(x.primal, dim), Some(tangent))
@@ -103,6 +104,7 @@ pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
     let Some(t) = x.tangent else {
         return DualTensor::constant(prod_primal::<B>(x.primal));
     };
+    second::unsupported::<B>("float_prod");
     let numel = x.primal.shape().num_elements();
     let flat = B::float_reshape(x.primal.clone(), Shape::new([numel]));
     let others = product_of_others::<B>(flat, 0);
@@ -131,6 +133,7 @@ pub(crate) fn cumprod<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B>
     let Some(t) = x.tangent else {
         return DualTensor::constant(cumprod_primal::<B>(x.primal, dim));
     };
+    second::unsupported::<B>("float_cumprod");
     let out = cumprod_primal::<B>(x.primal.clone(), dim);
     // out_{i−1}, with out_{−1} = 1.
     let previous = shift_in_one::<B>(out.clone(), dim, true);

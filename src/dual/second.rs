@@ -1,0 +1,192 @@
+//! Collapsed second-order forward mode (the forward Laplacian): the extra lanes a
+//! second-order pass carries, and the terms a nonlinear rule adds to them.
+//!
+//! A second-order pass pushes, next to each value `x`, first-order lanes `x₁ₗ`
+//! (directions `vₗ`) and an *accumulator*: `x₂ = Σₗ ∂²x/∂vₗ²` summed over the
+//! first `summed` lanes ("collapsed"), or one accumulator per summed lane
+//! (`diagonal`, for `diag(∇²u)`). Both ride in the ordinary tangent, stacked after
+//! the first-order lanes: `[summed | extra | accumulators]`, where `extra` lanes are
+//! first-order only (the row check's direction).
+//!
+//! That layout is what keeps this small: a linear or structural op maps the
+//! accumulator exactly as it maps a first-order lane (`(Lx)₂ = L x₂`), so every
+//! linear rule of `Dual` is already a second-order rule. A nonlinear rule applies
+//! its first-order rule to every lane and then adds its curvature to the
+//! accumulators: `f''(x)·Σₗ x₁ₗ²` for an elementwise `f`, `2·Σₗ a₁ₗ ∘ b₁ₗ` for a
+//! bilinear `a ∘ b` (`mul`, `matmul`). A nonlinear rule that has no such term
+//! panics, naming its op, when it meets a second-order pass.
+//!
+//! The layout is set per thread and per inner backend type by the transform that
+//! runs the pass, so a `Dual<Dual<B>>` used by some rule inside the pass keeps its
+//! own first-order meaning.
+
+use core::any::TypeId;
+use std::cell::RefCell;
+
+use burn_backend::{Backend, TensorMetadata};
+
+use super::lanes::{Prim, lanes_of, slices_along};
+
+/// How the tangent lanes of a second-order pass are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// First-order lanes whose second derivatives are accumulated (lanes `0..summed`).
+    pub summed: usize,
+    /// First-order lanes after them that are not accumulated.
+    pub extra: usize,
+    /// One accumulator per summed lane (`diag`) instead of their sum.
+    pub diagonal: bool,
+}
+
+impl Layout {
+    /// First-order lanes, summed and extra.
+    pub(crate) fn first_order(&self) -> usize {
+        self.summed + self.extra
+    }
+
+    /// Accumulator lanes.
+    pub(crate) fn accumulators(&self) -> usize {
+        if self.diagonal { self.summed } else { 1 }
+    }
+
+    /// All lanes of a tangent in this pass.
+    pub(crate) fn lanes(&self) -> usize {
+        self.first_order() + self.accumulators()
+    }
+}
+
+thread_local! {
+    /// The second-order passes in progress on this thread, innermost last, each for
+    /// the inner backend type of the `Dual` it runs on.
+    static PASSES: RefCell<Vec<(TypeId, Layout)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The layout of the second-order pass running on `Dual<B>`, if any.
+pub(crate) fn layout<B: Backend>() -> Option<Layout> {
+    let id = TypeId::of::<B>();
+    PASSES.with(|p| {
+        p.borrow()
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == id)
+            .map(|(_, l)| *l)
+    })
+}
+
+/// Runs `pass` as a second-order pass on `Dual<B>` with `layout`.
+pub(crate) fn with_layout<B: Backend, R>(layout: Layout, pass: impl FnOnce() -> R) -> R {
+    PASSES.with(|p| p.borrow_mut().push((TypeId::of::<B>(), layout)));
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            PASSES.with(|p| p.borrow_mut().pop());
+        }
+    }
+    let _pop = Pop;
+    pass()
+}
+
+/// Panics, naming `op`, if a second-order pass on `Dual<B>` reaches a nonlinear
+/// rule that has no curvature term.
+pub(crate) fn unsupported<B: Backend>(op: &str) {
+    if layout::<B>().is_some() {
+        panic!(
+            "burn-nested: `{op}` has no second-order (forward Laplacian) rule yet; use \
+             `Mode::AutoReverse` for this transform, or keep this op out of the function"
+        );
+    }
+}
+
+/// Panics, naming `op`, when both factors of a bilinear op carry tangents in a
+/// second-order pass (the cross term of that op is not implemented).
+pub(crate) fn bilinear_unsupported<B: Backend>(op: &str, a: &Option<Prim<B>>, b: &Option<Prim<B>>) {
+    if a.is_some() && b.is_some() {
+        unsupported::<B>(op);
+    }
+}
+
+/// Lanes `range` of a tangent.
+fn lane_range<B: Backend>(t: Prim<B>, range: core::ops::Range<usize>) -> Prim<B> {
+    let rank = t.shape().num_dims();
+    B::float_slice(t, &slices_along(rank, 0, range))
+}
+
+/// Checks that a tangent in a second-order pass has the pass's lanes.
+fn check<B: Backend>(op: &str, t: &Prim<B>, layout: &Layout) {
+    let lanes = lanes_of::<B>(t);
+    assert!(
+        lanes == layout.lanes(),
+        "burn-nested: `{op}` met a tangent with {lanes} lanes in a second-order pass with {} \
+         (a tangent from outside the pass reached it)",
+        layout.lanes()
+    );
+}
+
+/// `Σₗ op(a₁ₗ, b₁ₗ)` over the summed lanes, `[1, ..]` (or per lane, `[summed, ..]`,
+/// when diagonal); `op` acts on lane-stacked operands.
+pub(crate) fn lane_products<B: Backend>(
+    a: &Prim<B>,
+    b: &Prim<B>,
+    layout: &Layout,
+    op: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
+) -> Prim<B> {
+    let n = layout.summed;
+    let products = op(
+        lane_range::<B>(a.clone(), 0..n),
+        lane_range::<B>(b.clone(), 0..n),
+    );
+    if layout.diagonal {
+        products
+    } else {
+        B::float_sum_dim(products, 0)
+    }
+}
+
+/// `tangent` with `term` (shaped like its accumulators, or broadcasting to them)
+/// added to its accumulator lanes.
+pub(crate) fn add_to_accumulators<B: Backend>(
+    op: &str,
+    tangent: Prim<B>,
+    term: Prim<B>,
+    layout: &Layout,
+) -> Prim<B> {
+    check::<B>(op, &tangent, layout);
+    let first = layout.first_order();
+    let lanes = layout.lanes();
+    let acc = lane_range::<B>(tangent.clone(), first..lanes);
+    let acc = B::float_add(acc, term);
+    let head = lane_range::<B>(tangent, 0..first);
+    B::float_cat(vec![head, acc], 0)
+}
+
+/// The elementwise curvature term `f''(x)·Σₗ x₁ₗ²`, added to `out_tangent` (the
+/// first-order rule already applied to every lane). `input_tangent` is `x`'s.
+pub(crate) fn elementwise_curvature<B: Backend>(
+    op: &str,
+    input_tangent: &Prim<B>,
+    out_tangent: Prim<B>,
+    second_derivative: Prim<B>,
+    layout: &Layout,
+) -> Prim<B> {
+    check::<B>(op, input_tangent, layout);
+    let squares = lane_products::<B>(input_tangent, input_tangent, layout, B::float_mul);
+    let term = B::float_mul(squares, super::lanes::over_lanes::<B>(second_derivative));
+    add_to_accumulators::<B>(op, out_tangent, term, layout)
+}
+
+/// The bilinear cross term `2·Σₗ op(a₁ₗ, b₁ₗ)`, added to `out_tangent`.
+pub(crate) fn bilinear_curvature<B: Backend>(
+    op_name: &str,
+    a: &Prim<B>,
+    b: &Prim<B>,
+    out_tangent: Prim<B>,
+    layout: &Layout,
+    op: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
+) -> Prim<B> {
+    check::<B>(op_name, a, layout);
+    check::<B>(op_name, b, layout);
+    let products = lane_products::<B>(a, b, layout, op);
+    let two = super::lanes::scalar::<B>(2.0, &products);
+    let term = B::float_mul_scalar(products, two);
+    add_to_accumulators::<B>(op_name, out_tangent, term, layout)
+}
