@@ -24,6 +24,7 @@ fn short_pinn_run_lowers_the_loss_and_writes_its_outputs() {
         width: 8,
         hidden: 2,
         seed: 1,
+        mode: burn_nested::Mode::Auto,
     };
     let trained = train::train::<B>(&config, &Default::default(), |_, _| {});
     let losses = &trained.losses;

@@ -26,6 +26,9 @@ pub struct Config {
     pub hidden: usize,
     /// Seed of the initial weights and of the collocation points.
     pub seed: u64,
+    /// How the Laplacian is taken: `Mode::Auto` (the forward Laplacian, or the
+    /// faster path by measurement), `Mode::FORWARD` or `Mode::AutoReverse`.
+    pub mode: Mode,
 }
 
 /// The trained model and the loss at every step.
@@ -37,10 +40,14 @@ pub struct Trained<B: AutodiffBackend> {
 }
 
 /// The physics loss `mean((Δu − f)²)` at `points` (`[batch, 2]`).
-pub fn residual_loss<B: Backend>(model: &PinnNet<B>, points: Tensor<B, 2>) -> Tensor<B, 1> {
+pub fn residual_loss<B: Backend>(
+    model: &PinnNet<B>,
+    points: Tensor<B, 2>,
+    mode: Mode,
+) -> Tensor<B, 1> {
     let layer = StatefulLayer::from_ref(model);
-    // Δu per row, on the loss's tape: one forward-over-reverse pass.
-    let lap = laplacian(&layer, points.clone(), Mode::Auto);
+    // Δu per row, on the loss's tape.
+    let lap = laplacian(&layer, points.clone(), mode);
     let r = lap - source(points);
     (r.clone() * r).mean()
 }
@@ -62,7 +69,7 @@ pub fn train<B: AutodiffBackend>(
     for step in 0..config.steps {
         let points =
             Tensor::<B, 2>::random([config.batch, 2], Distribution::Uniform(0.0, 1.0), device);
-        let loss = residual_loss(&model, points);
+        let loss = residual_loss(&model, points, config.mode);
         let value = loss.clone().into_scalar().elem::<f64>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = config.lr * (decay * step as f64).exp();

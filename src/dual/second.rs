@@ -23,7 +23,7 @@
 use core::any::TypeId;
 use std::cell::RefCell;
 
-use burn_backend::{Backend, TensorMetadata};
+use burn_backend::{Backend, Shape, TensorData, TensorMetadata};
 
 use super::lanes::{Prim, lanes_of, slices_along};
 
@@ -124,6 +124,11 @@ fn check<B: Backend>(op: &str, t: &Prim<B>, layout: &Layout) {
 
 /// `Σₗ op(a₁ₗ, b₁ₗ)` over the summed lanes, `[1, ..]` (or per lane, `[summed, ..]`,
 /// when diagonal); `op` acts on lane-stacked operands.
+///
+/// Collapsed, `op` runs on every lane and the lanes are weighted by ones and zeros
+/// and summed: slicing the tangent instead would cost, under an outer `Autodiff`,
+/// a zero tensor of the whole tangent's size per slice in the backward pass (and
+/// burn-ndarray 0.21 copies on every reshape, so none is used either).
 pub(crate) fn lane_products<B: Backend>(
     a: &Prim<B>,
     b: &Prim<B>,
@@ -131,19 +136,37 @@ pub(crate) fn lane_products<B: Backend>(
     op: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
 ) -> Prim<B> {
     let n = layout.summed;
-    let products = op(
-        lane_range::<B>(a.clone(), 0..n),
-        lane_range::<B>(b.clone(), 0..n),
-    );
     if layout.diagonal {
-        products
-    } else {
-        B::float_sum_dim(products, 0)
+        return op(
+            lane_range::<B>(a.clone(), 0..n),
+            lane_range::<B>(b.clone(), 0..n),
+        );
     }
+    let products = op(a.clone(), b.clone());
+    let weights = lane_indicator::<B>(&products, 0..n);
+    B::float_sum_dim(B::float_mul(products, weights), 0)
+}
+
+/// Ones on lanes `range` and zeros on the other lanes of `like` (`[lanes, ..]`),
+/// shaped `[lanes, 1, .., 1]` to broadcast against it.
+fn lane_indicator<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>) -> Prim<B> {
+    let shape = like.shape();
+    let lanes = shape[0];
+    let values: Vec<f64> = (0..lanes)
+        .map(|l| f64::from(u8::from(range.contains(&l))))
+        .collect();
+    let mut dims = vec![1; shape.num_dims()];
+    dims[0] = lanes;
+    let data = TensorData::new(values, Shape::from(dims)).convert_dtype(like.dtype());
+    B::float_from_data(data, &B::float_device(like))
 }
 
 /// `tangent` with `term` (shaped like its accumulators, or broadcasting to them)
 /// added to its accumulator lanes.
+///
+/// Collapsed, the term is spread onto the lanes by an indicator that is one on
+/// the accumulator and zero elsewhere, and added: no slice or concatenation of
+/// the tangent (see [`lane_products`]).
 pub(crate) fn add_to_accumulators<B: Backend>(
     op: &str,
     tangent: Prim<B>,
@@ -153,10 +176,14 @@ pub(crate) fn add_to_accumulators<B: Backend>(
     check::<B>(op, &tangent, layout);
     let first = layout.first_order();
     let lanes = layout.lanes();
-    let acc = lane_range::<B>(tangent.clone(), first..lanes);
-    let acc = B::float_add(acc, term);
-    let head = lane_range::<B>(tangent, 0..first);
-    B::float_cat(vec![head, acc], 0)
+    if layout.diagonal {
+        let acc = lane_range::<B>(tangent.clone(), first..lanes);
+        let acc = B::float_add(acc, term);
+        let head = lane_range::<B>(tangent, 0..first);
+        return B::float_cat(vec![head, acc], 0);
+    }
+    let column = lane_indicator::<B>(&tangent, first..lanes);
+    B::float_add(tangent, B::float_mul(column, term))
 }
 
 /// The elementwise curvature term `f''(x)·Σₗ x₁ₗ²`, added to `out_tangent` (the
