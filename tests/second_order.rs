@@ -469,3 +469,51 @@ fn an_asymmetric_operator_is_refused() {
     let a = tensor::<F, 2>(&TensorData::new(vec![1.0, 2.0, 0.0, 1.0], [2, 2]));
     let _ = second_order_operator(&Pure(Centered), tensor::<F, 2>(&x), a);
 }
+
+#[cfg(feature = "wgpu")]
+burn_nested::tensor_fn!(
+    TwoLayer { pub w1: TensorData, pub w2: TensorData },
+    |this, x: 2| -> 2 {
+        let device = x.device();
+        let weight = |w: &TensorData| Tensor::from_data(w.clone().convert::<B::FloatElem>(), &device);
+        x.matmul(weight(&this.w1)).tanh().matmul(weight(&this.w2))
+    }
+);
+
+/// On wgpu (f32, lavapipe in CI) the forward Laplacian, `diag_hessian` and a
+/// Laplacian inside a loss match the f64 ndarray values to f32 rounding.
+#[cfg(feature = "wgpu")]
+#[test]
+fn second_order_on_wgpu_matches_f64() {
+    type W = burn_wgpu::Wgpu;
+    type Wad = burn_autodiff::Autodiff<W>;
+    type Ad = burn_autodiff::Autodiff<F>;
+    let d = 3;
+    let mut rng = StdRng::seed_from_u64(12);
+    let f = Pure(TwoLayer {
+        w1: random_data(&mut rng, &[d, 8], -1.0, 1.0),
+        w2: random_data(&mut rng, &[8, 1], -1.0, 1.0),
+    });
+    let x = points(d, 13);
+    let x32 = x.clone().convert::<f32>();
+    let want = values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse));
+    let got = values(laplacian(&f, tensor::<W, 2>(&x32), Mode::FORWARD));
+    assert_close("wgpu forward Laplacian", &got, &want, 1e-4);
+    let want = values(diag_hessian(&f, tensor::<F, 2>(&x)));
+    let got = values(diag_hessian(&f, tensor::<W, 2>(&x32)));
+    assert_close("wgpu diag_hessian", &got, &want, 1e-4);
+    // The input gradient of Σ (Δu)² inside a loss.
+    let want = {
+        let xa = tensor::<Ad, 2>(&x).require_grad();
+        let lap = laplacian(&f, xa.clone(), Mode::Auto);
+        let g = (lap.clone() * lap).sum().backward();
+        values(xa.grad(&g).expect("input gradient"))
+    };
+    let got = {
+        let xa = tensor::<Wad, 2>(&x32).require_grad();
+        let lap = laplacian(&f, xa.clone(), Mode::Auto);
+        let g = (lap.clone() * lap).sum().backward();
+        values(xa.grad(&g).expect("input gradient"))
+    };
+    assert_close("wgpu loss gradient", &got, &want, 1e-4);
+}
