@@ -19,7 +19,9 @@
 //! - `--system-malloc` with any of these leaves glibc's malloc at its defaults
 //!   (see `examples/common/alloc.rs`).
 //! - `cargo bench --bench laplacian -- --step METHOD D N` — no timing: N steps of
-//!   one method at dimension D, for a profiler.
+//!   one method at dimension D, for a profiler; METHOD may also be
+//!   `gradient-lanes` (the first-order lanes alone: what the accumulator adds is
+//!   the difference).
 
 use std::time::{Duration, Instant};
 
@@ -108,6 +110,13 @@ impl Case {
                 with_switching(false, || laplacian(&layer, x, Mode::AutoReverse))
             }
             "stochastic-k8" => stochastic_laplacian(&layer, x, Stochastic::rademacher(8, seed)),
+            // Not a Laplacian: the first-order lanes alone (a per-row gradient
+            // by forward lanes), for a profile of what the accumulator adds.
+            "gradient-lanes" => burn_nested::batched_jacobian(&layer, x, Mode::FORWARD)
+                .powi_scalar(2)
+                .sum_dim(2)
+                .sum_dim(1)
+                .reshape([self.batch]),
             other => panic!("no method {other}"),
         };
         let r = lap + source;
