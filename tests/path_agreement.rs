@@ -30,6 +30,15 @@ const PATH_TOL: f64 = 1e-10;
 const FD_TOL: f64 = 1e-6;
 const FD_STEP: f64 = 1e-5;
 
+/// Every test here takes this lock: the runs a test compares seed the backend's
+/// global random stream (`Ad::seed`) before drawing `Dropout` masks and weights,
+/// so a test drawing on another thread in between would make two runs of one
+/// test see different masks.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const ROWS: usize = 4;
 const IN: usize = 3;
 
@@ -258,6 +267,7 @@ fn avoids_reverse(name: &str) -> bool {
 /// central differences of the model on the plain backend confirm.
 #[test]
 fn outside_a_loss_every_path_agrees_with_inference_mode_differences() {
+    let _serial = serial();
     for &name in ZOO {
         let model = zoo(name).valid();
         let layer = StatefulLayer::new(model.clone());
@@ -330,6 +340,7 @@ tensor_fn!(FirstColumn, |y: 2| -> 2 {
 /// Gradients of `Σ f(x)²`, forward lanes against one backward pass, outside a loss.
 #[test]
 fn outside_a_loss_gradients_agree() {
+    let _serial = serial();
     for &name in ZOO {
         let model = zoo(name).valid();
         let layer = StatefulLayer::new(model.clone());
@@ -389,6 +400,7 @@ fn outside_a_loss_gradients_agree() {
 /// gets wrong, and otherwise match central differences of the gradient.
 #[test]
 fn outside_a_loss_second_order_matches_differences_or_refuses() {
+    let _serial = serial();
     for &name in ZOO {
         let model = zoo(name).valid();
         let layer = StatefulLayer::new(model.clone());
@@ -477,6 +489,7 @@ impl<L: burn_nested::NestedFn<F, 2, 2>> ForwardFirst for L {
 /// central differences of the training-mode model.
 #[test]
 fn inside_a_loss_every_path_agrees() {
+    let _serial = serial();
     for &name in ZOO {
         let model = zoo(name);
         let x = input();
@@ -534,6 +547,7 @@ fn inside_a_loss_every_path_agrees() {
 /// Burn's reverse rule inexact) and `batch_norm` couples rows: both are refused.
 #[test]
 fn inside_a_loss_laplacian_paths_agree() {
+    let _serial = serial();
     for &name in ZOO {
         let model = zoo(name);
         let x = input();
@@ -578,6 +592,7 @@ fn inside_a_loss_laplacian_paths_agree() {
 /// a training-mode `BatchNorm` (rows coupled) is refused on every path.
 #[test]
 fn inside_a_loss_batched_jacobian_agrees_or_refuses_coupled_rows() {
+    let _serial = serial();
     for &name in ZOO {
         let model = zoo(name);
         let x = input();
@@ -646,6 +661,7 @@ fn diagonal(j: &[f64], n: usize) -> Vec<f64> {
 /// path, value included (the reverse path used to give the training-mode 0.229).
 #[test]
 fn batch_norm_outside_a_loss_is_inference_mode_on_every_path() {
+    let _serial = serial();
     let model = Norm::<F> {
         norm: BatchNormConfig::new(1).init(&Default::default()),
     };
@@ -685,6 +701,7 @@ fn batch_norm_outside_a_loss_is_inference_mode_on_every_path() {
 /// rows instead of returning 0, and do not refuse with the check off.
 #[test]
 fn batch_norm_inside_a_loss_is_training_mode_and_coupled_rows_are_refused() {
+    let _serial = serial();
     let model = Norm::<Ad> {
         norm: BatchNormConfig::new(1).init(&Default::default()),
     };
@@ -765,6 +782,7 @@ impl<B: Backend> Forward<B, 2, 2> for DropoutOnly<B> {
 /// backward); a mask drawn per pass breaks it.
 #[test]
 fn dropout_draws_one_mask_per_call() {
+    let _serial = serial();
     let layer = StatefulLayer::new(DropoutOnly::<Ad> {
         dropout: DropoutConfig::new(0.5).init(),
         backend: core::marker::PhantomData,
@@ -797,6 +815,7 @@ tensor_fn!(SumOfGelu, |x: 2| -> 1 { activation::gelu(x).sum() });
 /// scalar with an f32 reciprocal).
 #[test]
 fn gelu_and_erf_are_exact_on_every_path() {
+    let _serial = serial();
     let x = column(vec![2.0, -0.7, 0.3]);
     let xs = [2.0f64, -0.7, 0.3];
     let pdf = |v: f64| (-v * v / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
@@ -853,6 +872,7 @@ fn erf(x: f64) -> f64 {
 /// index used to be −1); the tangent follows the NaN's own.
 #[test]
 fn running_extremes_carry_nan() {
+    let _serial = serial();
     let x = TensorData::new(vec![f64::NAN, 1.0, 2.0, 0.5], [1, 4]);
     let u = TensorData::new(vec![10.0, 20.0, 30.0, 40.0], [1, 1, 4]);
     for max in [true, false] {
@@ -879,6 +899,7 @@ tensor_fn!(RowSquares, |x: 2| -> 2 { (x.clone() * x).sum_dim(1) });
 /// runs in several forward passes inside a loss, and gives ∂Σx²/∂x = 2x.
 #[test]
 fn lanes_are_chunked_within_the_budget() {
+    let _serial = serial();
     let (rows, k) = (16, 2048);
     let x = random_data(&mut StdRng::seed_from_u64(4), &[rows, k], -1.0, 1.0);
     let xa = tensor::<Ad, 2>(&x).require_grad();
@@ -899,6 +920,7 @@ tensor_fn!(RunningProduct, |x: 2| -> 2 { x.cumprod(1) });
 /// and so is the outer gradient of a derivative taken inside a loss.
 #[test]
 fn products_are_exact_at_negative_and_zero_entries() {
+    let _serial = serial();
     let x = TensorData::new(vec![-1.0f64, 2.0, -3.0], [1, 3]);
     let xa = tensor::<Ad, 2>(&x).require_grad();
     // ∂/∂xᵢ Π x = Π_{j≠i} xⱼ = (−6, 3, −2); the outer gradient of their sum is
@@ -957,6 +979,7 @@ tensor_fn!(HardSigmoid, |x: 2| -> 2 { activation::hard_sigmoid(x, 0.2, 0.5) });
 /// there; beyond them the slope is 0.
 #[test]
 fn hard_sigmoid_breakpoints_follow_burns_convention() {
+    let _serial = serial();
     let x = TensorData::new(vec![-2.5f64, 2.5, -3.0, 3.0, 0.0], [1, 5]);
     let forward = values(jacobian(
         &Pure(HardSigmoid),
@@ -978,6 +1001,7 @@ tensor_fn!(ScheduledRows, |x: 2| -> 2 { x.clone().tanh() * x });
 /// checked again on its next call; with the check off it never runs.
 #[test]
 fn row_checks_are_scheduled_per_function() {
+    let _serial = serial();
     use burn_nested::transforms::policy::ROW_RECHECK_EVERY;
     let x = tensor::<F, 2>(&random_data(
         &mut StdRng::seed_from_u64(2),
