@@ -438,16 +438,25 @@ fn hessian_holds_the_per_row_blocks() {
     }
 }
 
-burn_nested::tensor_fn!(Angle, |x: 2| -> 2 {
-    let rows = x.dims()[0];
-    x.clone().slice([0..rows, 0..1]).atan2(x.slice([0..rows, 1..2]))
+burn_nested::tensor_fn!(InputKernel, |x: 2| -> 2 {
+    let [rows, d] = x.dims();
+    // A convolution whose kernel depends on the input: a product of two tangents
+    // that has no second-order rule.
+    let kernel = x.clone().slice([0..1, 0..2]).reshape([1, 1, 2]);
+    let y = burn::tensor::module::conv1d(
+        x.reshape([rows, 1, d]),
+        kernel,
+        None,
+        burn::tensor::ops::ConvOptions::new([1], [0], [1], 1),
+    );
+    y.sum_dim(2).reshape([rows, 1])
 });
 
 #[test]
-#[should_panic(expected = "`float_atan2` has no second-order (forward Laplacian) rule")]
+#[should_panic(expected = "has no second-order (forward Laplacian) rule")]
 fn an_op_without_a_second_order_rule_panics_naming_it() {
-    let x = points(2, 1);
-    let _ = laplacian(&Pure(Angle), tensor::<F, 2>(&x), Mode::FORWARD);
+    let x = random_data(&mut StdRng::seed_from_u64(1), &[1, 3], -1.0, 1.0);
+    let _ = laplacian(&Pure(InputKernel), tensor::<F, 2>(&x), Mode::FORWARD);
 }
 
 burn_nested::tensor_fn!(Centered, |x: 2| -> 2 {
@@ -516,4 +525,87 @@ fn second_order_on_wgpu_matches_f64() {
         values(xa.grad(&g).expect("input gradient"))
     };
     assert_close("wgpu loss gradient", &got, &want, 1e-4);
+}
+
+burn_nested::tensor_fn!(Products, |x: 2| -> 2 {
+    let rows = x.dims()[0];
+    // Both arguments depend on both coordinates, so the mixed term counts.
+    let (a, b) = (x.clone().slice([0..rows, 0..1]), x.clone().slice([0..rows, 1..2]));
+    let angle = (a.clone() + b.clone() * 0.5).atan2(b - a * 0.3 + 1.5);
+    let along = x.clone().prod_dim(1);
+    let all = x.clone().slice([0..rows, 1..3]).prod().reshape([1, 1]).expand([rows, 1]);
+    let running = (x.clone() + 0.5).cumprod(1).sum_dim(1);
+    angle * 2.0 + along + all + running
+});
+
+/// `atan2`, `prod`, `prod_dim` and `cumprod` (products formed as trees and scans
+/// of `mul`, exact at zeros) against second differences of the function; one
+/// entry is an exact zero. Forward over reverse cannot serve here: Burn's reverse
+/// rules for these are inexact, so that path refuses them. One row: `prod` over
+/// every entry couples rows.
+#[test]
+fn products_and_atan2_match_second_differences() {
+    const ROWS: usize = 1;
+    let d = 4;
+    let mut xs = random_data(&mut StdRng::seed_from_u64(21), &[ROWS, d], -1.0, 1.0)
+        .to_vec::<f64>()
+        .unwrap();
+    xs[2] = 0.0;
+    let f = Pure(Products);
+    let lap = values(laplacian(
+        &f,
+        tensor::<F, 2>(&TensorData::new(xs.clone(), [ROWS, d])),
+        Mode::FORWARD,
+    ));
+    let diag = values(diag_hessian(
+        &f,
+        tensor::<F, 2>(&TensorData::new(xs.clone(), [ROWS, d])),
+    ));
+    let u =
+        |v: &[f64]| values(Products.apply(tensor::<F, 2>(&TensorData::new(v.to_vec(), [ROWS, d]))));
+    let h = 1e-4;
+    let mid = u(&xs);
+    let mut fd_diag = vec![0.0; ROWS * d];
+    for i in 0..d {
+        let shifted = |s: f64| {
+            let mut v = xs.clone();
+            for b in 0..ROWS {
+                v[b * d + i] += s;
+            }
+            u(&v)
+        };
+        let (plus, minus) = (shifted(h), shifted(-h));
+        for b in 0..ROWS {
+            fd_diag[b * d + i] = (plus[b] - 2.0 * mid[b] + minus[b]) / (h * h);
+        }
+    }
+    let fd_lap: Vec<f64> = fd_diag.chunks(d).map(|c| c.iter().sum()).collect();
+    assert_close("products Δ vs differences", &lap, &fd_lap, 1e-6);
+    assert_close("products diag vs differences", &diag, &fd_diag, 1e-6);
+}
+
+burn_nested::tensor_fn!(InputWeights, |x: 2| -> 2 {
+    let d = x.dims()[1];
+    // A weight and a PReLU slope that depend on the input: products of two
+    // tangents inside `linear` and `prelu`.
+    let w = x.clone().slice([0..1, 0..d]).reshape([d, 1]).tanh();
+    let h = burn::tensor::module::linear(x.clone(), w, None);
+    let alpha = x.clone().slice([0..1, 0..1]).reshape([1]).sin();
+    let p = activation::prelu(x.clone() - 0.2, alpha).sum_dim(1);
+    h.sin() + p
+});
+
+/// `linear` and `prelu` with tangents on both factors against forward over reverse.
+#[test]
+fn bilinear_module_rules_match_forward_over_reverse() {
+    let d = 3;
+    // One row: the weight and the slope come from it, so rows would be coupled.
+    let x = random_data(&mut StdRng::seed_from_u64(22), &[1, d], -1.0, 1.0);
+    let f = Pure(InputWeights);
+    let forward = values(laplacian(&f, tensor::<F, 2>(&x), Mode::FORWARD));
+    let reverse = values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse));
+    assert_close("input-dependent weights Δ", &forward, &reverse, TOL);
+    let diag = values(diag_hessian(&f, tensor::<F, 2>(&x)));
+    let (_, want) = trace_and_diagonal(&values(batched_hessian(&f, tensor::<F, 2>(&x))), d);
+    assert_close("input-dependent weights diag", &diag, &want, TOL);
 }

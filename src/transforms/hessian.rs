@@ -166,7 +166,8 @@ where
 ///
 /// # Panics
 /// If `x` has no entries, `f(x)` is not `[batch, 1]`, the row check fails, or `f`
-/// meets an op without a second-order rule (`atan2`, `prod`, `cumprod`).
+/// meets an op without a second-order rule (a convolution whose kernel depends
+/// on the input).
 pub fn diag_hessian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 2>
 where
     B: Backend,

@@ -30,8 +30,8 @@ use crate::lift::{primal, seed, tangent};
 ///   and one accumulator lane that every nonlinear op adds its curvature to
 ///   (`f''(x)·Σₗ x₁ₗ²` for an elementwise `f`, `2·Σₗ a₁ₗ b₁ₗ` for a product). No
 ///   backward pass, and a `d + 1`-lane forward pass instead of a `d`-lane forward
-///   and backward pass. An op without a second-order rule (`atan2`, `prod`,
-///   `cumprod`) panics naming itself.
+///   and backward pass. An op without a second-order rule (a convolution whose
+///   kernel depends on the input) panics naming itself.
 /// - **forward over reverse** (`Mode::AutoReverse`): one backward pass on
 ///   `Autodiff<Dual<B>>` with `d` tangent lanes, lane `k` seeded with `eₖ` in every
 ///   row: the gradient's lane `k` is the Hessian's column `k` for every row, and

@@ -125,7 +125,10 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
     /// `x` (Burn passes it as `[1, channels, 1, ..]`).
     fn prelu(tensor: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self> {
         let lanes = common_lanes::<B>("prelu", [&tensor.tangent, &alpha.tangent]);
-        second::bilinear_unsupported::<B>("prelu", &tensor.tangent, &alpha.tangent);
+        // Where x < 0 the output is the product α·x: a second-order pass adds
+        // 2·Σₗ ∂α ∂x there.
+        let cross = second::layout::<B>()
+            .and_then(|layout| Some((layout, tensor.tangent.clone()?, alpha.tangent.clone()?)));
         let x = tensor.primal;
         let primal = B::prelu(x.clone(), alpha.primal.clone());
         let Some(lanes) = lanes else {
@@ -140,7 +143,20 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
         let below = add_tangents::<B>("prelu", via_x, via_alpha, &shape)
             .expect("one of the prelu tangents is present");
         let above = or_zeros::<B>(tensor.tangent, &x, lanes, &shape);
-        let tangent = B::float_mask_where(above, bool_over_lanes::<B>(negative, lanes), below);
+        let tangent =
+            B::float_mask_where(above, bool_over_lanes::<B>(negative.clone(), lanes), below);
+        let tangent = match cross {
+            Some((layout, tx, ta)) => {
+                let products = second::lane_products::<B>(&tx, &ta, &layout, B::float_mul);
+                let twice_below = B::float_mul_scalar(
+                    B::bool_into_float(negative, x.dtype().into()),
+                    scalar::<B>(2.0, &x),
+                );
+                let term = B::float_mul(products, over_lanes::<B>(twice_below));
+                second::add_to_accumulators::<B>("prelu", tangent, term, &layout)
+            }
+            None => tangent,
+        };
         D::new(primal, Some(tangent))
     }
 

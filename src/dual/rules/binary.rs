@@ -225,10 +225,67 @@ fn replace_zeros<B: Backend>(x: Prim<B>, value: Scalar) -> Prim<B> {
 }
 
 /// `atan2(y, x)`: `(∂y·x − ∂x·y) / (x² + y²)`.
+///
+/// In a second-order pass, plus the curvature
+/// `(2xy/r⁴)·(Σ∂x² − Σ∂y²) + (2(y² − x²)/r⁴)·Σ∂x∂y` with `r² = x² + y²`.
 pub(crate) fn atan2<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
-    if lhs.tangent.is_some() || rhs.tangent.is_some() {
-        second::unsupported::<B>("float_atan2");
+    let second_order = second::layout::<B>().map(|layout| {
+        (
+            layout,
+            lhs.tangent.clone(),
+            rhs.tangent.clone(),
+            lhs.primal.clone(),
+            rhs.primal.clone(),
+        )
+    });
+    let out = atan2_first_order(lhs, rhs);
+    let Some((layout, ty, tx, y, x)) = second_order else {
+        return out;
+    };
+    let Some(tangent) = out.tangent else {
+        return out;
+    };
+    let r2 = B::float_add(
+        B::float_mul(y.clone(), y.clone()),
+        B::float_mul(x.clone(), x.clone()),
+    );
+    let r4 = B::float_mul(r2.clone(), r2);
+    let two = Scalar::new(2.0, &x.dtype());
+    // ∂²/∂x² = −∂²/∂y² = 2xy/r⁴; 2·∂²/∂x∂y = 2(y² − x²)/r⁴.
+    let xx = B::float_div(
+        B::float_mul_scalar(B::float_mul(x.clone(), y.clone()), two),
+        r4.clone(),
+    );
+    let xy = B::float_div(
+        B::float_mul_scalar(
+            B::float_sub(B::float_mul(y.clone(), y), B::float_mul(x.clone(), x)),
+            two,
+        ),
+        r4,
+    );
+    let squares = |t: &Prim<B>| second::lane_products::<B>(t, t, &layout, B::float_mul);
+    let weighted = |p: Prim<B>, f: &Prim<B>| B::float_mul(p, over_lanes::<B>(f.clone()));
+    let mut terms = Vec::new();
+    if let Some(tx) = &tx {
+        terms.push(weighted(squares(tx), &xx));
     }
+    if let Some(ty) = &ty {
+        terms.push(B::float_neg(weighted(squares(ty), &xx)));
+    }
+    if let (Some(tx), Some(ty)) = (&tx, &ty) {
+        let cross = second::lane_products::<B>(tx, ty, &layout, B::float_mul);
+        terms.push(weighted(cross, &xy));
+    }
+    let term = terms
+        .into_iter()
+        .reduce(B::float_add)
+        .expect("a tangent is present");
+    let tangent = second::add_to_accumulators::<B>("float_atan2", tangent, term, &layout);
+    DualTensor::new(out.primal, Some(tangent))
+}
+
+/// The first-order rule of [`atan2`].
+fn atan2_first_order<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
     let norm2 = |y: &Prim<B>, x: &Prim<B>| {
         B::float_add(
             B::float_mul(y.clone(), y.clone()),

@@ -87,7 +87,9 @@ pub(crate) fn linear<B: Backend>(
     bias: Option<DualTensor<B>>,
 ) -> DualTensor<B> {
     let (b, tb) = super::conv::split_bias(bias);
-    second::bilinear_unsupported::<B>("linear", &x.tangent, &w.tangent);
+    // x @ w with tangents on both: a second-order pass adds 2·Σₗ ∂x ∂w.
+    let cross = second::layout::<B>()
+        .and_then(|layout| Some((layout, x.tangent.clone()?, w.tangent.clone()?)));
     if common_lanes::<B>("linear", [&x.tangent, &w.tangent, &tb]).is_none() {
         return DualTensor::constant(B::linear(x.primal, w.primal, b));
     }
@@ -111,7 +113,30 @@ pub(crate) fn linear<B: Backend>(
         B::float_reshape(t, Shape::from(dims))
     });
     let t = add_tangents::<B>("linear", tx, tw, &shape);
-    DualTensor::new(out, add_tangents::<B>("linear", t, tb, &shape))
+    let t = add_tangents::<B>("linear", t, tb, &shape);
+    let t = match (cross, t) {
+        (Some((layout, tx, tw)), Some(t)) => {
+            let rank = tx.shape().num_dims();
+            // [L, d_in, d_out] as [L, 1, .., 1, d_in, d_out], batched like tx.
+            let times_weight = |a: Prim<B>, b: Prim<B>| {
+                let s = b.shape();
+                let mut dims = vec![s[0]];
+                dims.resize(rank - 2, 1);
+                dims.extend([s[1], s[2]]);
+                B::float_matmul(a, B::float_reshape(b, Shape::from(dims)))
+            };
+            Some(second::bilinear_curvature::<B>(
+                "linear",
+                &tx,
+                &tw,
+                t,
+                &layout,
+                times_weight,
+            ))
+        }
+        (_, t) => t,
+    };
+    DualTensor::new(out, t)
 }
 
 /// `linear_x_backward(w, g) = g @ wᵀ`, bilinear in `w` and `g`.

@@ -3,7 +3,10 @@
 use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
 
 use crate::dual::lanes::{Prim, over_lanes, scale, slices_along};
-use crate::dual::{DualTensor, second};
+use burn_backend::ops::FloatTensorOps;
+
+use crate::dual::rules::binary;
+use crate::dual::{Dual, DualTensor, second};
 
 /// Flattens a tangent to `[lanes, numel]`.
 fn flat_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
@@ -91,20 +94,25 @@ fn prod_primal<B: Backend>(x: Prim<B>) -> Prim<B> {
 /// `∂ Π_dim x = Σ_i ∂x_i Π_{j≠i} x_j`, with the products over `j ≠ i` formed from
 /// exclusive prefix and suffix products so that zeros in `x` are handled exactly.
 pub(crate) fn prod_dim<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
+    if x.tangent.is_some() && second::layout::<B>().is_some() {
+        return tree_product(x, dim);
+    }
     let Some(t) = x.tangent else {
         return DualTensor::constant(prod_dim_primal::<B>(x.primal, dim));
     };
-    second::unsupported::<B>("float_prod_dim");
     let others = product_of_others::<B>(x.primal.clone(), dim);
     let tangent = B::float_sum_dim(scale::<B>(t, others), dim + 1);
     DualTensor::new(prod_dim_primal::<B>(x.primal, dim), Some(tangent))
 }
 
 pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
+    if x.tangent.is_some() && second::layout::<B>().is_some() {
+        let n = x.primal.shape().num_elements();
+        return tree_product(Dual::<B>::float_reshape(x, Shape::new([n])), 0);
+    }
     let Some(t) = x.tangent else {
         return DualTensor::constant(prod_primal::<B>(x.primal));
     };
-    second::unsupported::<B>("float_prod");
     let numel = x.primal.shape().num_elements();
     let flat = B::float_reshape(x.primal.clone(), Shape::new([numel]));
     let others = product_of_others::<B>(flat, 0);
@@ -130,10 +138,12 @@ fn product_of_others<B: Backend>(x: Prim<B>, dim: usize) -> Prim<B> {
 /// so it is exact where `x` has zeros, and so are derivatives *of* the tangent
 /// taken by an outer `Autodiff` (a Jacobian of `cumprod` inside a loss).
 pub(crate) fn cumprod<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
+    if x.tangent.is_some() && second::layout::<B>().is_some() {
+        return scan_product(x, dim);
+    }
     let Some(t) = x.tangent else {
         return DualTensor::constant(cumprod_primal::<B>(x.primal, dim));
     };
-    second::unsupported::<B>("float_cumprod");
     let out = cumprod_primal::<B>(x.primal.clone(), dim);
     // out_{i−1}, with out_{−1} = 1.
     let previous = shift_in_one::<B>(out.clone(), dim, true);
@@ -162,4 +172,46 @@ fn linear_scan<B: Backend>(a: Prim<B>, b: Prim<B>, dim: usize) -> Prim<B> {
         shift *= 2;
     }
     b
+}
+
+/// Lanes `range` of a dual along `dim`, by `Dual`'s own (linear) slice rule.
+fn dual_slice<B: Backend>(
+    x: DualTensor<B>,
+    dim: usize,
+    range: core::ops::Range<usize>,
+) -> DualTensor<B> {
+    let slices = slices_along(x.primal.shape().num_dims(), dim, range);
+    Dual::<B>::float_slice(x, &slices)
+}
+
+/// `Π x` along `dim` (kept, size 1) as a balanced tree of `Dual` products, for a
+/// second-order pass: each product adds its own cross term, and nothing is
+/// divided, so zeros in `x` are exact.
+fn tree_product<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
+    let n = x.primal.shape()[dim];
+    if n == 1 {
+        return x;
+    }
+    let half = n / 2;
+    let left = tree_product(dual_slice(x.clone(), dim, 0..half), dim);
+    let right = tree_product(dual_slice(x, dim, half..n), dim);
+    binary::mul(left, right)
+}
+
+/// `cumprod(x)` along `dim` as a scan of `⌈log₂ n⌉` shifted `Dual` products, for a
+/// second-order pass (exact at zeros, like [`tree_product`]).
+fn scan_product<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
+    let n = x.primal.shape()[dim];
+    let mut out = x;
+    let mut shift = 1;
+    while shift < n {
+        let head = dual_slice(out.clone(), dim, 0..shift);
+        let tail = binary::mul(
+            dual_slice(out.clone(), dim, shift..n),
+            dual_slice(out, dim, 0..n - shift),
+        );
+        out = Dual::<B>::float_cat(vec![head, tail], dim);
+        shift *= 2;
+    }
+    out
 }
