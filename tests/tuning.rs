@@ -217,3 +217,46 @@ fn one_key_at_a_time() {
     assert_eq!(trials, TRIAL_CALLS);
     assert_eq!(decision_for(&[11, 2], false, "NdArray").len(), 1);
 }
+
+/// `laplacian` with `Mode::Auto` inside a loss: the shape rule's path is the
+/// forward Laplacian; when its pass is the slow one, measured switching keeps
+/// forward over reverse (no probe pass inside a loss), and every call, trial or
+/// not, returns the same Laplacian and input gradient.
+#[test]
+fn laplacian_keeps_the_faster_path_inside_a_loss() {
+    let f = Slow {
+        id: 0x7e57_0003,
+        forward: Duration::from_millis(15),
+        reverse: Duration::ZERO,
+    };
+    let x = random_data(&mut StdRng::seed_from_u64(9), &[7, 1], -1.0, 1.0);
+    let step = || {
+        let xa = tensor::<Ad, 2>(&x).require_grad();
+        let lap = burn_nested::laplacian(&f, xa.clone(), Mode::Auto);
+        let g = (lap.clone() * lap.clone()).sum().backward();
+        let mut out = values(lap);
+        out.extend(values(xa.grad(&g).expect("input gradient")));
+        out
+    };
+    reset_path_counts();
+    let runs: Vec<Vec<f64>> = (0..TRIAL_CALLS + 2).map(|_| step()).collect();
+    let c = path_counts();
+    assert!(c.tuning > 0 && c.forward > 0 && c.reverse > 0, "{c:?}");
+    let decided: Vec<TunedPath> = tuning_decisions()
+        .into_iter()
+        .filter(|d| d.transform == "laplacian" && d.input_dims == [7, 1] && d.inside_loss)
+        .map(|d| d.chosen)
+        .collect();
+    assert_eq!(decided, vec![TunedPath::Reverse]);
+    for r in &runs[1..] {
+        common::assert_close("laplacian through the trial", r, &runs[0], 1e-10);
+    }
+    // tanh'' = −2·tanh·(1 − tanh²).
+    let want: Vec<f64> = x
+        .to_vec::<f64>()
+        .unwrap()
+        .iter()
+        .map(|v| -2.0 * v.tanh() * (1.0 - v.tanh().powi(2)))
+        .collect();
+    common::assert_close("laplacian of tanh", &runs[0][..7], &want, 1e-12);
+}

@@ -7,7 +7,7 @@ use burn_autodiff::Autodiff;
 use super::engine::{
     basis, chunks, inside_reverse, refuse_reverse_defect, require_faithful_reverse,
 };
-use super::laplacian::row_hessian_columns;
+use super::laplacian::{refused, row_hessian_columns};
 use super::mode::Mode;
 use super::rows::due;
 use super::switching::count_reverse;
@@ -134,7 +134,9 @@ where
     with_shared_draws(|| {
         require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
         // columns[k, b, j] = ∂²u_b/∂x_j∂x_k -> [b, j, k]
-        row_hessian_columns(OP, f, x).1.permute([1, 2, 0])
+        let (_, columns) =
+            row_hessian_columns(OP, f, x).unwrap_or_else(|defect| refused(OP, defect));
+        columns.permute([1, 2, 0])
     })
 }
 

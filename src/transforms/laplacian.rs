@@ -14,7 +14,7 @@ use super::switching::count_reverse;
 use super::taylor::{taylor_rows, unit_directions};
 use super::{policy, tune, validate};
 use crate::dual::Dual;
-use crate::dual::passes::{begin_pass, observe, with_shared_draws};
+use crate::dual::passes::{Observed, begin_pass, observe, with_shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{primal, seed, tangent};
 
@@ -97,9 +97,11 @@ where
                 require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
                 return laplacian_pass(f, x);
             }
-            let (_, seen) = probe::<B, F, 2, 2>(f, &x);
-            if reverse_is_faithful(inside, seen) {
-                return laplacian_pass(f, x);
+            // Outside a loss a probe asks whether `f` switches on the train/eval
+            // mode; inside one the pass itself reports a Burn reverse defect.
+            let faithful = inside || reverse_is_faithful(inside, probe::<B, F, 2, 2>(f, &x).1);
+            if faithful && let Ok((value, columns)) = row_hessian_columns(OP, f, x.clone()) {
+                return (value, hessian_trace(columns));
             }
             tune::reverse_refused(key.as_ref());
         }
@@ -131,27 +133,45 @@ where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    let [batch, d] = x.dims();
-    let eye = basis::<B>(0..d, d, &x.device());
-    let (value, columns) = row_hessian_columns(OP, f, x);
+    let (value, columns) =
+        row_hessian_columns(OP, f, x).unwrap_or_else(|defect| refused(OP, defect));
+    (value, hessian_trace(columns))
+}
+
+/// Every row's trace from the Hessian columns `[d, batch, d]`.
+fn hessian_trace<B: Backend>(columns: Tensor<B, 3>) -> Tensor<B, 1> {
+    let [d, batch, _] = columns.dims();
+    let eye = basis::<B>(0..d, d, &columns.device());
     // Keep j = k and sum.
     let diagonal = columns * eye.reshape([d, 1, d]);
-    (value, diagonal.sum_dim(2).sum_dim(0).reshape([batch]))
+    diagonal.sum_dim(2).sum_dim(0).reshape([batch])
+}
+
+/// Panics as [`refuse_reverse_defect`] does for a pass that met `defect`.
+pub(crate) fn refused(op: &str, defect: &'static str) -> ! {
+    refuse_reverse_defect(
+        op,
+        Observed {
+            asks_mode: false,
+            reverse_defect: Some(defect),
+        },
+    );
+    unreachable!("a reverse defect is refused")
 }
 
 /// Every row's Hessian by one backward pass on `Autodiff<Dual<B>>` with `d`
 /// tangent lanes (forward over reverse), with the row check's extra lane:
-/// `(f(x), columns)` where `columns[k, b, j] = ∂²u_b/∂x_j∂x_k`.
+/// `(f(x), columns)` where `columns[k, b, j] = ∂²u_b/∂x_j∂x_k`, or the op whose
+/// Burn reverse rule is inexact if the pass met one.
 pub(crate) fn row_hessian_columns<B, F>(
     op: &str,
     f: &F,
     x: Tensor<B, 2>,
-) -> (Tensor<B, 2>, Tensor<B, 3>)
+) -> Result<(Tensor<B, 2>, Tensor<B, 3>), &'static str>
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    count_reverse();
     begin_pass();
     let [batch, d] = x.dims();
     let device = x.device();
@@ -164,17 +184,21 @@ where
         row_basis_lanes(0..lanes, d, batch, row_dir.as_ref(), &device).reshape([lanes, batch, d]);
     let xa = Tensor::<Autodiff<Dual<B>>, 2>::from_inner(seed(x, dirs)).require_grad();
     let (u, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
-    refuse_reverse_defect(op, seen);
+    if let Some(defect) = seen.reverse_defect {
+        return Err(defect);
+    }
     assert!(
         u.dims() == [batch, 1],
         "burn-nested: `{op}` needs f(x) shaped [batch, 1] for x shaped [{batch}, {d}], got {:?}",
         u.dims()
     );
     let value = primal(u.clone().inner());
+    // Counted here: a pass that met a reverse defect above ran no backward.
+    count_reverse();
     let grads = u.sum().backward();
     let Some(g) = xa.grad(&grads) else {
         // `u` does not depend on `x`: every second derivative is zero.
-        return (value, Tensor::zeros([d, batch, d], &device));
+        return Ok((value, Tensor::zeros([d, batch, d], &device)));
     };
     // columns[k, b, j] = ∂²u_b / ∂x_j ∂x_k for k < d; lane d is H_b · dir_b.
     let columns: Tensor<B, 3> = tangent(g, lanes);
@@ -188,5 +212,5 @@ where
         );
         check_rows(op, due, got, predicted, scale);
     }
-    (value, hessian_columns)
+    Ok((value, hessian_columns))
 }
