@@ -25,14 +25,13 @@
 
 use std::time::{Duration, Instant};
 
-use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
+use burn_nested::scenarios::Mlp;
 use burn_nested::{
-    Forward, Mode, StatefulLayer, Stochastic, laplacian, stochastic_laplacian, with_switching,
+    Mode, StatefulLayer, Stochastic, laplacian, stochastic_laplacian, with_switching,
 };
 use criterion::{BenchmarkId, Criterion};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -42,44 +41,11 @@ type Ad = Autodiff<NdArray<f32>>;
 #[path = "../examples/common/alloc.rs"]
 mod alloc;
 
-/// The PINN's network.
-#[derive(Module, Debug)]
-struct Net<B: Backend> {
-    layers: Vec<Linear<B>>,
-}
-
-impl<B: Backend> Net<B> {
-    fn new(d: usize, width: usize, device: &B::Device) -> Self {
-        let sizes = [d, width, width, width, 1];
-        let layers = sizes
-            .windows(2)
-            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-            .collect();
-        let net = Self { layers };
-        burn_nested::lift::initialize_params(&net);
-        net
-    }
-}
-
-impl<B: Backend> Forward<B, 2, 2> for Net<B> {
-    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let last = self.layers.len() - 1;
-        let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
-            if i < last {
-                h = h.tanh();
-            }
-        }
-        h
-    }
-}
-
 const METHODS: [&str; 3] = ["forward-laplacian", "forward-over-reverse", "stochastic-k8"];
 
 /// One case: the network and the points.
 struct Case {
-    net: Net<Ad>,
+    net: Mlp<Ad>,
     x: TensorData,
     batch: usize,
 }
@@ -93,7 +59,8 @@ impl Case {
             .map(|_| rng.random_range(-1.0..1.0))
             .collect();
         Self {
-            net: Net::new(d, width, &device),
+            // The seed's tanh MLP: tanh after every layer but the last.
+            net: Mlp::new(&[d, width, width, width, 1], false, &device),
             x: TensorData::new(x, [batch, d]),
             batch,
         }

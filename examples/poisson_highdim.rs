@@ -18,12 +18,12 @@
 
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module};
-use burn::nn::{Linear, LinearConfig};
+use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use burn_autodiff::Autodiff;
+use burn_nested::scenarios::Mlp;
 use burn_nested::{Forward, Mode, StatefulLayer, Stochastic, laplacian, stochastic_laplacian};
 use clap::{Parser, ValueEnum};
 
@@ -60,26 +60,6 @@ enum Method {
     Both,
 }
 
-/// The network.
-#[derive(Module, Debug)]
-struct Net<B: Backend> {
-    layers: Vec<Linear<B>>,
-}
-
-impl<B: Backend> Forward<B, 2, 2> for Net<B> {
-    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let last = self.layers.len() - 1;
-        let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
-            if i < last {
-                h = h.tanh();
-            }
-        }
-        h
-    }
-}
-
 /// `u*(x) = (1/d) Σᵢ sin(π xᵢ)` per row, `[batch, 1]`.
 fn exact<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let d = x.dims()[1];
@@ -102,7 +82,7 @@ fn boundary_points<B: Backend>(n: usize, d: usize, device: &B::Device) -> Tensor
 
 /// The loss of one step.
 fn loss<B: Backend>(
-    net: &Net<B>,
+    net: &Mlp<B>,
     method: Method,
     step: usize,
     probes: usize,
@@ -132,13 +112,7 @@ fn loss<B: Backend>(
 fn train<B: AutodiffBackend>(args: &Args, method: Method, device: &B::Device) -> (f64, f64) {
     B::seed(device, 1);
     let d = args.dim;
-    let sizes = [d, 64, 64, 1];
-    let layers = sizes
-        .windows(2)
-        .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-        .collect();
-    let mut net = Net::<B> { layers };
-    burn_nested::lift::initialize_params(&net);
+    let mut net = Mlp::<B>::new(&[d, 64, 64, 1], false, device);
     let mut optim = AdamConfig::new().init();
     let (lr, final_lr): (f64, f64) = (3e-3, 3e-4);
     let decay = (final_lr / lr).ln() / args.steps.max(2).saturating_sub(1) as f64;

@@ -260,17 +260,25 @@ fn elementwise_second_derivatives_match_second_differences() {
 fn sigmoid_second_derivatives_match_forward_over_reverse() {
     let d = 4;
     let x = random_data(&mut StdRng::seed_from_u64(2), &[ROWS, d], -2.0, 2.0);
-    let check = |diag: Vec<f64>, h: Vec<f64>| {
+    // The forward pass runs no backward; batched_hessian runs one.
+    let check = |(diag, rev_in_diag): (Vec<f64>, bool), (h, rev_in_h): (Vec<f64>, bool)| {
+        assert!(!rev_in_diag && rev_in_h, "the two paths were not distinct");
         let (_, want) = trace_and_diagonal(&h, d);
         assert_close("sigmoid-like diag", &diag, &want, TOL);
     };
     check(
-        values(diag_hessian(&SIGMOID, tensor::<F, 2>(&x))),
-        values(batched_hessian(&SIGMOID, tensor::<F, 2>(&x))),
+        counted(true, || values(diag_hessian(&SIGMOID, tensor::<F, 2>(&x)))),
+        counted(true, || {
+            values(batched_hessian(&SIGMOID, tensor::<F, 2>(&x)))
+        }),
     );
     check(
-        values(diag_hessian(&LOG_SIGMOID, tensor::<F, 2>(&x))),
-        values(batched_hessian(&LOG_SIGMOID, tensor::<F, 2>(&x))),
+        counted(true, || {
+            values(diag_hessian(&LOG_SIGMOID, tensor::<F, 2>(&x)))
+        }),
+        counted(true, || {
+            values(batched_hessian(&LOG_SIGMOID, tensor::<F, 2>(&x)))
+        }),
     );
 }
 
@@ -311,8 +319,16 @@ fn structured_rules_match_forward_over_reverse() {
     let d = 4;
     let x = random_data(&mut StdRng::seed_from_u64(4), &[ROWS, d], -1.0, 1.0);
     let f = Pure(Structured);
-    let forward = values(laplacian(&f, tensor::<F, 2>(&x), Mode::FORWARD));
-    let reverse = values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse));
+    let (forward, rev_in_fwd) = counted(true, || {
+        values(laplacian(&f, tensor::<F, 2>(&x), Mode::FORWARD))
+    });
+    let (reverse, rev_in_rev) = counted(true, || {
+        values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse))
+    });
+    assert!(
+        !rev_in_fwd && rev_in_rev,
+        "the two Laplacian paths were not distinct"
+    );
     assert_close("structured Δ", &forward, &reverse, TOL);
     let diag = values(diag_hessian(&f, tensor::<F, 2>(&x)));
     let (_, want) = trace_and_diagonal(&values(batched_hessian(&f, tensor::<F, 2>(&x))), d);
@@ -602,8 +618,16 @@ fn bilinear_module_rules_match_forward_over_reverse() {
     // One row: the weight and the slope come from it, so rows would be coupled.
     let x = random_data(&mut StdRng::seed_from_u64(22), &[1, d], -1.0, 1.0);
     let f = Pure(InputWeights);
-    let forward = values(laplacian(&f, tensor::<F, 2>(&x), Mode::FORWARD));
-    let reverse = values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse));
+    let (forward, rev_in_fwd) = counted(true, || {
+        values(laplacian(&f, tensor::<F, 2>(&x), Mode::FORWARD))
+    });
+    let (reverse, rev_in_rev) = counted(true, || {
+        values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse))
+    });
+    assert!(
+        !rev_in_fwd && rev_in_rev,
+        "the two Laplacian paths were not distinct"
+    );
     assert_close("input-dependent weights Δ", &forward, &reverse, TOL);
     let diag = values(diag_hessian(&f, tensor::<F, 2>(&x)));
     let (_, want) = trace_and_diagonal(&values(batched_hessian(&f, tensor::<F, 2>(&x))), d);

@@ -134,6 +134,7 @@ where
             .flat_map(|i| (0..d).map(move |j| f64::from(u8::from(i == j))))
             .collect(),
         negative: Vec::new(),
+        identity: true,
     };
     with_shared_draws(|| operator(OP, f, &x, &identity, Some(estimator)))
 }
@@ -164,6 +165,8 @@ where
 struct Factors {
     positive: Vec<f64>,
     negative: Vec<f64>,
+    /// `P = I`, `N` empty: random directions go in as they are.
+    identity: bool,
 }
 
 /// The exact or estimated operator for factored `A`: one group of passes per
@@ -210,9 +213,13 @@ where
                 );
                 (
                     e.probes,
-                    v.reshape([e.probes * batch, r])
-                        .matmul(p)
-                        .reshape([e.probes, batch, d]),
+                    match factors.identity {
+                        true => v,
+                        false => v
+                            .reshape([e.probes * batch, r])
+                            .matmul(p)
+                            .reshape([e.probes, batch, d]),
+                    },
                 )
             }
         };
@@ -309,7 +316,11 @@ fn factor<B: Backend>(op: &str, a: &Tensor<B, 2>, d: usize) -> Factors {
         let s = lambda.abs().sqrt();
         target.extend((0..d).map(|i| s * vectors[i * d + k]));
     }
-    Factors { positive, negative }
+    Factors {
+        positive,
+        negative,
+        identity: false,
+    }
 }
 
 /// Eigenvalues and eigenvectors (columns of a row-major `[d, d]`) of a symmetric
