@@ -14,7 +14,10 @@
 //!   plus `wgpu/pinn_gradient*/batch65536`.
 //! - `cargo bench --bench scenarios -- --paired 15` — no criterion: the paths'
 //!   steps at bench size timed alternately (robust to a drifting load), medians
-//!   and ratios on ndarray.
+//!   and ratios on ndarray; `--seed` at seed size, `--wgpu` on wgpu (built with
+//!   `--features wgpu`).
+//! - Every mode keeps freed memory in the heap (`examples/common/alloc.rs`);
+//!   `--system-malloc` leaves glibc's malloc at its defaults.
 //! - `cargo bench --bench scenarios -- --memory` — no timing: the peak heap bytes
 //!   of one step per scenario on ndarray, from a counting global allocator.
 //! - `cargo bench --bench scenarios -- --step SCENARIO PATH [N] [BATCH]` — no
@@ -36,21 +39,23 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_autodiff::Autodiff;
-use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{
-    Dual, Mode, NestedFn, Pure, StatefulLayer, TUNE_SAMPLES, TUNE_WARMUP, TunedPath,
-    batched_jacobian, clear_tuning, path_counts, reset_path_counts, tensor_fn, tuning_decisions,
-    with_row_check, with_switching, with_tuning,
+    Dual, Mode, NestedFn, Pure, StatefulLayer, TunedPath, batched_jacobian, clear_tuning,
+    path_counts, reset_path_counts, tensor_fn, tuning_decisions, with_row_check, with_switching,
+    with_tuning,
 };
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use rand::{Rng, SeedableRng, rngs::StdRng};
 
+#[path = "../examples/common/alloc.rs"]
+mod alloc;
+#[path = "common/case.rs"]
+mod case;
 #[path = "common/native.rs"]
 mod native;
-use native::NativeMlp;
+use case::{Case, PathKind, SCENARIOS, Size, median, paired_report, runs, uniform};
 
 // ---------------------------------------------------------------------------
 // Counting allocator: current and peak live heap bytes.
@@ -109,241 +114,6 @@ fn peak_bytes(f: impl FnOnce()) -> usize {
     PEAK.store(base, Ordering::Relaxed);
     f();
     PEAK.load(Ordering::Relaxed).saturating_sub(base)
-}
-
-// ---------------------------------------------------------------------------
-// Scenarios.
-
-/// Seed size or bench size (`SCENARIOS.md`).
-#[derive(Clone, Copy)]
-enum Size {
-    Seed,
-    Bench,
-}
-
-impl Size {
-    fn name(self) -> &'static str {
-        match self {
-            Size::Seed => "seed",
-            Size::Bench => "bench",
-        }
-    }
-}
-
-/// The paths of a nested derivative: burn-nested with switching on and off, and
-/// plain Burn.
-#[derive(Clone, Copy, PartialEq)]
-enum PathKind {
-    Switched,
-    Naive,
-    Native,
-}
-
-impl PathKind {
-    const ALL: [PathKind; 3] = [PathKind::Switched, PathKind::Naive, PathKind::Native];
-
-    fn name(self) -> &'static str {
-        match self {
-            PathKind::Switched => "switched",
-            PathKind::Naive => "naive",
-            PathKind::Native => "native",
-        }
-    }
-
-    /// Whether this path can run `scenario`.
-    fn covers(self, scenario: &str) -> bool {
-        self != PathKind::Native || native::SCENARIOS.contains(&scenario)
-    }
-}
-
-/// The scenarios (the PINN gradient in both forms, Hutchinson three ways).
-const SCENARIOS: &[&str] = &[
-    "jacobian_regularization",
-    "batched_jacobian",
-    "pinn_gradient",
-    "pinn_gradient_rowwise",
-    "parameter_jacobian",
-    "hutchinson_vjp",
-    "hutchinson_jvp",
-    "hutchinson_full_jacobian",
-];
-
-/// Whether `scenario` runs at `size`: the full Jacobian of the Hutchinson model at
-/// bench size is `[16384, 16384]` (1 GiB in f32, and 16384 lanes through
-/// 256-wide layers), so that variant runs at seed size only.
-fn runs(scenario: &str, size: Size) -> bool {
-    !(scenario == "hutchinson_full_jacobian" && matches!(size, Size::Bench))
-}
-
-/// Model widths, whether it has a `BatchNorm`, and the input shape.
-fn shapes(scenario: &str, size: Size) -> (Vec<usize>, bool, [usize; 2]) {
-    let bench = matches!(size, Size::Bench);
-    match scenario {
-        "jacobian_regularization" if bench => (vec![8, 64, 8], true, [32, 8]),
-        "jacobian_regularization" => (sizes::JACOBIAN_REGULARIZATION.to_vec(), true, [10, 2]),
-        "batched_jacobian" if bench => (vec![16, 256, 16], false, [512, 16]),
-        "batched_jacobian" => (sizes::BATCHED_JACOBIAN.to_vec(), false, [10, 2]),
-        "pinn_gradient" | "pinn_gradient_rowwise" if bench => {
-            (vec![1, 64, 64, 64, 1], false, [4096, 1])
-        }
-        "pinn_gradient" | "pinn_gradient_rowwise" => (sizes::PINN.to_vec(), false, [16, 1]),
-        "parameter_jacobian" if bench => (vec![1, 32, 32, 32, 1], false, [64, 1]),
-        "parameter_jacobian" => (sizes::PINN.to_vec(), false, [16, 1]),
-        _ if bench => (vec![64, 256, 256, 256, 64], false, [256, 64]),
-        _ => (sizes::HUTCHINSON.to_vec(), false, [12, 4]),
-    }
-}
-
-fn uniform<B: Backend>(
-    shape: [usize; 2],
-    lo: f32,
-    hi: f32,
-    seed: u64,
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let v: Vec<f32> = (0..shape[0] * shape[1])
-        .map(|_| rng.random_range(lo..hi))
-        .collect();
-    Tensor::from_data(TensorData::new(v, shape), device)
-}
-
-fn rademacher<B: Backend>(shape: [usize; 2], seed: u64, device: &B::Device) -> Tensor<B, 2> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let v: Vec<f32> = (0..shape[0] * shape[1])
-        .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-        .collect();
-    Tensor::from_data(TensorData::new(v, shape), device)
-}
-
-/// A scenario's model and data, and its loss as a function of a fresh input leaf.
-struct Case<B: Backend> {
-    model: Mlp<Autodiff<B>>,
-    x: Tensor<Autodiff<B>, 2>,
-    /// Targets `y` (regressions) or the probe `v` (Hutchinson).
-    aux: Option<Tensor<Autodiff<B>, 2>>,
-    scenario: &'static str,
-    /// The same parameters for the plain-Burn path.
-    native: NativeMlp<B>,
-}
-
-impl<B: Backend> Case<B> {
-    fn new(scenario: &'static str, size: Size, batch: Option<usize>, device: &B::Device) -> Self {
-        let (widths, batch_norm, mut shape) = shapes(scenario, size);
-        if let Some(b) = batch {
-            shape[0] = b;
-        }
-        Autodiff::<B>::seed(device, 0);
-        let model = Mlp::new(&widths, batch_norm, device);
-        let (x, aux) = match scenario {
-            "jacobian_regularization" | "batched_jacobian" => (
-                uniform(shape, -1.0, 1.0, 1, device),
-                Some(uniform(
-                    [shape[0], *widths.last().unwrap()],
-                    -1.0,
-                    1.0,
-                    2,
-                    device,
-                )),
-            ),
-            "pinn_gradient" | "pinn_gradient_rowwise" | "parameter_jacobian" => {
-                (uniform(shape, 0.0, 1.0, 1, device), None)
-            }
-            _ => (
-                uniform(shape, 0.0, 1.0, 1, device),
-                Some(rademacher(shape, 2, device)),
-            ),
-        };
-        Self {
-            native: NativeMlp::new(&model),
-            model,
-            x,
-            aux,
-            scenario,
-        }
-    }
-
-    /// The loss at a fresh leaf `x` (the path's mode passed in).
-    fn loss(&self, x: Tensor<Autodiff<B>, 2>, mode: Mode) -> Tensor<Autodiff<B>, 1> {
-        let m = &self.model;
-        let aux = || self.aux.clone().expect("targets or probe");
-        match self.scenario {
-            "jacobian_regularization" => scenarios::jacobian_regularization(m, x, aux(), mode),
-            "batched_jacobian" => scenarios::batched_jacobian_loss(m, x, aux(), mode),
-            "pinn_gradient" => scenarios::pinn_gradient(m, x, mode),
-            "pinn_gradient_rowwise" => scenarios::pinn_gradient_rowwise(m, x, mode),
-            "parameter_jacobian" => scenarios::parameter_jacobian(m, x, mode),
-            "hutchinson_vjp" => scenarios::hutchinson_trace(m, x, aux(), Hutchinson::Vjp, mode),
-            "hutchinson_jvp" => scenarios::hutchinson_trace(m, x, aux(), Hutchinson::Jvp, mode),
-            "hutchinson_full_jacobian" => {
-                scenarios::hutchinson_trace(m, x, aux(), Hutchinson::FullJacobian, mode)
-            }
-            other => unreachable!("unknown scenario {other}"),
-        }
-    }
-
-    /// The step's loss on `path` at a fresh leaf `x`.
-    fn path_loss(&self, path: PathKind, x: Tensor<Autodiff<B>, 2>) -> Tensor<Autodiff<B>, 1> {
-        match path {
-            PathKind::Switched => with_switching(true, || self.loss(x, Mode::Auto)),
-            PathKind::Naive => with_switching(false, || self.loss(x, Mode::AutoReverse)),
-            PathKind::Native => self
-                .native
-                .loss(self.scenario, x, self.aux.clone())
-                .unwrap_or_else(|| panic!("no native path for {}", self.scenario)),
-        }
-    }
-
-    /// Panics unless the plain-Burn path gives the switched path's loss and input
-    /// gradient (f32, relative 1e-3): a baseline that computed something else
-    /// would make its timings meaningless.
-    fn check_native(&self) {
-        if !PathKind::Native.covers(self.scenario) {
-            return;
-        }
-        let run = |path| {
-            let x = self.x.clone().detach().require_grad();
-            let loss = self.path_loss(path, x.clone());
-            let grads = loss.backward();
-            let gx = x.grad(&grads).expect("input gradient");
-            (loss.inner(), gx)
-        };
-        let ((l_s, g_s), (l_n, g_n)) = (run(PathKind::Switched), run(PathKind::Native));
-        for (what, a, b) in [
-            ("loss", l_s.reshape([1, 1]), l_n.reshape([1, 1])),
-            ("input gradient", g_s, g_n),
-        ] {
-            let scale = a.clone().abs().max().into_scalar().elem::<f64>().max(1e-6);
-            let err = (a - b).abs().max().into_scalar().elem::<f64>();
-            assert!(
-                err <= 1e-3 * scale,
-                "{}: the native path's {what} differs from the switched one by {err:e} \
-                 (scale {scale:e})",
-                self.scenario
-            );
-        }
-    }
-
-    /// Switched steps until measured switching has decided (its trial would
-    /// otherwise fall into the timed steps, and in `--paired` each trial step
-    /// would time the other paths' steps too). The trial's cost is what
-    /// `--tuning` reports.
-    fn settle_tuning(&self, device: &B::Device) {
-        for _ in 0..2 * (TUNE_WARMUP + TUNE_SAMPLES) + 1 {
-            self.step(PathKind::Switched, device);
-        }
-    }
-
-    /// One training step: the loss and its gradients w.r.t. `x` and the parameters,
-    /// waiting for the device to finish.
-    fn step(&self, path: PathKind, device: &B::Device) {
-        let x = self.x.clone().detach().require_grad();
-        let grads = self.path_loss(path, x).backward();
-        // Asynchronous backends (wgpu) queue kernels: wait for them so the time is
-        // the real one.
-        B::sync(device).expect("device sync");
-        drop(grads);
-    }
 }
 
 /// Every scenario × size × path on backend `B`, ids `backend/scenario/size/path`.
@@ -479,7 +249,7 @@ fn unkeyed_loss<B: Backend>(case: &Case<B>, x: Tensor<Autodiff<B>, 2>) -> Tensor
         _ => {
             let [batch, features] = x.dims();
             let j = batched_jacobian(
-                &Unkeyed(layer.then(scenarios::Square)),
+                &Unkeyed(layer.then(burn_nested::scenarios::Square)),
                 x.clone(),
                 Mode::Auto,
             );
@@ -546,58 +316,6 @@ fn wide_batched_jacobian_peak(mode: Mode) -> usize {
         let j = batched_jacobian(&Pure(WideHead), x.clone(), mode);
         let _ = j.sum().backward();
     })
-}
-
-/// `--paired [ITERS]`: the paths' steps timed alternately (in rotating order) on
-/// `B` at bench size, so load that drifts on a shared machine hits them alike;
-/// prints the medians and the ratios to the switched path.
-fn paired_report<B: Backend>(iters: usize, backend: &str) {
-    let device = Default::default();
-    println!(
-        "| scenario (bench size, {backend}) | switched | naive | native | naive/switched | \
-         native/switched |"
-    );
-    println!("|---|---|---|---|---|---|");
-    for &scenario in SCENARIOS {
-        if !runs(scenario, Size::Bench) {
-            continue;
-        }
-        let case = Case::<B>::new(scenario, Size::Bench, None, &device);
-        case.check_native();
-        case.settle_tuning(&device);
-        let paths: Vec<PathKind> = PathKind::ALL
-            .into_iter()
-            .filter(|p| p.covers(scenario))
-            .collect();
-        let mut times = vec![Vec::new(); paths.len()];
-        for &path in &paths {
-            case.step(path, &device);
-        }
-        // The order rotates every iteration, so each path follows each other
-        // path equally often: a step right after the plain-Burn one (hundreds of
-        // milliseconds, large allocations) pays for its freed memory.
-        for i in 0..iters {
-            for j in 0..paths.len() {
-                let k = (i + j) % paths.len();
-                let start = std::time::Instant::now();
-                case.step(paths[k], &device);
-                times[k].push(start.elapsed().as_secs_f64());
-            }
-        }
-        let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
-        let cell =
-            |i: usize, f: &dyn Fn(f64) -> String| medians.get(i).map_or("—".into(), |&m| f(m));
-        let ms = |m: f64| format!("{:.2} ms", m * 1e3);
-        let ratio = |m: f64| format!("{:.2}×", m / medians[0]);
-        println!(
-            "| {scenario} | {} | {} | {} | {} | {} |",
-            cell(0, &ms),
-            cell(1, &ms),
-            cell(2, &ms),
-            cell(1, &ratio),
-            cell(2, &ratio)
-        );
-    }
 }
 
 /// `--tuning [STEPS]`: measured switching from a fresh start on `B`, `STEPS`
@@ -679,11 +397,6 @@ fn tuning_report<B: Backend>(steps: usize, backend: &str, size: Size) {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn mib(bytes: usize) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -716,6 +429,11 @@ fn step_only<B: Backend>(args: &[String]) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // Large lane tensors stay in the heap between steps instead of being
+    // page-faulted in again every step (`--system-malloc` keeps glibc's defaults).
+    if !args.iter().any(|a| a == "--system-malloc") {
+        alloc::keep_freed_memory();
+    }
     // `--paired` and `--step` run on ndarray unless `--flex` is given.
     let flex = args.iter().any(|a| a == "--flex");
     if let Some(i) = args.iter().position(|a| a == "--step") {
@@ -744,9 +462,19 @@ fn main() {
     }
     if let Some(i) = args.iter().position(|a| a == "--paired") {
         let iters = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(15);
-        match flex {
-            true => paired_report::<burn_flex::Flex>(iters, "flex"),
-            false => paired_report::<NdArray>(iters, "ndarray"),
+        let size = match args.iter().any(|a| a == "--seed") {
+            true => Size::Seed,
+            false => Size::Bench,
+        };
+        if args.iter().any(|a| a == "--wgpu") {
+            #[cfg(feature = "wgpu")]
+            paired_report::<burn_wgpu::Wgpu<f32>>(iters, "wgpu", size);
+            #[cfg(not(feature = "wgpu"))]
+            panic!("--wgpu needs the bench built with `--features wgpu`");
+        } else if flex {
+            paired_report::<burn_flex::Flex>(iters, "flex", size);
+        } else {
+            paired_report::<NdArray>(iters, "ndarray", size);
         }
         return;
     }
