@@ -8,6 +8,8 @@ w.r.t. the input and every parameter.
     python3 benches/compare/compare.py --device cpu                  # runs the bench
     python3 benches/compare/compare.py --criterion target/criterion  # reads results
     python3 benches/compare/compare.py --bench-bin gpu/scenarios --device cuda
+    python3 benches/compare/compare.py --backend tch --batches '' \
+        --paired-cmd '<benches/backends binary> tch --paired 9'       # another inner backend
 
 Not part of CI.
 """
@@ -330,6 +332,25 @@ def run_criterion(bench_bin, backend, filter_re, measurement_time, cwd):
     subprocess.run(cmd, check=True, cwd=cwd, stdout=sys.stderr)
 
 
+def run_paired(command, backend):
+    """{full_id: median seconds} from a `--paired` table (`| scenario | switched |
+    naive | native | ...`, bench size) printed by `command`."""
+    print("[compare] running:", command, file=sys.stderr)
+    out = subprocess.run(command, shell=True, check=True, capture_output=True, text=True).stdout
+    sys.stderr.write(out)
+    found = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or cells[0] not in SCENARIOS:
+            continue
+        for path, cell in zip(["switched", "naive", "native"], cells[1:4]):
+            if cell.endswith(" ms"):
+                found[f"{backend}/{cells[0]}/bench/{path}"] = float(cell[:-3]) * 1e-3
+    if not found:
+        sys.exit(f"[compare] no paired table in the output of: {command}")
+    return found
+
+
 # --------------------------------------------------------------------------
 
 
@@ -350,8 +371,12 @@ def ratio(a, b):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--backend", choices=["ndarray", "wgpu"], default=None,
+    p.add_argument("--backend", choices=["ndarray", "wgpu", "tch", "candle"], default=None,
                    help="burn backend to compare (default: ndarray on cpu, wgpu on cuda)")
+    p.add_argument("--paired-cmd", default=None,
+                   help="read burn's bench-size medians from this command's `--paired` table "
+                        "instead of criterion (e.g. the binary of benches/backends with "
+                        "'tch --paired 9')")
     p.add_argument("--criterion", default=None,
                    help="read burn results from this criterion folder instead of running the bench")
     p.add_argument("--bench-bin", default=None,
@@ -375,14 +400,17 @@ def main():
         keep = set(args.scenarios.split(","))
         todo = [c for c in todo if c[1] in keep]
 
-    if args.criterion:
+    if args.paired_cmd:
+        burn = run_paired(args.paired_cmd, backend)
+    elif args.criterion:
         crit_root = args.criterion
     else:
         cwd = os.path.dirname(os.path.abspath(args.bench_bin)) if args.bench_bin else repo
         run_criterion(args.bench_bin and os.path.abspath(args.bench_bin), backend, args.filter,
                       args.measurement_time, cwd)
         crit_root = os.path.join(cwd, "target", "criterion")
-    burn = read_criterion(crit_root)
+    if not args.paired_cmd:
+        burn = read_criterion(crit_root)
 
     peers = {}
     fw = [f for f in args.frameworks.split(",") if f]
