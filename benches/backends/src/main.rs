@@ -44,6 +44,7 @@ fn main() {
     let command = args.get(2).map(String::as_str).unwrap_or("");
     let count = args.get(3).and_then(|n| n.parse().ok());
     match backend {
+        "ndarray" if cfg!(feature = "blas") => run::<NdArray>("ndarray+openblas", command, count),
         "ndarray" => run::<NdArray>(backend, command, count),
         #[cfg(feature = "tch")]
         "tch" => run::<burn_tch::LibTorch<f32>>(backend, command, count),
