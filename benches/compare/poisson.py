@@ -415,26 +415,29 @@ def main():
     print("## Median ms per step\n")
     print(table(["method"] + [f"d={d}" for d in dims], rows))
 
-    fl = burn.get(("burn-nested", "forward-laplacian"))
-    if burn and fl:
-        ratio_rows = []
+    # One ratio block per burn-nested label ("burn-nested", or one per inner
+    # backend from benches/backends: "burn-nested (tch)", ...).
+    labels = sorted({fw for fw, m in burn if m == "forward-laplacian"})
+    ratio_rows = []
+    for label in labels:
+        fl = burn[(label, "forward-laplacian")]
         for (fw, method), cells in results.items():
-            ratio_rows.append([f"forward-laplacian / {method}"]
+            ratio_rows.append([f"{label} forward-laplacian / {method}"]
                               + [fmt_ratio(fl.get(d), cells.get(d)) for d in dims])
-        fr = burn.get(("burn-nested", "forward-over-reverse"))
+        fr = burn.get((label, "forward-over-reverse"))
         if fr:
-            ratio_rows.append(["forward-over-reverse / forward-laplacian"]
+            ratio_rows.append([f"{label} forward-over-reverse / forward-laplacian"]
                               + [fmt_ratio(fr.get(d), fl.get(d)) for d in dims])
-        st = burn.get(("burn-nested", f"stochastic-k{args.k}"))
+        st = burn.get((label, f"stochastic-k{args.k}"))
         if st and ("jax", "jax-stochastic") in results:
             js = results[("jax", "jax-stochastic")]
-            ratio_rows.append([f"stochastic-k{args.k} / jax-stochastic"]
+            ratio_rows.append([f"{label} stochastic-k{args.k} / jax-stochastic"]
                               + [fmt_ratio(st.get(d), js.get(d)) for d in dims])
+    if ratio_rows:
         print("\n## burn-nested / peer (below 1× = burn-nested faster)\n")
         print(table(["ratio"] + [f"d={d}" for d in dims], ratio_rows))
     elif burn:
         log("no burn-nested forward-laplacian records; ratio table left out")
-
 
 if __name__ == "__main__":
     main()

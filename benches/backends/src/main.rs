@@ -7,6 +7,7 @@
 //! backends BACKEND --check           # switched and naive losses and input gradients against ndarray
 //! backends BACKEND --paired [ITERS]  # the paths' steps alternated, medians (default 9)
 //! backends BACKEND --pinn [STEPS]    # the PINN main job: ms per step, relative L2 error
+//! backends BACKEND --table [D,D,..] [--json FILE]  # benches/laplacian.rs's Poisson table
 //! ```
 //!
 //! BACKEND is `ndarray`, `tch` (feature `tch`, libtorch 2.9; see README.md) or
@@ -19,6 +20,8 @@ mod alloc;
 mod case;
 #[path = "../../common/native.rs"]
 mod native;
+#[path = "../../common/poisson.rs"]
+mod poisson;
 #[path = "../../../examples/pinn/problem.rs"]
 mod problem;
 #[allow(dead_code)] // The grid helpers' plotting half is the example's.
@@ -63,12 +66,16 @@ fn main() {
 }
 
 fn run<B: Backend>(backend: &str, command: &str, count: Option<usize>) {
+    let args: Vec<String> = std::env::args().collect();
     match command {
+        "--table" => poisson::table::<B>(&args, &format!("burn-nested ({backend})")),
         "--check" => check::<B>(backend),
         "--paired" => paired_report::<B>(count.unwrap_or(9), backend, Size::Bench),
         "--pinn" => pinn::<B>(backend, count.unwrap_or(1000)),
         other => {
-            eprintln!("unknown command {other:?}: --check, --paired [ITERS] or --pinn [STEPS]");
+            eprintln!(
+                "unknown command {other:?}: --check, --paired [ITERS], --pinn [STEPS] or --table"
+            );
             std::process::exit(2)
         }
     }
