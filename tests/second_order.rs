@@ -9,8 +9,8 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData, activation, backend::Backend};
 use burn_nested::{
-    Forward, Mode, Pure, StatefulLayer, Stochastic, TensorFn, batched_hessian, diag_hessian,
-    hessian, laplacian, path_counts, reset_path_counts, second_order_operator,
+    Forward, Mode, NestedFn, Pure, StatefulLayer, Stochastic, TensorFn, batched_hessian,
+    diag_hessian, hessian, laplacian, path_counts, reset_path_counts, second_order_operator,
     stochastic_laplacian, stochastic_operator, with_switching,
 };
 use common::{F, assert_close, random_data, tensor, values};
@@ -98,6 +98,26 @@ fn counted(on: bool, f: impl FnOnce() -> Vec<f64>) -> (Vec<f64>, bool) {
     })
 }
 
+/// The Laplacian of `f` at `x` by the forward Laplacian and by forward over
+/// reverse, asserting that only the second ran a nested backward pass.
+fn laplacian_both_paths<L: NestedFn<F, 2, 2>>(
+    what: &str,
+    f: &L,
+    x: &TensorData,
+) -> (Vec<f64>, Vec<f64>) {
+    let (forward, rev_in_fwd) = counted(true, || {
+        values(laplacian(f, tensor::<F, 2>(x), Mode::FORWARD))
+    });
+    let (reverse, rev_in_rev) = counted(true, || {
+        values(laplacian(f, tensor::<F, 2>(x), Mode::AutoReverse))
+    });
+    assert!(
+        !rev_in_fwd && rev_in_rev,
+        "{what}: the two Laplacian paths were not distinct"
+    );
+    (forward, reverse)
+}
+
 /// Forward Laplacian = forward-over-reverse Laplacian = trace of the Hessian, and
 /// `diag_hessian` = its diagonal, for every activation, with and without LayerNorm.
 #[test]
@@ -108,14 +128,8 @@ fn forward_laplacian_equals_forward_over_reverse_and_hessian_trace() {
             let what = format!("{name:?} layer_norm {layer_norm}");
             let layer = StatefulLayer::new(net::<F>(d, act, layer_norm));
             let x = || tensor::<F, 2>(&points(d, 3));
-            let (forward, rev_in_fwd) =
-                counted(true, || values(laplacian(&layer, x(), Mode::FORWARD)));
-            let (chunked, _) = counted(true, || {
-                values(laplacian(&layer, x(), Mode::forward_chunked(3)))
-            });
-            let (reverse, rev_in_rev) =
-                counted(true, || values(laplacian(&layer, x(), Mode::AutoReverse)));
-            assert!(!rev_in_fwd && rev_in_rev, "{what}: paths not distinct");
+            let (forward, reverse) = laplacian_both_paths(&what, &layer, &points(d, 3));
+            let chunked = values(laplacian(&layer, x(), Mode::forward_chunked(3)));
             let h = values(batched_hessian(&layer, x()));
             let (trace, diagonal) = trace_and_diagonal(&h, d);
             assert_close(
@@ -319,16 +333,7 @@ fn structured_rules_match_forward_over_reverse() {
     let d = 4;
     let x = random_data(&mut StdRng::seed_from_u64(4), &[ROWS, d], -1.0, 1.0);
     let f = Pure(Structured);
-    let (forward, rev_in_fwd) = counted(true, || {
-        values(laplacian(&f, tensor::<F, 2>(&x), Mode::FORWARD))
-    });
-    let (reverse, rev_in_rev) = counted(true, || {
-        values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse))
-    });
-    assert!(
-        !rev_in_fwd && rev_in_rev,
-        "the two Laplacian paths were not distinct"
-    );
+    let (forward, reverse) = laplacian_both_paths("structured", &f, &x);
     assert_close("structured Δ", &forward, &reverse, TOL);
     let diag = values(diag_hessian(&f, tensor::<F, 2>(&x)));
     let (_, want) = trace_and_diagonal(&values(batched_hessian(&f, tensor::<F, 2>(&x))), d);
@@ -618,16 +623,7 @@ fn bilinear_module_rules_match_forward_over_reverse() {
     // One row: the weight and the slope come from it, so rows would be coupled.
     let x = random_data(&mut StdRng::seed_from_u64(22), &[1, d], -1.0, 1.0);
     let f = Pure(InputWeights);
-    let (forward, rev_in_fwd) = counted(true, || {
-        values(laplacian(&f, tensor::<F, 2>(&x), Mode::FORWARD))
-    });
-    let (reverse, rev_in_rev) = counted(true, || {
-        values(laplacian(&f, tensor::<F, 2>(&x), Mode::AutoReverse))
-    });
-    assert!(
-        !rev_in_fwd && rev_in_rev,
-        "the two Laplacian paths were not distinct"
-    );
+    let (forward, reverse) = laplacian_both_paths("input-dependent weights", &f, &x);
     assert_close("input-dependent weights Δ", &forward, &reverse, TOL);
     let diag = values(diag_hessian(&f, tensor::<F, 2>(&x)));
     let (_, want) = trace_and_diagonal(&values(batched_hessian(&f, tensor::<F, 2>(&x))), d);

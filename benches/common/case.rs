@@ -200,6 +200,15 @@ impl<B: Backend> Case<B> {
         }
     }
 
+    /// One step's loss and input gradient on `path`, off the tape.
+    pub fn loss_and_input_gradient(&self, path: PathKind) -> (Tensor<B, 1>, Tensor<B, 2>) {
+        let x = self.x.clone().detach().require_grad();
+        let loss = self.path_loss(path, x.clone());
+        let grads = loss.backward();
+        let gx = x.grad(&grads).expect("input gradient");
+        (loss.inner(), gx)
+    }
+
     /// Panics unless the plain-Burn path gives the switched path's loss and input
     /// gradient (f32, relative 1e-3): a baseline that computed something else
     /// would make its timings meaningless.
@@ -207,14 +216,10 @@ impl<B: Backend> Case<B> {
         if !PathKind::Native.covers(self.scenario) {
             return;
         }
-        let run = |path| {
-            let x = self.x.clone().detach().require_grad();
-            let loss = self.path_loss(path, x.clone());
-            let grads = loss.backward();
-            let gx = x.grad(&grads).expect("input gradient");
-            (loss.inner(), gx)
-        };
-        let ((l_s, g_s), (l_n, g_n)) = (run(PathKind::Switched), run(PathKind::Native));
+        let ((l_s, g_s), (l_n, g_n)) = (
+            self.loss_and_input_gradient(PathKind::Switched),
+            self.loss_and_input_gradient(PathKind::Native),
+        );
         for (what, a, b) in [
             ("loss", l_s.reshape([1, 1]), l_n.reshape([1, 1])),
             ("input gradient", g_s, g_n),
@@ -283,9 +288,6 @@ pub fn paired_report<B: Backend>(iters: usize, backend: &str, size: Size) {
             .filter(|p| p.covers(scenario))
             .collect();
         let mut times = vec![Vec::new(); paths.len()];
-        for &path in &paths {
-            case.step(path, &device);
-        }
         // The order rotates every iteration, so load that drifts hits every path
         // alike. Each timed step is the second of two steps of its path in a row,
         // as in a training loop: a step right after another path's pays for that

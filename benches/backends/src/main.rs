@@ -30,9 +30,9 @@ mod train;
 
 use std::time::Instant;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
+use burn_nested::params::{flatten_params, unflatten_params};
 use burn_nested::{Mode, with_switching};
 
 use case::{Case, PathKind, SCENARIOS, Size, paired_report, runs};
@@ -90,11 +90,12 @@ fn check<B: Backend>(backend: &str) {
         let reference = Case::<NdArray>::new(scenario, Size::Bench, None, &Default::default());
         let mut case = Case::<B>::new(scenario, Size::Bench, None, &Default::default());
         // Each backend's generator draws other initial weights from the same seed.
-        case.model = set_params(case.model, param_data(&reference.model));
+        let flat = flatten_params(&reference.model).into_data();
+        case.model = unflatten_params(case.model, Tensor::from_data(flat, &Default::default()));
         case.native = NativeMlp::new(&case.model);
-        let (l_ref, g_ref) = loss_and_grad(&reference, PathKind::Switched);
+        let (l_ref, g_ref) = host(reference.loss_and_input_gradient(PathKind::Switched));
         for path in [PathKind::Switched, PathKind::Naive] {
-            let (l, g) = loss_and_grad(&case, path);
+            let (l, g) = host(case.loss_and_input_gradient(path));
             let (el, eg) = (relative_error(&l_ref, &l), relative_error(&g_ref, &g));
             println!(
                 "{backend} {scenario} {}: loss {el:.1e}, input gradient {eg:.1e}",
@@ -147,13 +148,9 @@ fn pinn<B: Backend>(backend: &str, steps: usize) {
     );
 }
 
-/// The loss and input gradient of one step of `case` on `path`, as host data.
-fn loss_and_grad<B: Backend>(case: &Case<B>, path: PathKind) -> (TensorData, TensorData) {
-    let x = case.x.clone().detach().require_grad();
-    let loss = case.path_loss(path, x.clone());
-    let grads = loss.backward();
-    let gx = x.grad(&grads).expect("input gradient");
-    (loss.inner().into_data(), gx.into_data())
+/// A loss and an input gradient as host data.
+fn host<B: Backend>((loss, grad): (Tensor<B, 1>, Tensor<B, 2>)) -> (TensorData, TensorData) {
+    (loss.into_data(), grad.into_data())
 }
 
 /// `max |a − b| / max |a|` (f64).
@@ -167,37 +164,4 @@ fn relative_error(a: &TensorData, b: &TensorData) -> f64 {
         .zip(&b)
         .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     err / scale
-}
-
-/// The float parameters of `m`, in visiting order.
-fn param_data<B: Backend, M: Module<B>>(m: &M) -> Vec<TensorData> {
-    struct Collect(Vec<TensorData>);
-    impl<B: Backend> ModuleVisitor<B> for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0.push(param.val().into_data().convert::<f32>());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    m.visit(&mut collect);
-    collect.0
-}
-
-/// `m` with its float parameters replaced by `data`, in visiting order.
-fn set_params<B: Backend, M: Module<B>>(m: M, data: Vec<TensorData>) -> M {
-    struct Replace(std::vec::IntoIter<TensorData>);
-    impl<B: Backend> ModuleMapper<B> for Replace {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let data = self.0.next().expect("as many parameters");
-            param.map(|t| {
-                assert_eq!(t.dims().to_vec(), data.shape.to_vec(), "parameter shape");
-                let tracked = t.is_require_grad();
-                let new = Tensor::<B, D>::from_data(data, &t.device());
-                if tracked { new.require_grad() } else { new }
-            })
-        }
-    }
-    let mut replace = Replace(data.into_iter());
-    let m = m.map(&mut replace);
-    assert!(replace.0.next().is_none(), "as many parameters");
-    m
 }
