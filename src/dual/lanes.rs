@@ -186,10 +186,31 @@ impl<B: Backend> DualTensor<B> {
         primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
         tangent_op: impl FnOnce(Prim<B>) -> Prim<B>,
     ) -> Self {
-        DualTensor {
-            primal: primal_op(self.primal),
-            tangent: self.tangent.map(tangent_op),
-        }
+        DualTensor::from_parts(primal_op(self.primal), self.tangent.map(tangent_op))
+    }
+
+    /// [`linear`](Self::linear) for an op that keeps rows whatever its arguments
+    /// (a scalar op, a cast; see `dual::rows`).
+    pub(crate) fn linear_rowwise(
+        self,
+        name: &'static str,
+        primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
+        tangent_op: impl FnOnce(Prim<B>) -> Prim<B>,
+    ) -> Self {
+        super::rows::op::<B, _, _, _>(name, self, |_| true, |x| x.linear(primal_op, tangent_op))
+    }
+
+    /// [`linear`](Self::linear) for an op that does `rows` to the rows of its
+    /// input (`true` when it keeps them; see `dual::rows`).
+    pub(crate) fn linear_if(
+        self,
+        name: &'static str,
+        rows: impl Into<super::rows::Rows>,
+        primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
+        tangent_op: impl FnOnce(Prim<B>) -> Prim<B>,
+    ) -> Self {
+        let rows = rows.into();
+        super::rows::op::<B, _, _, _>(name, self, |_| rows, |x| x.linear(primal_op, tangent_op))
     }
 
     /// Kind *elementwise with a derivative*: `tangent * f'(x, y)` where `y` is the
@@ -203,16 +224,28 @@ impl<B: Backend> DualTensor<B> {
         derivative: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
         curvature: impl FnOnce(Prim<B>, Prim<B>, Prim<B>) -> Option<Prim<B>>,
     ) -> Self {
+        // Elementwise by construction: it keeps rows.
+        super::rows::op::<B, _, _, _>(
+            "elementwise op",
+            self,
+            |_| true,
+            |x| x.elementwise_body(primal_op, derivative, curvature),
+        )
+    }
+
+    fn elementwise_body(
+        self,
+        primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
+        derivative: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
+        curvature: impl FnOnce(Prim<B>, Prim<B>, Prim<B>) -> Option<Prim<B>>,
+    ) -> Self {
         let Some(t) = self.tangent else {
             return DualTensor::constant(primal_op(self.primal));
         };
         let out = primal_op(self.primal.clone());
         let Some(layout) = super::second::layout::<B>() else {
             let d = derivative(self.primal, out.clone());
-            return DualTensor {
-                primal: out,
-                tangent: Some(scale::<B>(t, d)),
-            };
+            return DualTensor::from_parts(out, Some(scale::<B>(t, d)));
         };
         let d = derivative(self.primal.clone(), out.clone());
         let scaled = scale::<B>(t.clone(), d.clone());
@@ -222,10 +255,7 @@ impl<B: Backend> DualTensor<B> {
             }
             None => scaled,
         };
-        DualTensor {
-            primal: out,
-            tangent: Some(tangent),
-        }
+        DualTensor::from_parts(out, Some(tangent))
     }
 
     /// Kind *zero derivative*: piecewise-constant ops carry no tangent.
@@ -243,11 +273,26 @@ impl<B: Backend> DualTensor<B> {
         let Some(t) = self.tangent else {
             return DualTensor::constant(primal_op(self.primal));
         };
-        let mask = mask_of(self.primal.clone());
+        // A mask on the tangent, entry by entry: it keeps rows.
+        super::rows::op::<B, _, _, _>(
+            "masked op",
+            (self.primal, t),
+            |_| true,
+            |(p, t)| Self::zero_where_body(p, t, mask_of, primal_op),
+        )
+    }
+
+    fn zero_where_body(
+        primal: Prim<B>,
+        t: Prim<B>,
+        mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive,
+        primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
+    ) -> Self {
+        let mask = mask_of(primal.clone());
         let lanes = lanes_of::<B>(&t);
         let zero = scalar::<B>(0.0, &t);
         let tangent = B::float_mask_fill(t, bool_over_lanes::<B>(mask, lanes), zero);
-        DualTensor::new(primal_op(self.primal), Some(tangent))
+        DualTensor::new(primal_op(primal), Some(tangent))
     }
 
     /// The primal, panicking naming `op` if a tangent is present.

@@ -6,7 +6,7 @@
 //! first `summed` lanes ("collapsed"), or one accumulator per summed lane
 //! (`diagonal`, for `diag(∇²u)`). Both ride in the ordinary tangent, stacked after
 //! the first-order lanes: `[summed | extra | accumulators]`, where `extra` lanes are
-//! first-order only (the row check's direction).
+//! first-order only (unused by the transforms today; the rules carry them).
 //!
 //! That layout is what keeps this small: a linear or structural op maps the
 //! accumulator exactly as it maps a first-order lane (`(Lx)₂ = L x₂`), so every
@@ -91,8 +91,10 @@ pub(crate) fn with_layout<B: Backend, R>(layout: Layout, pass: impl FnOnce() -> 
 pub(crate) fn unsupported<B: Backend>(op: &str) {
     if layout::<B>().is_some() {
         panic!(
-            "burn-nested: `{op}` has no second-order (forward Laplacian) rule yet; use \
-             `Mode::AutoReverse` for this transform, or keep this op out of the function"
+            "burn-nested: `{op}` has no second-order (forward Laplacian) rule yet, so the \
+             forward Laplacian, `diag_hessian` and the operators cannot run through it; \
+             `laplacian` with `Mode::AutoReverse` and `batched_hessian` take second derivatives \
+             by a backward pass instead, or keep this op out of the function"
         );
     }
 }

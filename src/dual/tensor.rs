@@ -40,6 +40,19 @@ impl<B: Backend> DualTensor<B> {
                 ts.as_slice()
             );
         }
+        Self::from_parts(primal, tangent)
+    }
+
+    /// A dual from its parts, without the shape check of [`new`](Self::new): what
+    /// every rule builds its output with, so a per-row audit sees each tangent
+    /// (see `dual::rows`).
+    pub(crate) fn from_parts(
+        primal: B::FloatTensorPrimitive,
+        tangent: Option<B::FloatTensorPrimitive>,
+    ) -> Self {
+        if tangent.is_some() {
+            super::rows::produced::<B>(&primal);
+        }
         Self { primal, tangent }
     }
 

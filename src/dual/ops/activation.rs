@@ -19,7 +19,7 @@ use crate::dual::lanes::{
     Prim, add_tangents, bool_dtype, bool_over_lanes, common_lanes, or_zeros, over_lanes, scalar,
     scale,
 };
-use crate::dual::{Dual, DualTensor, second};
+use crate::dual::{Dual, DualTensor, rows, second};
 
 type D<B> = DualTensor<B>;
 
@@ -124,40 +124,52 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
     /// Where `x < 0`: `∂x · α + x · ∂α`; elsewhere `∂x`. `alpha` broadcasts against
     /// `x` (Burn passes it as `[1, channels, 1, ..]`).
     fn prelu(tensor: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self> {
-        let lanes = common_lanes::<B>("prelu", [&tensor.tangent, &alpha.tangent]);
-        // Where x < 0 the output is the product α·x: a second-order pass adds
-        // 2·Σₗ ∂α ∂x there.
-        let cross = second::layout::<B>()
-            .and_then(|layout| Some((layout, tensor.tangent.clone()?, alpha.tangent.clone()?)));
-        let x = tensor.primal;
-        let primal = B::prelu(x.clone(), alpha.primal.clone());
-        let Some(lanes) = lanes else {
-            return D::constant(primal);
-        };
-        let shape = primal.shape();
-        let negative = B::float_lower_elem(x.clone(), scalar::<B>(0.0, &x), bool_dtype::<B>(&x));
-        let via_x = tensor.tangent.clone().map(|t| scale::<B>(t, alpha.primal));
-        let via_alpha = alpha
-            .tangent
-            .map(|t| B::float_mul(t, over_lanes::<B>(x.clone())));
-        let below = add_tangents::<B>("prelu", via_x, via_alpha, &shape)
-            .expect("one of the prelu tangents is present");
-        let above = or_zeros::<B>(tensor.tangent, &x, lanes, &shape);
-        let tangent =
-            B::float_mask_where(above, bool_over_lanes::<B>(negative.clone(), lanes), below);
-        let tangent = match cross {
-            Some((layout, tx, ta)) => {
-                let products = second::lane_products::<B>(&tx, &ta, &layout, B::float_mul);
-                let twice_below = B::float_mul_scalar(
-                    B::bool_into_float(negative, x.dtype().into()),
-                    scalar::<B>(2.0, &x),
+        rows::op::<B, _, _, _>(
+            "prelu",
+            (tensor, alpha),
+            rows::pair_keeps,
+            |(tensor, alpha)| {
+                let lanes = common_lanes::<B>("prelu", [&tensor.tangent, &alpha.tangent]);
+                // Where x < 0 the output is the product α·x: a second-order pass adds
+                // 2·Σₗ ∂α ∂x there.
+                let cross = second::layout::<B>().and_then(|layout| {
+                    Some((layout, tensor.tangent.clone()?, alpha.tangent.clone()?))
+                });
+                let x = tensor.primal;
+                let primal = B::prelu(x.clone(), alpha.primal.clone());
+                let Some(lanes) = lanes else {
+                    return D::constant(primal);
+                };
+                let shape = primal.shape();
+                let negative =
+                    B::float_lower_elem(x.clone(), scalar::<B>(0.0, &x), bool_dtype::<B>(&x));
+                let via_x = tensor.tangent.clone().map(|t| scale::<B>(t, alpha.primal));
+                let via_alpha = alpha
+                    .tangent
+                    .map(|t| B::float_mul(t, over_lanes::<B>(x.clone())));
+                let below = add_tangents::<B>("prelu", via_x, via_alpha, &shape)
+                    .expect("one of the prelu tangents is present");
+                let above = or_zeros::<B>(tensor.tangent, &x, lanes, &shape);
+                let tangent = B::float_mask_where(
+                    above,
+                    bool_over_lanes::<B>(negative.clone(), lanes),
+                    below,
                 );
-                let term = B::float_mul(products, over_lanes::<B>(twice_below));
-                second::add_to_accumulators::<B>("prelu", tangent, term, &layout)
-            }
-            None => tangent,
-        };
-        D::new(primal, Some(tangent))
+                let tangent = match cross {
+                    Some((layout, tx, ta)) => {
+                        let products = second::lane_products::<B>(&tx, &ta, &layout, B::float_mul);
+                        let twice_below = B::float_mul_scalar(
+                            B::bool_into_float(negative, x.dtype().into()),
+                            scalar::<B>(2.0, &x),
+                        );
+                        let term = B::float_mul(products, over_lanes::<B>(twice_below));
+                        second::add_to_accumulators::<B>("prelu", tangent, term, &layout)
+                    }
+                    None => tangent,
+                };
+                D::new(primal, Some(tangent))
+            },
+        )
     }
 
     /// `gelu'(x) = Φ(x) + x·φ(x)` for Burn's exact (erf) GELU. Not
@@ -240,41 +252,62 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
 
     /// `s·(∂x − Σ_dim s·∂x)` with `s` the output.
     fn softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        if tensor.tangent.is_some() && second::layout::<B>().is_some() {
-            return softmax_composed(tensor, dim);
-        }
-        let Some(t) = tensor.tangent else {
-            return D::constant(B::softmax(tensor.primal, dim));
-        };
-        let s = B::softmax(tensor.primal, dim);
-        let centred = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
-        D::new(s.clone(), Some(scale::<B>(centred, s)))
+        rows::op::<B, _, _, _>(
+            "softmax",
+            tensor,
+            |_| rows::along(dim),
+            |tensor| {
+                if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+                    return softmax_composed(tensor, dim);
+                }
+                let Some(t) = tensor.tangent else {
+                    return D::constant(B::softmax(tensor.primal, dim));
+                };
+                let s = B::softmax(tensor.primal, dim);
+                let centred = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
+                D::new(s.clone(), Some(scale::<B>(centred, s)))
+            },
+        )
     }
 
     /// `∂x − Σ_dim softmax(x)·∂x`, with `softmax(x) = exp(y)` from the output `y`.
     fn log_softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        if tensor.tangent.is_some() && second::layout::<B>().is_some() {
-            return log_softmax_composed(tensor, dim);
-        }
-        let Some(t) = tensor.tangent else {
-            return D::constant(B::log_softmax(tensor.primal, dim));
-        };
-        let y = B::log_softmax(tensor.primal, dim);
-        let s = B::float_exp(y.clone());
-        let tangent = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
-        D::new(y, Some(tangent))
+        rows::op::<B, _, _, _>(
+            "log_softmax",
+            tensor,
+            |_| rows::along(dim),
+            |tensor| {
+                if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+                    return log_softmax_composed(tensor, dim);
+                }
+                let Some(t) = tensor.tangent else {
+                    return D::constant(B::log_softmax(tensor.primal, dim));
+                };
+                let y = B::log_softmax(tensor.primal, dim);
+                let s = B::float_exp(y.clone());
+                let tangent = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
+                D::new(y, Some(tangent))
+            },
+        )
     }
 
     /// `softmax(−x)`: `s·(Σ_dim s·∂x − ∂x)` with `s` the output.
     fn softmin(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        if tensor.tangent.is_some() && second::layout::<B>().is_some() {
-            return softmax_composed(Self::float_neg(tensor), dim);
-        }
-        let Some(t) = tensor.tangent else {
-            return D::constant(B::softmin(tensor.primal, dim));
-        };
-        let s = B::softmin(tensor.primal, dim);
-        let centred = B::float_sub(weighted_sum::<B>(&s, t.clone(), dim), t);
-        D::new(s.clone(), Some(scale::<B>(centred, s)))
+        rows::op::<B, _, _, _>(
+            "softmin",
+            tensor,
+            |_| rows::along(dim),
+            |tensor| {
+                if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+                    return softmax_composed(Self::float_neg(tensor), dim);
+                }
+                let Some(t) = tensor.tangent else {
+                    return D::constant(B::softmin(tensor.primal, dim));
+                };
+                let s = B::softmin(tensor.primal, dim);
+                let centred = B::float_sub(weighted_sum::<B>(&s, t.clone(), dim), t);
+                D::new(s.clone(), Some(scale::<B>(centred, s)))
+            },
+        )
     }
 }

@@ -12,7 +12,7 @@ use burn_backend::{BoolDType, FloatDType, IntDType, Shape};
 
 use crate::dual::lanes::{Prim, bool_dtype, expand_to, lane_shape, lanes_of, no_jvp, scalar};
 use crate::dual::rules::{binary, index, order, reduce};
-use crate::dual::{Dual, DualTensor};
+use crate::dual::{Dual, DualTensor, rows};
 
 type D<B> = DualTensor<B>;
 
@@ -120,7 +120,8 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_to_device(tensor: FloatTensor<Self>, device: &Device<Self>) -> FloatTensor<Self> {
-        tensor.linear(
+        tensor.linear_rowwise(
+            "to_device",
             |p| B::float_to_device(p, device),
             |t| B::float_to_device(t, device),
         )
@@ -142,23 +143,29 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
             crate::dual::passes::note_reverse_defect("repeat_dim");
         }
         if B::ad_enabled(&B::float_device(&tensor.primal)) {
-            return tensor.linear(
+            return tensor.linear_if(
+                "repeat_dim",
+                dim != 0 || times == 1,
                 |p| index::tile_dim::<B>(p, dim, times),
                 |t| index::tile_dim::<B>(t, dim + 1, times),
             );
         }
-        tensor.linear(
+        tensor.linear_if(
+            "repeat_dim",
+            dim != 0 || times == 1,
             |p| B::float_repeat_dim(p, dim, times),
             |t| B::float_repeat_dim(t, dim + 1, times),
         )
     }
 
     fn float_add(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::add(lhs, rhs)
+        rows::op::<B, _, _, _>("float_add", (lhs, rhs), rows::pair_keeps, |(l, r)| {
+            binary::add(l, r)
+        })
     }
 
     fn float_add_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(|p| B::float_add_scalar(p, rhs), |t| t)
+        lhs.linear_rowwise("add_scalar", |p| B::float_add_scalar(p, rhs), |t| t)
     }
 
     fn float_clamp_min(tensor: FloatTensor<Self>, min: Scalar) -> FloatTensor<Self> {
@@ -195,26 +202,33 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_sub(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::sub(lhs, rhs)
+        rows::op::<B, _, _, _>("float_sub", (lhs, rhs), rows::pair_keeps, |(l, r)| {
+            binary::sub(l, r)
+        })
     }
 
     fn float_sub_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(|p| B::float_sub_scalar(p, rhs), |t| t)
+        lhs.linear_rowwise("sub_scalar", |p| B::float_sub_scalar(p, rhs), |t| t)
     }
 
     fn float_mul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::mul(lhs, rhs)
+        rows::op::<B, _, _, _>("float_mul", (lhs, rhs), rows::pair_keeps, |(l, r)| {
+            binary::mul(l, r)
+        })
     }
 
     fn float_mul_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(
+        lhs.linear_rowwise(
+            "mul_scalar",
             |p| B::float_mul_scalar(p, rhs),
             |t| B::float_mul_scalar(t, rhs),
         )
     }
 
     fn float_div(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::div(lhs, rhs)
+        rows::op::<B, _, _, _>("float_div", (lhs, rhs), rows::pair_keeps, |(l, r)| {
+            binary::div(l, r)
+        })
     }
 
     /// On a taped inner backend the division becomes a product with the
@@ -226,27 +240,37 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     fn float_div_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
         if B::ad_enabled(&B::float_device(&lhs.primal)) {
             let recip = scalar::<B>(1.0 / rhs.elem::<f64>(), &lhs.primal);
-            return lhs.linear(
+            return lhs.linear_rowwise(
+                "div_scalar",
                 |p| B::float_mul_scalar(p, recip),
                 |t| B::float_mul_scalar(t, recip),
             );
         }
-        lhs.linear(
+        lhs.linear_rowwise(
+            "div_scalar",
             |p| B::float_div_scalar(p, rhs),
             |t| B::float_div_scalar(t, rhs),
         )
     }
 
     fn float_remainder(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::remainder(lhs, rhs)
+        rows::op::<B, _, _, _>("float_remainder", (lhs, rhs), rows::pair_keeps, |(l, r)| {
+            binary::remainder(l, r)
+        })
     }
 
     fn float_remainder_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
-        lhs.linear(|p| B::float_remainder_scalar(p, rhs), |t| t)
+        lhs.linear_rowwise(
+            "remainder_scalar",
+            |p| B::float_remainder_scalar(p, rhs),
+            |t| t,
+        )
     }
 
     fn float_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::matmul(lhs, rhs)
+        rows::op::<B, _, _, _>("float_matmul", (lhs, rhs), rows::matmul_keeps, |(l, r)| {
+            binary::matmul(l, r)
+        })
     }
 
     fn float_cross(
@@ -254,11 +278,22 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         rhs: FloatTensor<Self>,
         dim: usize,
     ) -> FloatTensor<Self> {
-        binary::cross(lhs, rhs, dim)
+        rows::op::<B, _, _, _>(
+            "float_cross",
+            (lhs, rhs),
+            |p| {
+                if rows::pair_keeps(p) {
+                    rows::along(dim)
+                } else {
+                    rows::Rows::Moved
+                }
+            },
+            |(l, r)| binary::cross(l, r, dim),
+        )
     }
 
     fn float_neg(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.linear(B::float_neg, B::float_neg)
+        tensor.linear_rowwise("neg", B::float_neg, B::float_neg)
     }
 
     fn float_recip(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -271,11 +306,14 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_transpose(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor.linear(B::float_transpose, B::float_transpose)
+        let keeps = tensor.primal.shape().num_dims() >= 3;
+        tensor.linear_if("transpose", keeps, B::float_transpose, B::float_transpose)
     }
 
     fn float_swap_dims(tensor: FloatTensor<Self>, dim1: usize, dim2: usize) -> FloatTensor<Self> {
-        tensor.linear(
+        tensor.linear_if(
+            "swap_dims",
+            dim1 != 0 && dim2 != 0,
             |p| B::float_swap_dims(p, dim1, dim2),
             |t| B::float_swap_dims(t, dim1 + 1, dim2 + 1),
         )
@@ -283,7 +321,9 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
 
     fn float_permute(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
         let lane_axes: Vec<usize> = [0].into_iter().chain(axes.iter().map(|a| a + 1)).collect();
-        tensor.linear(
+        tensor.linear_if(
+            "permute",
+            axes.first() == Some(&0),
             |p| B::float_permute(p, axes),
             |t| B::float_permute(t, &lane_axes),
         )
@@ -291,11 +331,17 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
 
     fn float_flip(tensor: FloatTensor<Self>, axes: &[usize]) -> FloatTensor<Self> {
         let lane_axes: Vec<usize> = axes.iter().map(|a| a + 1).collect();
-        tensor.linear(|p| B::float_flip(p, axes), |t| B::float_flip(t, &lane_axes))
+        tensor.linear_if(
+            "flip",
+            !axes.contains(&0),
+            |p| B::float_flip(p, axes),
+            |t| B::float_flip(t, &lane_axes),
+        )
     }
 
     fn float_reshape(tensor: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self> {
-        tensor.linear(
+        tensor.linear_rowwise(
+            "reshape",
             |p| B::float_reshape(p, shape.clone()),
             |t| {
                 let lanes = lanes_of::<B>(&t);
@@ -309,7 +355,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         tensor: FloatTensor<Self>,
         indices: IntTensor<Self>,
     ) -> FloatTensor<Self> {
-        index::gather(dim, tensor, indices)
+        rows::op::<B, _, _, _>(
+            "float_gather",
+            (tensor, indices),
+            |_| dim != 0,
+            |(t, i)| index::gather(dim, t, i),
+        )
     }
 
     fn float_scatter_add(
@@ -339,7 +390,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         dim: usize,
         indices: IntTensor<Self>,
     ) -> FloatTensor<Self> {
-        index::select(tensor, dim, indices)
+        rows::op::<B, _, _, _>(
+            "float_select",
+            (tensor, indices),
+            |_| dim != 0,
+            |(t, i)| index::select(t, dim, i),
+        )
     }
 
     fn float_select_add(
@@ -352,7 +408,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_slice(tensor: FloatTensor<Self>, slices: &[Slice]) -> FloatTensor<Self> {
-        index::slice(tensor, slices)
+        rows::op::<B, _, _, _>(
+            "float_slice",
+            tensor,
+            |_| slices.first().is_none_or(|s| s.step == 1),
+            |t| index::slice(t, slices),
+        )
     }
 
     fn float_slice_assign(
@@ -368,7 +429,18 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         mask: BoolTensor<Self>,
         value: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        index::mask_where(tensor, mask, value)
+        rows::op::<B, _, _, _>(
+            "float_mask_where",
+            (tensor, mask, value),
+            |(t, m, v)| {
+                rows::broadcast_keeps(&[
+                    rows::rank_of(t),
+                    (m.shape().num_dims(), false),
+                    rows::rank_of(v),
+                ])
+            },
+            |(t, m, v)| index::mask_where(t, m, v),
+        )
     }
 
     fn float_mask_fill(
@@ -376,7 +448,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         mask: BoolTensor<Self>,
         value: Scalar,
     ) -> FloatTensor<Self> {
-        index::mask_fill(tensor, mask, value)
+        rows::op::<B, _, _, _>(
+            "float_mask_fill",
+            (tensor, mask),
+            |(t, m)| rows::broadcast_keeps(&[rows::rank_of(t), (m.shape().num_dims(), false)]),
+            |(t, m)| index::mask_fill(t, m, value),
+        )
     }
 
     fn float_equal(
@@ -492,11 +569,13 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_sum(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        reduce::sum(tensor)
+        rows::op::<B, _, _, _>("float_sum", tensor, rows::all_rows, reduce::sum)
     }
 
     fn float_sum_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        tensor.linear(
+        tensor.linear_if(
+            "sum_dim",
+            rows::along(dim),
             |p| B::float_sum_dim(p, dim),
             |t| B::float_sum_dim(t, dim + 1),
         )
@@ -504,44 +583,75 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
 
     fn float_prod(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         crate::dual::passes::note_reverse_defect("prod");
-        reduce::prod(tensor)
+        rows::op::<B, _, _, _>("float_prod", tensor, rows::all_rows, reduce::prod)
     }
 
     fn float_prod_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
         crate::dual::passes::note_reverse_defect("prod_dim");
-        reduce::prod_dim(tensor, dim)
+        rows::op::<B, _, _, _>(
+            "float_prod_dim",
+            tensor,
+            |_| rows::along(dim),
+            |t| reduce::prod_dim(t, dim),
+        )
     }
 
     fn float_mean(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
-        reduce::mean(tensor)
+        rows::op::<B, _, _, _>("float_mean", tensor, rows::all_rows, reduce::mean)
     }
 
     fn float_mean_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        tensor.linear(
+        tensor.linear_if(
+            "mean_dim",
+            rows::along(dim),
             |p| B::float_mean_dim(p, dim),
             |t| B::float_mean_dim(t, dim + 1),
         )
     }
 
     fn float_cumsum(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_cumsum(p, dim), |t| B::float_cumsum(t, dim + 1))
+        tensor.linear_if(
+            "cumsum",
+            rows::along(dim),
+            |p| B::float_cumsum(p, dim),
+            |t| B::float_cumsum(t, dim + 1),
+        )
     }
 
     fn float_cumprod(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
         crate::dual::passes::note_reverse_defect("cumprod");
-        reduce::cumprod(tensor, dim)
+        rows::op::<B, _, _, _>(
+            "float_cumprod",
+            tensor,
+            |_| rows::along(dim),
+            |t| reduce::cumprod(t, dim),
+        )
     }
 
     fn float_cummin(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        order::running_extreme(tensor, dim, B::float_cummin)
+        rows::op::<B, _, _, _>(
+            "float_cummin",
+            tensor,
+            |_| rows::along(dim),
+            |t| order::running_extreme(t, dim, B::float_cummin),
+        )
     }
 
     fn float_cummax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        order::running_extreme(tensor, dim, B::float_cummax)
+        rows::op::<B, _, _, _>(
+            "float_cummax",
+            tensor,
+            |_| rows::along(dim),
+            |t| order::running_extreme(t, dim, B::float_cummax),
+        )
     }
 
     fn float_cast(tensor: FloatTensor<Self>, dtype: FloatDType) -> FloatTensor<Self> {
-        tensor.linear(|p| B::float_cast(p, dtype), |t| B::float_cast(t, dtype))
+        tensor.linear_rowwise(
+            "cast",
+            |p| B::float_cast(p, dtype),
+            |t| B::float_cast(t, dtype),
+        )
     }
 
     fn float_exp(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -568,7 +678,9 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_powf(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::powf(lhs, rhs)
+        rows::op::<B, _, _, _>("float_powf", (lhs, rhs), rows::pair_keeps, |(l, r)| {
+            binary::powf(l, r)
+        })
     }
 
     fn float_powi(lhs: FloatTensor<Self>, rhs: IntTensor<Self>) -> FloatTensor<Self> {
@@ -732,7 +844,9 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_atan2(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        binary::atan2(lhs, rhs)
+        rows::op::<B, _, _, _>("float_atan2", (lhs, rhs), rows::pair_keeps, |(l, r)| {
+            binary::atan2(l, r)
+        })
     }
 
     fn float_round(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -765,7 +879,7 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_cat(tensors: Vec<FloatTensor<Self>>, dim: usize) -> FloatTensor<Self> {
-        index::cat(tensors, dim)
+        rows::op::<B, _, _, _>("float_cat", tensors, |_| dim != 0, |t| index::cat(t, dim))
     }
 
     fn float_argmax(tensor: FloatTensor<Self>, dim: usize, out_dtype: IntDType) -> IntTensor<Self> {
@@ -782,7 +896,12 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_topk(tensor: FloatTensor<Self>, dim: usize, k: usize) -> FloatTensor<Self> {
-        order::topk(tensor, dim, k)
+        rows::op::<B, _, _, _>(
+            "float_topk",
+            tensor,
+            |_| rows::along(dim),
+            |t| order::topk(t, dim, k),
+        )
     }
 
     fn float_argmin(tensor: FloatTensor<Self>, dim: usize, out_dtype: IntDType) -> IntTensor<Self> {
@@ -793,7 +912,9 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         if tensor.tangent.is_none() {
             return D::constant(B::float_max(tensor.primal));
         }
-        Self::float_max_dim(order::flatten(tensor), 0)
+        rows::op::<B, _, _, _>("float_max", tensor, rows::all_rows, |t| {
+            Self::float_max_dim(order::flatten(t), 0)
+        })
     }
 
     fn float_max_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
@@ -809,16 +930,25 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         dim: usize,
         indices_dtype: IntDType,
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
-        order::with_indices(tensor, dim, |p| {
-            B::float_max_dim_with_indices(p, dim, indices_dtype)
-        })
+        rows::op::<B, _, _, _>(
+            "float_max_dim",
+            tensor,
+            |_| rows::along(dim),
+            |t| {
+                order::with_indices(t, dim, |p| {
+                    B::float_max_dim_with_indices(p, dim, indices_dtype)
+                })
+            },
+        )
     }
 
     fn float_min(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         if tensor.tangent.is_none() {
             return D::constant(B::float_min(tensor.primal));
         }
-        Self::float_min_dim(order::flatten(tensor), 0)
+        rows::op::<B, _, _, _>("float_min", tensor, rows::all_rows, |t| {
+            Self::float_min_dim(order::flatten(t), 0)
+        })
     }
 
     fn float_min_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
@@ -834,9 +964,16 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         dim: usize,
         indices_dtype: IntDType,
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
-        order::with_indices(tensor, dim, |p| {
-            B::float_min_dim_with_indices(p, dim, indices_dtype)
-        })
+        rows::op::<B, _, _, _>(
+            "float_min_dim",
+            tensor,
+            |_| rows::along(dim),
+            |t| {
+                order::with_indices(t, dim, |p| {
+                    B::float_min_dim_with_indices(p, dim, indices_dtype)
+                })
+            },
+        )
     }
 
     fn float_max_abs(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -882,7 +1019,11 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_expand(tensor: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self> {
-        tensor.linear(
+        // Same rank: dim 0 stays dim 0 (and the output keeps the batch there).
+        let keeps = tensor.primal.shape().num_dims() == shape.num_dims();
+        tensor.linear_if(
+            "expand",
+            keeps,
             |p| B::float_expand(p, shape.clone()),
             |t| expand_to::<B>(t, &shape),
         )
@@ -902,9 +1043,16 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         descending: bool,
         indices_dtype: IntDType,
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
-        order::with_indices(tensor, dim, |p| {
-            B::float_sort_with_indices(p, dim, descending, indices_dtype)
-        })
+        rows::op::<B, _, _, _>(
+            "float_sort",
+            tensor,
+            |_| rows::along(dim),
+            |t| {
+                order::with_indices(t, dim, |p| {
+                    B::float_sort_with_indices(p, dim, descending, indices_dtype)
+                })
+            },
+        )
     }
 
     fn float_argsort(
@@ -939,7 +1087,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
         size: usize,
         step: usize,
     ) -> FloatTensor<Self> {
-        tensor.linear(
+        // Windows along dim 0 would put several rows in one: moved.
+        tensor.linear_if(
+            "unfold",
+            dim != 0,
             |p| B::float_unfold(p, dim, size, step),
             |t| B::float_unfold(t, dim + 1, size, step),
         )

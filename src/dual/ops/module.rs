@@ -8,11 +8,13 @@ use burn_backend::{
     tensor::{BoolTensor, FloatTensor, IntTensor},
 };
 
-use crate::dual::Dual;
+use burn_backend::TensorMetadata;
+
 use crate::dual::rules::autodiff_inner::{self, inner_is_autodiff, refuse};
 use crate::dual::rules::conv::{self, Layout};
 use crate::dual::rules::fold::{batch_linear, batch_linear_grad};
 use crate::dual::rules::{composed, deform, embedding, fft, linear, norm, pool};
+use crate::dual::{Dual, rows};
 
 impl<B: Backend> ModuleOps<Self> for Dual<B> {
     fn embedding(weights: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
@@ -35,7 +37,8 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         weight: FloatTensor<Self>,
         bias: Option<FloatTensor<Self>>,
     ) -> FloatTensor<Self> {
-        linear::linear(x, weight, bias)
+        let keeps = x.primal.rank() >= 2 && rows::constant_weights(&weight, bias.as_ref());
+        rows::op::<B, _, _, _>("linear", (), |_| keeps, |_| linear::linear(x, weight, bias))
     }
 
     fn linear_x_backward(
@@ -71,7 +74,13 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvOptions<1>,
     ) -> FloatTensor<Self> {
-        conv::conv("conv1d", B::conv1d, x, weight, bias, options)
+        let keeps = rows::constant_weights(&weight, bias.as_ref());
+        rows::op::<B, _, _, _>(
+            "conv1d",
+            (),
+            |_| keeps,
+            |_| conv::conv("conv1d", B::conv1d, x, weight, bias, options),
+        )
     }
 
     fn conv1d_x_backward(
@@ -122,7 +131,13 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        conv::conv("conv2d", B::conv2d, x, weight, bias, options)
+        let keeps = rows::constant_weights(&weight, bias.as_ref());
+        rows::op::<B, _, _, _>(
+            "conv2d",
+            (),
+            |_| keeps,
+            |_| conv::conv("conv2d", B::conv2d, x, weight, bias, options),
+        )
     }
 
     fn conv2d_x_backward(
@@ -201,7 +216,13 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvOptions<3>,
     ) -> FloatTensor<Self> {
-        conv::conv("conv3d", B::conv3d, x, weight, bias, options)
+        let keeps = rows::constant_weights(&weight, bias.as_ref());
+        rows::op::<B, _, _, _>(
+            "conv3d",
+            (),
+            |_| keeps,
+            |_| conv::conv("conv3d", B::conv3d, x, weight, bias, options),
+        )
     }
 
     fn conv3d_x_backward(
@@ -252,13 +273,21 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvTransposeOptions<1>,
     ) -> FloatTensor<Self> {
-        conv::conv_transpose(
+        let keeps = rows::constant_weights(&weight, bias.as_ref());
+        rows::op::<B, _, _, _>(
             "conv_transpose1d",
-            B::conv_transpose1d,
-            x,
-            weight,
-            bias,
-            options,
+            (),
+            |_| keeps,
+            |_| {
+                conv::conv_transpose(
+                    "conv_transpose1d",
+                    B::conv_transpose1d,
+                    x,
+                    weight,
+                    bias,
+                    options,
+                )
+            },
         )
     }
 
@@ -302,13 +331,21 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        conv::conv_transpose(
+        let keeps = rows::constant_weights(&weight, bias.as_ref());
+        rows::op::<B, _, _, _>(
             "conv_transpose2d",
-            B::conv_transpose2d,
-            x,
-            weight,
-            bias,
-            options,
+            (),
+            |_| keeps,
+            |_| {
+                conv::conv_transpose(
+                    "conv_transpose2d",
+                    B::conv_transpose2d,
+                    x,
+                    weight,
+                    bias,
+                    options,
+                )
+            },
         )
     }
 
@@ -352,13 +389,21 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         bias: Option<FloatTensor<Self>>,
         options: ConvTransposeOptions<3>,
     ) -> FloatTensor<Self> {
-        conv::conv_transpose(
+        let keeps = rows::constant_weights(&weight, bias.as_ref());
+        rows::op::<B, _, _, _>(
             "conv_transpose3d",
-            B::conv_transpose3d,
-            x,
-            weight,
-            bias,
-            options,
+            (),
+            |_| keeps,
+            |_| {
+                conv::conv_transpose(
+                    "conv_transpose3d",
+                    B::conv_transpose3d,
+                    x,
+                    weight,
+                    bias,
+                    options,
+                )
+            },
         )
     }
 
@@ -412,15 +457,18 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         count_include_pad: bool,
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
-        batch_linear(x, |x| {
-            B::avg_pool1d(
-                x,
-                kernel_size,
-                stride,
-                padding,
-                count_include_pad,
-                ceil_mode,
-            )
+        // Sample by sample: it keeps rows.
+        rows::kept::<B, _>("avg_pool1d", || {
+            batch_linear(x, |x| {
+                B::avg_pool1d(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    count_include_pad,
+                    ceil_mode,
+                )
+            })
         })
     }
 
@@ -457,15 +505,18 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         count_include_pad: bool,
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
-        batch_linear(x, |x| {
-            B::avg_pool2d(
-                x,
-                kernel_size,
-                stride,
-                padding,
-                count_include_pad,
-                ceil_mode,
-            )
+        // Sample by sample: it keeps rows.
+        rows::kept::<B, _>("avg_pool2d", || {
+            batch_linear(x, |x| {
+                B::avg_pool2d(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    count_include_pad,
+                    ceil_mode,
+                )
+            })
         })
     }
 
@@ -495,7 +546,10 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
     }
 
     fn adaptive_avg_pool2d(x: FloatTensor<Self>, output_size: [usize; 2]) -> FloatTensor<Self> {
-        batch_linear(x, |x| B::adaptive_avg_pool2d(x, output_size))
+        // Sample by sample: it keeps rows.
+        rows::kept::<B, _>("adaptive_avg_pool2d", || {
+            batch_linear(x, |x| B::adaptive_avg_pool2d(x, output_size))
+        })
     }
 
     fn adaptive_avg_pool2d_backward(
@@ -509,7 +563,10 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
     }
 
     fn adaptive_avg_pool1d(x: FloatTensor<Self>, output_size: usize) -> FloatTensor<Self> {
-        batch_linear(x, |x| B::adaptive_avg_pool1d(x, output_size))
+        // Sample by sample: it keeps rows.
+        rows::kept::<B, _>("adaptive_avg_pool1d", || {
+            batch_linear(x, |x| B::adaptive_avg_pool1d(x, output_size))
+        })
     }
 
     fn adaptive_avg_pool1d_backward(
@@ -530,21 +587,24 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dilation: usize,
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
-        pool::max_pool(
-            x,
-            |x| B::max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode),
-            |x| {
-                let r = B::max_pool1d_with_indices(
-                    x,
-                    kernel_size,
-                    stride,
-                    padding,
-                    dilation,
-                    ceil_mode,
-                );
-                (r.output, r.indices)
-            },
-        )
+        // Sample by sample: it keeps rows.
+        rows::kept::<B, _>("max_pool1d", || {
+            pool::max_pool(
+                x,
+                |x| B::max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode),
+                |x| {
+                    let r = B::max_pool1d_with_indices(
+                        x,
+                        kernel_size,
+                        stride,
+                        padding,
+                        dilation,
+                        ceil_mode,
+                    );
+                    (r.output, r.indices)
+                },
+            )
+        })
     }
 
     fn max_pool1d_with_indices(
@@ -604,21 +664,24 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dilation: [usize; 2],
         ceil_mode: bool,
     ) -> FloatTensor<Self> {
-        pool::max_pool(
-            x,
-            |x| B::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode),
-            |x| {
-                let r = B::max_pool2d_with_indices(
-                    x,
-                    kernel_size,
-                    stride,
-                    padding,
-                    dilation,
-                    ceil_mode,
-                );
-                (r.output, r.indices)
-            },
-        )
+        // Sample by sample: it keeps rows.
+        rows::kept::<B, _>("max_pool2d", || {
+            pool::max_pool(
+                x,
+                |x| B::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode),
+                |x| {
+                    let r = B::max_pool2d_with_indices(
+                        x,
+                        kernel_size,
+                        stride,
+                        padding,
+                        dilation,
+                        ceil_mode,
+                    );
+                    (r.output, r.indices)
+                },
+            )
+        })
     }
 
     fn max_pool2d_with_indices(
@@ -675,7 +738,10 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         output_size: [usize; 2],
         options: InterpolateOptions,
     ) -> FloatTensor<Self> {
-        batch_linear(x, |x| B::interpolate(x, output_size, options.clone()))
+        // Sample by sample: it keeps rows.
+        rows::kept::<B, _>("interpolate", || {
+            batch_linear(x, |x| B::interpolate(x, output_size, options.clone()))
+        })
     }
 
     fn interpolate_backward(
@@ -709,7 +775,13 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         beta: Option<FloatTensor<Self>>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        norm::layer_norm(tensor, gamma, beta, epsilon)
+        let keeps = tensor.primal.rank() >= 2 && rows::constant_weights(&gamma, beta.as_ref());
+        rows::op::<B, _, _, _>(
+            "layer_norm",
+            (),
+            |_| keeps,
+            |_| norm::layer_norm(tensor, gamma, beta, epsilon),
+        )
     }
 
     fn ctc_loss(

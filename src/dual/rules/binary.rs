@@ -36,10 +36,7 @@ pub(crate) fn product_rule<B: Backend>(
         .tangent
         .map(|t| apply(t, dr(&lhs.primal, &rhs.primal, &out)));
     let tangent = add_tangents::<B>(op, tl, tr, &shape);
-    DualTensor {
-        primal: out,
-        tangent,
-    }
+    DualTensor::from_parts(out, tangent)
 }
 
 /// `l·r`; in a second-order pass plus the cross term `2·Σₗ ∂l ∂r`.
@@ -111,7 +108,7 @@ pub(crate) fn sub<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTen
         (Some(a), None) => Some(expand_to::<B>(a, &shape)),
         (None, b) => b.map(|b| expand_to::<B>(B::float_neg(b), &shape)),
     };
-    DualTensor { primal, tangent }
+    DualTensor::from_parts(primal, tangent)
 }
 
 /// `l + r`.
@@ -119,7 +116,7 @@ pub(crate) fn add<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTen
     let primal = B::float_add(lhs.primal, rhs.primal);
     let shape = primal.shape();
     let tangent = add_tangents::<B>("float_add", lhs.tangent, rhs.tangent, &shape);
-    DualTensor { primal, tangent }
+    DualTensor::from_parts(primal, tangent)
 }
 
 /// `l mod r` (floored): `∂l − ∂r · floor(l / r)`.
@@ -319,7 +316,7 @@ pub(crate) fn matmul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> Dual
     let tangent = add_tangents::<B>("float_matmul", tl, tr, &shape);
     with_cross_term(
         "float_matmul",
-        DualTensor { primal, tangent },
+        DualTensor::from_parts(primal, tangent),
         cross,
         B::float_matmul,
     )
@@ -369,7 +366,7 @@ pub(crate) fn cross<B: Backend>(
     let tangent = add_tangents::<B>("float_cross", tl, tr, &shape);
     with_cross_term(
         "float_cross",
-        DualTensor { primal, tangent },
+        DualTensor::from_parts(primal, tangent),
         cross_term,
         |a, b| {
             // Lane-stacked factors of equal shape: the primal dim is one further out.
