@@ -29,10 +29,9 @@ pub trait NestedFn<B: Backend, const DI: usize, const DO: usize> {
     /// An identity of the function's structure (which layers, in which order), the
     /// same across calls that compute the same kind of function: a
     /// [`StatefulLayer`](crate::StatefulLayer) hashes its model's type and parameter
-    /// ids, compositions combine their parts. The per-row transforms check that rows
-    /// are independent on the first call with a given identity and then once every
-    /// [`ROW_RECHECK_EVERY`](crate::transforms::policy::ROW_RECHECK_EVERY) calls;
-    /// `None` (the default) checks every call.
+    /// ids, compositions combine their parts. Measured switching keys its
+    /// decisions on it; `None` (the default) keeps a function out of tuning. The
+    /// row guard of the per-row transforms does not use it: it runs on every call.
     fn structure_key(&self) -> Option<u64> {
         None
     }

@@ -3,9 +3,14 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::{forward_lanes, inside_reverse, probe, reverse_is_faithful, reverse_lanes};
+use super::engine::{
+    audited_probe, forward_lanes, forward_pass_uncounted, inside_reverse, reverse_is_faithful,
+    reverse_lanes,
+};
 use super::mode::{Mode, Path};
-use super::rows::{check_rows, contract, due, row_basis_lanes, row_direction};
+use super::rows::{
+    Guard, audited, check_rows, contract, count_row_check, row_basis_lanes, row_direction,
+};
 use super::validate::{non_empty_input, non_empty_output};
 use super::{policy, tune};
 use crate::dual::passes::with_shared_draws;
@@ -39,11 +44,13 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 ///
 /// Every row is seeded at once, which is right only when rows are independent
 /// (row `b` of the output depends only on row `b` of the input — no `BatchNorm` in
-/// training, no attention across the batch). That is checked, not assumed: one
-/// extra lane with a direction that differs from row to row must give what the
-/// per-row Jacobians predict, or the call panics naming the likely cause (turn the
-/// check off with [`with_row_check`](crate::with_row_check) when the rows are known
-/// to be independent).
+/// training, no attention across the batch). That is guarded on every call, not
+/// assumed: an audit of the function's ops proves the rows apart or panics naming
+/// the op that mixes them, and where it cannot follow the rows one more pass, with
+/// a direction that differs from row to row, must give what the per-row Jacobians
+/// predict (see [`set_row_check`](crate::set_row_check); turn the guard off with
+/// [`with_row_check`](crate::with_row_check) only when the rows are known to be
+/// independent).
 ///
 /// Inside a loss with switching on, `Mode::AutoReverse` and `Mode::Auto` take
 /// forward lanes (one per input feature, chunked within
@@ -54,7 +61,7 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 ///
 /// # Panics
 /// If `x` or `f(x)` has no entries, the output batch size differs from the
-/// input's, the mode's chunk is zero, or the row check fails.
+/// input's, the mode's chunk is zero, or the rows are found to couple.
 pub fn batched_jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -88,43 +95,57 @@ where
         let k = x.shape().num_elements() / batch;
         let device = x.device();
         let inside = inside_reverse(&x);
-        let due = due::<B, F, DI, DO>(f, &dims, inside);
-        let check = due.now();
-        let forward = |y: Option<Tensor<B, DO>>| {
-            // Lane j < k seeds feature j of every row at once; lane k (when checking)
-            // a direction that differs from row to row.
-            let row_dir = check.then(|| row_direction::<B>(batch, k, &device));
-            let seeds = |range: core::ops::Range<usize>| {
-                row_basis_lanes(range, k, batch, row_dir.as_ref(), &device)
+        // `probed`: `f(x)` and the row guard from the probe, when it ran (the same
+        // function at the same input: its audit stands for these passes).
+        let forward = |probed: Option<(Tensor<B, DO>, Guard)>| {
+            // Lane j seeds feature j of every row at once.
+            let seeds =
+                |range: core::ops::Range<usize>| row_basis_lanes(range, k, batch, None, &device);
+            let chunk = mode.chunk_for(k, batch * k);
+            let ((y, t), guard) = match probed {
+                Some((y, guard)) => (forward_lanes(f, &x, k, chunk, Some(y), seeds), guard),
+                // The output's shape is checked first: a function that drops the
+                // batch gets that message rather than the row guard's.
+                None => audited::<B, _>(OP, &dims, || {
+                    let (y, t) = forward_lanes(f, &x, k, chunk, None, seeds);
+                    check_batch(OP, batch, &y.dims());
+                    (y, t)
+                }),
             };
-            let total = k + usize::from(check);
-            let chunk = mode.chunk_for(total, batch * k);
-            let (y, t) = forward_lanes(f, &x, total, chunk, y, seeds);
-            check_batch(OP, batch, &y.dims());
             let m = y.shape().num_elements() / batch;
             // [in, batch·out] -> [batch, out, in]
-            let j = t
-                .clone()
-                .slice(0..k)
-                .reshape([k, batch, m])
-                .permute([1, 2, 0]);
-            if let Some(dir) = row_dir {
-                let got = t.slice(k..k + 1).reshape([batch, m, 1]);
+            let j = t.reshape([k, batch, m]).permute([1, 2, 0]);
+            if guard.check() {
+                // One more pass in a direction that differs from row to row: with
+                // independent rows, each row's Jacobian applied to its own row.
+                let dir = row_direction::<B>(batch, k, &device);
+                let (_, got) = forward_pass_uncounted::<B, F, DI, DO>(
+                    f,
+                    &x,
+                    dir.clone().reshape([1, batch * k]),
+                );
+                let got = got.reshape([batch, m, 1]);
                 let (predicted, scale) =
                     contract(j.clone().detach(), dir.reshape([batch, 1, k]), 2);
-                check_rows(OP, due, got, predicted, scale);
+                count_row_check();
+                check_rows(OP, got, predicted, scale);
             }
             (y, j)
         };
         let key = tune::key::<B, F, DI, DO>(OP, f, &x, mode, inside);
         // The probe pass learns `f(x)`'s shape; run at most once, and only when
-        // needed: forward lanes give `f(x)` too.
+        // needed: forward lanes give `f(x)` too. It carries one tangent lane, so
+        // that the row audit can watch it: on the reverse path it is the only
+        // pass the audit sees.
         let probed = std::cell::OnceCell::new();
         let probe_once = || {
             probed.get_or_init(|| {
-                let (y, seen) = probe::<B, F, DI, DO>(f, &x);
-                check_batch(OP, batch, &y.dims());
-                (y, seen)
+                let ((y, seen), guard) = audited::<B, _>(OP, &dims, || {
+                    let (y, seen) = audited_probe::<B, F, DI, DO>(f, &x);
+                    check_batch(OP, batch, &y.dims());
+                    (y, seen)
+                });
+                (y, seen, guard)
             })
         };
         let out_per_row = |y: &Tensor<B, DO>| y.shape().num_elements() / batch;
@@ -132,26 +153,26 @@ where
         let by_mode = policy::batched_jacobian_by_mode(mode, inside)
             .map(|rule| tune::choose(key.as_ref(), rule, || worth(rule)));
         if by_mode == Some(Path::Forward) {
-            return forward(probed.get().map(|(y, _)| y.clone()));
+            return forward(probed.get().map(|(y, _, guard)| (y.clone(), *guard)));
         }
-        let (y, seen) = probe_once().clone();
+        let (y, seen, guard) = probe_once().clone();
         let m = out_per_row(&y);
         let path = by_mode.unwrap_or_else(|| {
             let rule = policy::batched_jacobian(mode, inside, k, m);
             tune::choose(key.as_ref(), rule, || worth(rule))
         });
         if path == Path::Forward {
-            return forward(Some(y));
+            return forward(Some((y, guard)));
         }
         if !reverse_is_faithful(inside, seen) {
             tune::reverse_refused(key.as_ref());
-            return forward(Some(y));
+            return forward(Some((y, guard)));
         }
-        // Lane o < m seeds output feature o of every row; lane m (when checking) a
-        // cotangent that differs from row to row.
-        let row_dir = check.then(|| row_direction::<B>(batch, m, &device));
+        // Lane o < m seeds output feature o of every row; lane m (when the audit
+        // could not follow the rows) a cotangent that differs from row to row.
+        let row_dir = guard.check().then(|| row_direction::<B>(batch, m, &device));
         let cotangents = row_basis_lanes(
-            0..m + usize::from(check),
+            0..m + usize::from(row_dir.is_some()),
             m,
             batch,
             row_dir.as_ref(),
@@ -159,7 +180,7 @@ where
         );
         let Some(lanes) = reverse_lanes(f, &x, cotangents) else {
             tune::reverse_refused(key.as_ref());
-            return forward(Some(y));
+            return forward(Some((y, guard)));
         };
         // [out, batch·in] -> [batch, out, in]
         let j = lanes
@@ -170,7 +191,8 @@ where
         if let Some(dir) = row_dir {
             let got = lanes.slice(m..m + 1).reshape([batch, 1, k]);
             let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, m, 1]), 1);
-            check_rows(OP, due, got, predicted, scale);
+            count_row_check();
+            check_rows(OP, got, predicted, scale);
         }
         (y, j)
     })

@@ -45,11 +45,26 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_forward();
+    forward_pass_uncounted(f, x, dirs)
+}
+
+/// [`forward_pass`] without counting it as a path's pass (the row check's own
+/// pass).
+pub(crate) fn forward_pass_uncounted<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    dirs: Tensor<B, 2>,
+) -> (Tensor<B, DO>, Tensor<B, 2>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
     begin_pass();
     let lanes = dirs.dims()[0];
     let n = x.shape().num_elements();
     let xd = seed(x.clone().reshape([n]), dirs).reshape(x.dims());
-    let y = f.eval_dual(xd);
+    // The function's evaluation is what a row audit watches.
+    let y = crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd));
     let y_dims = y.dims();
     super::validate::non_empty_forward_output(&y_dims);
     let m = y.shape().num_elements();
@@ -115,6 +130,24 @@ where
 {
     begin_pass();
     observe(|| crate::lift::primal(f.eval_dual(crate::lift::constant(x.clone()))))
+}
+
+/// [`probe`] with one tangent lane (the same direction in every row), the
+/// evaluation watched by a row audit if one is open: what a per-row transform
+/// whose path has no forward pass audits.
+pub(crate) fn audited_probe<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+) -> (Tensor<B, DO>, Observed)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    begin_pass();
+    let n = x.shape().num_elements();
+    let dir = Tensor::<B, 2>::ones([1, n], &x.device());
+    let xd = seed(x.clone().reshape([n]), dir).reshape(x.dims());
+    observe(|| crate::lift::primal(crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd))))
 }
 
 /// Whether a reverse pass differentiates the same function as forward lanes, to

@@ -4,12 +4,9 @@
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::engine::{
-    basis, chunks, inside_reverse, refuse_reverse_defect, require_faithful_reverse,
-};
+use super::engine::{basis, chunks, refuse_reverse_defect, require_faithful_reverse};
 use super::laplacian::{refused, row_hessian_columns};
 use super::mode::Mode;
-use super::rows::due;
 use super::switching::count_reverse;
 use super::taylor::{taylor_rows, unit_directions};
 use super::validate::non_empty_input;
@@ -104,7 +101,7 @@ where
 ///
 /// One backward pass on `Autodiff<Dual<B>>` with `d` tangent lanes, each seeding
 /// one feature in every row (the pass [`laplacian`](crate::laplacian)'s reverse
-/// path uses). Rows are checked for independence as in
+/// path uses). Rows are guarded as in
 /// [`batched_jacobian`](crate::batched_jacobian). Inside a loss the result stays
 /// on the loss's tape.
 ///
@@ -121,7 +118,7 @@ where
 /// ```
 ///
 /// # Panics
-/// If `x` has no entries, `f(x)` is not `[batch, 1]`, the row check fails, `f`
+/// If `x` has no entries, `f(x)` is not `[batch, 1]`, the rows are found to couple, `f`
 /// meets an op whose Burn reverse rule is inexact, or (outside a loss) `f`
 /// switches on the train/eval mode.
 pub fn batched_hessian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 3>
@@ -146,7 +143,8 @@ where
 ///
 /// One second-order forward pass (see [`laplacian`](crate::laplacian)) with `d`
 /// first-order lanes and `d` accumulators, one per lane, instead of their sum: no
-/// backward pass and no Hessian formed. Rows are checked for independence. The
+/// backward pass and no Hessian formed. Rows are guarded as in
+/// [`laplacian`](crate::laplacian). The
 /// function is evaluated as the caller's backend would (inference mode outside a
 /// loss). Inside a loss the result stays on the loss's tape.
 ///
@@ -167,7 +165,7 @@ where
 /// ```
 ///
 /// # Panics
-/// If `x` has no entries, `f(x)` is not `[batch, 1]`, the row check fails, or `f`
+/// If `x` has no entries, `f(x)` is not `[batch, 1]`, the rows are found to couple, or `f`
 /// meets an op without a second-order rule (a convolution whose kernel depends
 /// on the input).
 pub fn diag_hessian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 2>
@@ -180,10 +178,9 @@ where
     with_shared_draws(|| {
         let [batch, d] = x.dims();
         let device = x.device();
-        let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(&x));
         // d first-order lanes and d accumulators a pass.
         let chunk = Mode::Auto.chunk_for(d, 2 * batch * d);
-        let t = taylor_rows(OP, f, &x, d, chunk, true, due, |range| {
+        let t = taylor_rows(OP, f, &x, d, chunk, true, |range| {
             unit_directions::<B>(range, d, batch, &device)
         });
         t.second.transpose()

@@ -9,20 +9,21 @@ use super::engine::{
     reverse_is_faithful,
 };
 use super::mode::{Mode, Path};
-use super::rows::{check_rows, contract, due, row_basis_lanes, row_direction};
+use super::rows::{audited, check_rows, contract, count_row_check, row_direction, row_weights};
 use super::switching::count_reverse;
 use super::taylor::{taylor_rows, unit_directions};
 use super::{policy, tune, validate};
 use crate::dual::Dual;
 use crate::dual::passes::{Observed, begin_pass, observe, with_shared_draws};
 use crate::layer::NestedFn;
-use crate::lift::{primal, seed, tangent};
+use crate::lift::{constant, primal, seed, tangent};
 
 /// `Δu = Σᵢ ∂²u/∂xᵢ²` for every row of `x` (`[batch, d]`), where `f` maps `x` to
 /// `u` of shape `[batch, 1]` and each output row depends on its own input row only
 /// (an MLP; not a model with `BatchNorm` in training mode). The result is
-/// `[batch]`. Row independence is checked by one extra lane whose direction
-/// differs from row to row (see [`batched_jacobian`](crate::batched_jacobian)).
+/// `[batch]`. Row independence is guarded on every call: an audit of the
+/// function's ops, and a numerical second-order check where the audit cannot
+/// follow the rows (see [`set_row_check`](crate::set_row_check)).
 ///
 /// Two paths compute it, and agree to rounding:
 /// - **forward Laplacian** (`Mode::AutoForward`, and what `Mode::Auto` takes): one
@@ -63,7 +64,7 @@ use crate::lift::{primal, seed, tangent};
 ///
 /// # Panics
 /// If `x` has no entries, `f(x)` is not shaped `[batch, 1]`, the mode's chunk is
-/// zero, the row check fails, the forward path meets an op without a
+/// zero, the rows are found to couple, the forward path meets an op without a
 /// second-order rule, or (reverse path, outside a loss) `f` switches on the
 /// train/eval mode.
 pub fn laplacian<B, F>(f: &F, x: Tensor<B, 2>, mode: Mode) -> Tensor<B, 1>
@@ -117,9 +118,8 @@ where
 {
     let [batch, d] = x.dims();
     let device = x.device();
-    let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(&x));
     let chunk = mode.chunk_for(d, batch * d);
-    let t = taylor_rows(OP, f, &x, d, chunk, false, due, |range| {
+    let t = taylor_rows(OP, f, &x, d, chunk, false, |range| {
         unit_directions::<B>(range, d, batch, &device)
     });
     (t.value, t.second.reshape([batch]))
@@ -160,9 +160,12 @@ pub(crate) fn refused(op: &str, defect: &'static str) -> ! {
 }
 
 /// Every row's Hessian by one backward pass on `Autodiff<Dual<B>>` with `d`
-/// tangent lanes (forward over reverse), with the row check's extra lane:
-/// `(f(x), columns)` where `columns[k, b, j] = ∂²u_b/∂x_j∂x_k`, or the op whose
-/// Burn reverse rule is inexact if the pass met one.
+/// tangent lanes (forward over reverse), under the row guard: `(f(x), columns)`
+/// where `columns[k, b, j] = ∂²u_b/∂x_j∂x_k`, or the op whose Burn reverse rule
+/// is inexact if the pass met one.
+///
+/// # Panics
+/// If `f(x)` is not `[batch, 1]` or the rows are found to couple.
 pub(crate) fn row_hessian_columns<B, F>(
     op: &str,
     f: &F,
@@ -172,18 +175,75 @@ where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    begin_pass();
+    let [batch, d] = x.dims();
+    // Lane k holds e_k in every row: [d, batch, d].
+    let dirs = unit_directions::<B>(0..d, d, batch, &x.device());
+    let (pass, guard) = audited::<B, _>(op, &x.dims(), || {
+        hessian_lanes(op, f, x.clone(), dirs, None)
+    });
+    let (value, columns) = pass?;
+    // Counted here: a pass that met a reverse defect ran no backward.
+    count_reverse();
+    if guard.check() {
+        check_reverse_second_order(op, f, x, &columns)?;
+    }
+    Ok((value, columns))
+}
+
+/// The numerical row check of the forward-over-reverse Hessians `columns`, in
+/// one more backward pass: one lane seeds `τ_b·w` in row `b` (`w` the same in
+/// every row) and the backward pass starts from `Σ_b c_b u_b`, with row weights
+/// `τ_b, c_b ∈ [0.5, 1.5]`. With independent rows the lane's gradient in row `b`
+/// is `c_b τ_b ∇²u_b w`, which `columns` predicts; a coupling adds terms weighted
+/// by other rows' `τ` (input rows) or `c` (output rows). The weighted start is
+/// what catches outputs centred over the batch, whose plain sum is constant.
+fn check_reverse_second_order<B, F>(
+    op: &str,
+    f: &F,
+    x: Tensor<B, 2>,
+    columns: &Tensor<B, 3>,
+) -> Result<(), &'static str>
+where
+    B: Backend,
+    F: NestedFn<B, 2, 2> + ?Sized,
+{
     let [batch, d] = x.dims();
     let device = x.device();
-    // Lane k < d holds e_k in every row: [d, batch, d]. When checking, lane d holds
-    // a direction that differs from row to row.
-    let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(&x));
-    let row_dir = due.now().then(|| row_direction::<B>(batch, d, &device));
-    let lanes = d + usize::from(row_dir.is_some());
-    let dirs =
-        row_basis_lanes(0..lanes, d, batch, row_dir.as_ref(), &device).reshape([lanes, batch, d]);
+    let w = row_direction::<B>(1, d, &device);
+    let (tau, c) = row_weights::<B>(batch, &device);
+    let lane = (w.clone().expand([batch, d]) * tau.clone()).reshape([1, batch, d]);
+    let (_, got) = hessian_lanes(op, f, x, lane, Some(c.clone()))?;
+    let got = got.detach();
+    let (predicted, scale) = contract(columns.clone().detach(), w.reshape([d, 1, 1]), 0);
+    let weight = (c * tau).reshape([1, batch, 1]);
+    let scale = (scale * weight.clone()).max_pair(got.clone().abs());
+    count_row_check();
+    check_rows(op, got, predicted * weight, scale);
+    Ok(())
+}
+
+/// One backward pass on `Autodiff<Dual<B>>` with `x` seeded in `dirs`
+/// (`[lanes, batch, d]`), from `Σ_b c_b u_b` (`weights` `[batch, 1]`, ones when
+/// `None`): `(f(x), the gradient's lanes [lanes, batch, d])`, or the op whose
+/// Burn reverse rule is inexact if the pass met one.
+fn hessian_lanes<B, F>(
+    op: &str,
+    f: &F,
+    x: Tensor<B, 2>,
+    dirs: Tensor<B, 3>,
+    weights: Option<Tensor<B, 2>>,
+) -> Result<(Tensor<B, 2>, Tensor<B, 3>), &'static str>
+where
+    B: Backend,
+    F: NestedFn<B, 2, 2> + ?Sized,
+{
+    begin_pass();
+    let [batch, d] = x.dims();
+    let lanes = dirs.dims()[0];
+    let device = x.device();
     let xa = Tensor::<Autodiff<Dual<B>>, 2>::from_inner(seed(x, dirs)).require_grad();
-    let (u, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    // The function's evaluation is what a row audit watches.
+    let (u, seen) = observe(|| crate::dual::rows::eval::<B, _>(|| f.eval_reverse_dual(xa.clone())));
     if let Some(defect) = seen.reverse_defect {
         return Err(defect);
     }
@@ -193,24 +253,15 @@ where
         u.dims()
     );
     let value = primal(u.clone().inner());
-    // Counted here: a pass that met a reverse defect above ran no backward.
-    count_reverse();
-    let grads = u.sum().backward();
+    let head = match weights {
+        Some(c) => (u * Tensor::from_inner(constant(c))).sum(),
+        None => u.sum(),
+    };
+    let grads = head.backward();
     let Some(g) = xa.grad(&grads) else {
         // `u` does not depend on `x`: every second derivative is zero.
-        return Ok((value, Tensor::zeros([d, batch, d], &device)));
+        return Ok((value, Tensor::zeros([lanes, batch, d], &device)));
     };
-    // columns[k, b, j] = ∂²u_b / ∂x_j ∂x_k for k < d; lane d is H_b · dir_b.
-    let columns: Tensor<B, 3> = tangent(g, lanes);
-    let hessian_columns = columns.clone().slice(0..d);
-    if let Some(dir) = row_dir {
-        let got = columns.slice(d..d + 1);
-        let (predicted, scale) = contract(
-            hessian_columns.clone().detach(),
-            dir.transpose().reshape([d, batch, 1]),
-            0,
-        );
-        check_rows(op, due, got, predicted, scale);
-    }
-    Ok((value, hessian_columns))
+    // lanes[l, b, j] = Σ_k ∂²(head)/∂x_{b,j}∂x_k dirs[l, k]
+    Ok((value, tangent(g, lanes)))
 }

@@ -3,9 +3,7 @@
 
 use burn::tensor::{ElementConversion, Tensor, TensorData, backend::Backend};
 
-use super::engine::inside_reverse;
 use super::mode::Mode;
-use super::rows::due;
 use super::taylor::taylor_rows;
 use super::validate::non_empty_input;
 use crate::dual::passes::with_shared_draws;
@@ -20,7 +18,8 @@ use crate::layer::NestedFn;
 /// iteration), and the directions `√|λₖ| qₖ` are the lanes of one second-order
 /// forward pass per sign of `λ` (see [`laplacian`](crate::laplacian)): a
 /// rank-`r` positive semidefinite `A` costs `r + 1` lanes. `A` is read as a
-/// constant: no gradient flows to it. Rows are checked for independence.
+/// constant: no gradient flows to it. Rows are guarded as in
+/// [`laplacian`](crate::laplacian).
 ///
 /// ```
 /// use burn::tensor::{Tensor, TensorData};
@@ -43,7 +42,7 @@ use crate::layer::NestedFn;
 ///
 /// # Panics
 /// If `x` has no entries, `A` is not `[d, d]` or not symmetric, `f(x)` is not
-/// `[batch, 1]`, the row check fails, or `f` meets an op without a second-order
+/// `[batch, 1]`, the rows are found to couple, or `f` meets an op without a second-order
 /// rule.
 pub fn second_order_operator<B, F>(f: &F, x: Tensor<B, 2>, a: Tensor<B, 2>) -> Tensor<B, 1>
 where
@@ -223,9 +222,8 @@ where
                 )
             }
         };
-        let due = due::<B, F, 2, 2>(f, &[batch, d], inside_reverse(x));
         let chunk = Mode::Auto.chunk_for(lanes, batch * d);
-        let t = taylor_rows(op, f, x, lanes, chunk, false, due, |range| {
+        let t = taylor_rows(op, f, x, lanes, chunk, false, |range| {
             dirs.clone().slice(range)
         });
         let mut part = t.second.reshape([batch]);

@@ -52,13 +52,6 @@ pub const FORWARD_JACOBIAN_MAX_RATIO: usize = 16;
 /// `Mode::AutoForward { chunk }` is honoured as given.
 pub const LANE_BUDGET: usize = 1 << 24;
 
-/// A per-row transform of a function with a
-/// [`structure_key`](crate::NestedFn::structure_key) re-checks that its rows are
-/// independent once every this many calls (and always on the first call). One
-/// more lane costs half again the tangent work of a per-row PINN gradient (one
-/// feature per row); spread over this many calls it is under 1 %.
-pub const ROW_RECHECK_EVERY: usize = 64;
-
 /// Lanes per pass for `total` lanes of `lane_numel` entries each, within
 /// [`LANE_BUDGET`] (at least one).
 pub(crate) fn lanes_within_budget(total: usize, lane_numel: usize) -> usize {

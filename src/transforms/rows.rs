@@ -1,99 +1,88 @@
-//! The row check of the per-row transforms.
+//! The row guard of the per-row transforms.
 //!
-//! `batched_jacobian` and `laplacian` seed the same direction in every row at
-//! once, which gives per-row derivatives only if row `b` of the output depends on
-//! row `b` of the input alone. A model that couples rows (`BatchNorm` in training,
-//! attention across the batch) would otherwise get a silently wrong answer. The
-//! check adds one lane whose direction differs from row to row: with independent
-//! rows its result is each row's derivative applied to that row's direction,
-//! which the transform can compute from its own per-row result; a coupling adds
-//! cross-row terms that break the equality.
+//! `batched_jacobian`, `laplacian`, `diag_hessian`, `batched_hessian` and the
+//! operators seed the same directions in every row at once, which gives per-row
+//! derivatives only if row `b` of the output depends on row `b` of the input
+//! alone. A function that couples rows (`BatchNorm` in training, a mean over
+//! the batch, attention across it) would otherwise get a silently wrong answer.
+//! Every call is guarded, in two layers:
 //!
-//! A lane is not free where rows have few features (a per-row PINN gradient has
-//! one, a 2-D Laplacian two: one more lane is half the tangent work again), so a
-//! function with a [`structure_key`](crate::NestedFn::structure_key) is checked on
-//! its first call with that key, input shape and train/eval mode, and then once
-//! every [`ROW_RECHECK_EVERY`] calls; one without a key on every call.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+//! 1. **The audit** (`dual::rows`): while the transform's passes evaluate the
+//!    function, every `Dual` op that makes a tangent says what it does to rows.
+//!    All kept: the per-row result is exact, proved at no numerical cost. One
+//!    mixes rows (a reduction, scan or contraction over dim 0): the call panics,
+//!    whatever the size of the coupling at this point, so a coupling behind a gate
+//!    that starts at zero is refused before it grows.
+//! 2. **The numerical check**, only when the audit could not follow the rows (a
+//!    reshape that moves the batch, an op without a row rule): one more pass on
+//!    that call, whose directions differ from row to row in a way the per-row
+//!    result predicts exactly. First order for `batched_jacobian`; second order
+//!    (value and curvature) for the others, so a coupling that only second
+//!    derivatives see is caught too.
+//!
+//! There is no schedule and no memory between calls: what one call proves or
+//! checks says nothing about the next.
 
 use burn::tensor::{DType, ElementConversion, Tensor, backend::Backend};
 
-use super::policy::ROW_RECHECK_EVERY;
-use super::switching::{count_row_check, row_check_enabled};
-use crate::layer::NestedFn;
+pub(crate) use super::switching::count_row_check;
+use super::switching::{count_rows_proved, row_check_enabled};
+use crate::dual::rows::{Verdict, audit};
 
-/// Calls since the last passed check, per (structure key, input shape, mode).
-fn schedule() -> &'static Mutex<HashMap<u64, usize>> {
-    static SCHEDULE: OnceLock<Mutex<HashMap<u64, usize>>> = OnceLock::new();
-    SCHEDULE.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// At most this many functions are remembered; past it the memory starts afresh
-/// (every function is then checked once more).
-const SCHEDULE_CAPACITY: usize = 4096;
-
-/// When a per-row transform of `f` at an input of shape `dims` must check its
-/// rows: skip when the check is off, the input has one row, or a check of the
-/// same function (same structure key, shape and mode) passed fewer than
-/// [`ROW_RECHECK_EVERY`] calls ago.
-pub(crate) fn due<B, F, const DI: usize, const DO: usize>(
-    f: &F,
-    dims: &[usize],
-    inside: bool,
-) -> Due
-where
-    B: Backend,
-    F: NestedFn<B, DI, DO> + ?Sized,
-{
-    if !row_check_enabled() || dims.first().is_none_or(|&rows| rows < 2) {
-        return Due::Skip;
-    }
-    let Some(key) = f.structure_key() else {
-        return Due::Check(None);
-    };
-    let key = crate::layer::key_of((key, dims, inside));
-    let mut schedule = schedule().lock().unwrap_or_else(|e| e.into_inner());
-    match schedule.get_mut(&key) {
-        Some(calls) => {
-            *calls += 1;
-            if *calls >= ROW_RECHECK_EVERY {
-                Due::Check(Some(key))
-            } else {
-                Due::Skip
-            }
-        }
-        None => Due::Check(Some(key)),
-    }
-}
-
-/// Whether a per-row transform checks its rows on this call (see [`due`]).
+/// What is left to do after an audited call (see [`audited`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Due {
-    /// No check on this call.
-    Skip,
-    /// Check; on success report the key (if any) to [`passed`].
-    Check(Option<u64>),
+pub(crate) enum Guard {
+    /// Nothing: the check is off, the input has one row, or the audit proved the
+    /// rows apart.
+    Done,
+    /// The audit could not follow the rows: run the numerical check.
+    Check,
 }
 
-impl Due {
-    /// Whether to check.
-    pub(crate) fn now(self) -> bool {
-        matches!(self, Due::Check(_))
+impl Guard {
+    /// Whether the numerical check must run.
+    pub(crate) fn check(self) -> bool {
+        self == Guard::Check
     }
 }
 
-/// Records a passed check, so the same function skips the next
-/// [`ROW_RECHECK_EVERY`]` − 1` checks.
-fn passed(due: Due) {
-    if let Due::Check(Some(key)) = due {
-        let mut schedule = schedule().lock().unwrap_or_else(|e| e.into_inner());
-        if schedule.len() >= SCHEDULE_CAPACITY {
-            schedule.clear();
+/// Runs `passes` (the transform's passes over `x`'s rows, `dims` its shape; they
+/// mark the function's evaluations with `dual::rows::eval`) under the row audit
+/// for `Dual<B>`.
+///
+/// # Panics
+/// Naming `op`, if the audit saw an op mix the rows.
+pub(crate) fn audited<B: Backend, R>(
+    op: &str,
+    dims: &[usize],
+    passes: impl FnOnce() -> R,
+) -> (R, Guard) {
+    if !row_check_enabled() || dims.first().is_none_or(|&rows| rows < 2) {
+        return (passes(), Guard::Done);
+    }
+    let (result, verdict) = audit::<B, _>(dims[0], passes);
+    match verdict {
+        Verdict::Proved => {
+            count_rows_proved();
+            (result, Guard::Done)
         }
-        schedule.insert(key, 0);
+        Verdict::Mixed(by) => mixed(op, by),
+        Verdict::Unknown(_) => (result, Guard::Check),
     }
+}
+
+/// The panic of a function whose rows an op mixed.
+fn mixed(op: &str, by: &str) -> ! {
+    panic!(
+        "burn-nested: `{op}` found that the rows of its input are not independent: the function \
+         applies `{by}` across the batch (dim 0) to a value that depends on the input, so output \
+         row b depends on other input rows. `{op}` seeds every row at once and is only right \
+         when output row b depends on input row b alone; a sum or mean over the batch, \
+         BatchNorm in training mode or attention across the batch breaks that, even while the \
+         coupling is zero at this point (a gate initialised at zero). Use `jacobian`/`hessian` \
+         for the full derivative, evaluate such layers in inference mode, or, if the coupling \
+         is known not to matter, turn the check off with `with_row_check(false, ..)`"
+    )
 }
 
 /// A fixed direction `[batch, k]` that differs from row to row and from feature
@@ -112,6 +101,17 @@ pub(crate) fn row_direction<B: Backend>(
         .reshape([batch, k])
 }
 
+/// Two row weights `[batch, 1]` in `[0.5, 1.5]`, differing from row to row and
+/// from each other. Positive and near one, so that a coupling's cross-row terms
+/// add up rather than cancel.
+pub(crate) fn row_weights<B: Backend>(
+    batch: usize,
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let w = row_direction::<B>(batch, 2, device) * 0.5 + 1.0;
+    (w.clone().slice([0..batch, 0..1]), w.slice([0..batch, 1..2]))
+}
+
 /// A relative tolerance for the check: well above the rounding of a few
 /// thousand operations in the dtype, well below a coupling's cross-row terms.
 fn tolerance(dtype: DType) -> f64 {
@@ -124,17 +124,15 @@ fn tolerance(dtype: DType) -> f64 {
 
 /// Panics, naming `op`, unless `got` (the result of the row-varying lane) equals
 /// `predicted` (the per-row result applied to it) up to rounding: within the
-/// tolerance times the largest of `scale` (`Σ |per-row derivative| |direction|`,
-/// the magnitude rounding is relative to). NaN results are not judged: they
-/// already show.
+/// tolerance times the largest of `scale` (the magnitude rounding is relative
+/// to). NaN results are not judged: they already show. The caller counts the
+/// check ([`count_row_check`]), once however many comparisons it makes.
 pub(crate) fn check_rows<B: Backend, const D: usize>(
     op: &str,
-    due: Due,
     got: Tensor<B, D>,
     predicted: Tensor<B, D>,
     scale: Tensor<B, D>,
 ) {
-    count_row_check();
     let tol = tolerance(got.dtype());
     let err: f64 = (got.detach() - predicted.detach())
         .abs()
@@ -154,7 +152,6 @@ pub(crate) fn check_rows<B: Backend, const D: usize>(
              with `with_row_check(false, ..)`"
         );
     }
-    passed(due);
 }
 
 /// `(Σ_k a·b, Σ_k |a|·|b|)` over dim `dim`: a contraction and the scale of its

@@ -19,7 +19,7 @@ static ROW_CHECK: Setting = Setting::new(ROW_CHECK_ENV, &ROW_CHECK_SCOPED);
 
 thread_local! {
     static COUNTS: Cell<PathCounts> = const {
-        Cell::new(PathCounts { forward: 0, reverse: 0, row_checks: 0, tuning: 0 })
+        Cell::new(PathCounts { forward: 0, reverse: 0, row_checks: 0, rows_proved: 0, tuning: 0 })
     };
 }
 
@@ -41,19 +41,27 @@ pub fn with_switching<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether the per-row transforms ([`batched_jacobian`](crate::batched_jacobian),
-/// [`laplacian`](crate::laplacian)) check that rows are independent on the current
-/// thread: a [`with_row_check`] scope wins, then [`set_row_check`], then the
-/// [`ROW_CHECK_ENV`] variable; on by default.
+/// [`laplacian`](crate::laplacian), [`diag_hessian`](crate::diag_hessian),
+/// [`batched_hessian`](crate::batched_hessian), the operators and estimators)
+/// guard that rows are independent on the current thread: a [`with_row_check`]
+/// scope wins, then [`set_row_check`], then the [`ROW_CHECK_ENV`] variable; on by
+/// default.
 pub fn row_check_enabled() -> bool {
     ROW_CHECK.enabled()
 }
 
 /// Turns the row check on or off for every thread (overrides the environment).
 ///
-/// The check costs one extra lane per call (and a read of one number from the
-/// device): a direction that differs from row to row, whose result must equal the
-/// per-row derivatives applied to it. Turn it off only for a model whose rows are
-/// known to be independent.
+/// On every call of a per-row transform, the guard audits the ops the function
+/// runs: when each keeps rows apart (every layer of an MLP, a CNN on a batch of
+/// images) the result is proved exact at the cost of a few thread-local reads
+/// per op; when one mixes rows (a sum or mean over the batch) the call panics.
+/// Only a function the audit cannot follow (a reshape that moves the batch, an
+/// op without a row rule) pays for a numerical check: one more pass with two
+/// lanes and a read of two numbers from the device. Turning the guard off makes
+/// a coupled function's per-row results silently wrong: do it only for a
+/// function whose rows are known to be independent, or whose coupling is known
+/// not to matter. See the README's guarantee section.
 pub fn set_row_check(enabled: bool) {
     ROW_CHECK.set(enabled)
 }
@@ -72,9 +80,12 @@ pub struct PathCounts {
     pub forward: usize,
     /// Reverse-mode passes (one per backward).
     pub reverse: usize,
-    /// Row-independence checks made by the per-row transforms (see
-    /// [`set_row_check`]).
+    /// Numerical row-independence checks made by the per-row transforms: one
+    /// per call whose rows the audit could not follow (see [`set_row_check`]).
     pub row_checks: usize,
+    /// Per-row transform calls whose rows the audit proved apart, with no
+    /// numerical check (see [`set_row_check`]).
+    pub rows_proved: usize,
     /// Transform calls whose path was a trial step of measured switching (see
     /// [`set_tuning`](crate::set_tuning)) rather than a decision.
     pub tuning: usize,
@@ -110,6 +121,14 @@ pub(crate) fn count_row_check() {
     COUNTS.with(|c| {
         let mut v = c.get();
         v.row_checks += 1;
+        c.set(v);
+    });
+}
+
+pub(crate) fn count_rows_proved() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.rows_proved += 1;
         c.set(v);
     });
 }

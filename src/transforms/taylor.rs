@@ -11,7 +11,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::engine::chunks;
-use super::rows::{Due, check_rows, contract, row_direction};
+use super::rows::{audited, check_rows, count_row_check, row_direction, row_weights};
 use super::switching::count_forward;
 use crate::dual::passes::begin_pass;
 use crate::dual::second::{Layout, with_layout};
@@ -28,12 +28,11 @@ pub(crate) struct Taylor<B: Backend> {
 
 /// Second-order passes of `f` at `x` (`[batch, d]`) over `total` directions per
 /// row, `chunk` lanes a pass, `dirs(range)` giving lanes `range` as
-/// `[lanes, batch, d]`. When `due` says so, the rows are checked for independence
-/// with one more first-order lane: a per-row combination of the directions whose
-/// derivative the first-order lanes predict.
+/// `[lanes, batch, d]`. The passes run under the row audit; where it cannot
+/// follow the rows, [`check_second_order`] runs.
 ///
 /// # Panics
-/// If `f(x)` is not `[batch, 1]`, or the row check fails.
+/// If `f(x)` is not `[batch, 1]`, or the rows are found to couple.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn taylor_rows<B, F>(
     op: &str,
@@ -42,53 +41,72 @@ pub(crate) fn taylor_rows<B, F>(
     total: usize,
     chunk: usize,
     diagonal: bool,
-    due: Due,
     dirs: impl Fn(core::ops::Range<usize>) -> Tensor<B, 3>,
 ) -> Taylor<B>
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    let batch = x.dims()[0];
-    let device = x.device();
-    // The row check's lane: row b goes in direction Σₗ c_bl vₗ,b.
-    let check = due.now().then(|| {
-        let coefficients = row_direction::<B>(batch, total, &device);
-        let lane = (dirs(0..total) * coefficients.clone().transpose().reshape([total, batch, 1]))
-            .sum_dim(0);
-        (coefficients, lane)
-    });
-    let mut value = None;
-    let (mut first, mut second, mut checked) = (Vec::new(), Vec::new(), None);
-    for (i, range) in chunks(total, chunk).enumerate() {
-        let extra = check
-            .as_ref()
-            .filter(|_| i == 0)
-            .map(|(_, lane)| lane.clone());
-        let layout = Layout {
-            summed: range.len(),
-            extra: usize::from(extra.is_some()),
-            diagonal,
-        };
-        let (y, t) = pass(op, f, x, dirs(range), extra, layout);
-        let [summed, first_order] = [layout.summed, layout.first_order()];
-        first.push(t.clone().slice(0..summed));
-        if first_order > summed {
-            checked = Some(t.clone().slice(summed..first_order));
+    let ((value, second), guard) = audited::<B, _>(op, &x.dims(), || {
+        let mut value = None;
+        let mut second = Vec::new();
+        for range in chunks(total, chunk) {
+            let layout = Layout {
+                summed: range.len(),
+                extra: 0,
+                diagonal,
+            };
+            count_forward();
+            let (y, t) = pass(op, f, x, dirs(range), layout);
+            second.push(t.slice(layout.first_order()..layout.lanes()));
+            value.get_or_insert(y);
         }
-        second.push(t.slice(first_order..layout.lanes()));
-        value.get_or_insert(y);
+        (value.expect("at least one pass"), Tensor::cat(second, 0))
+    });
+    if guard.check() {
+        check_second_order(op, f, x);
     }
-    let first = Tensor::cat(first, 0);
-    let second = Tensor::cat(second, 0);
     let second = if diagonal { second } else { second.sum_dim(0) };
-    if let (Some((coefficients, _)), Some(got)) = (check, checked) {
-        let (predicted, scale) = contract(first.clone().detach(), coefficients.transpose(), 0);
-        check_rows(op, due, got, predicted, scale);
-    }
-    Taylor {
-        value: value.expect("at least one pass"),
-        second,
+    Taylor { value, second }
+}
+
+/// The numerical row check of a per-row second-order result, in one more
+/// forward pass: lane A seeds the same direction `w` in every row, lane B seeds
+/// `τ_b·w` in row `b` (`τ_b ∈ [0.5, 1.5]`), each with its own accumulator. With
+/// independent rows B's first derivative is `τ_b` times A's and its second
+/// `τ_b²` times A's; a coupling of any order adds cross-row terms weighted by
+/// other rows' `τ`, which breaks one of the two equalities.
+///
+/// # Panics
+/// Naming `op`, if either equality fails beyond rounding.
+pub(crate) fn check_second_order<B, F>(op: &str, f: &F, x: &Tensor<B, 2>)
+where
+    B: Backend,
+    F: NestedFn<B, 2, 2> + ?Sized,
+{
+    let [batch, d] = x.dims();
+    let device = x.device();
+    let w = row_direction::<B>(1, d, &device).expand([batch, d]);
+    let (tau, _) = row_weights::<B>(batch, &device);
+    let dirs = Tensor::stack::<3>(vec![w.clone(), w * tau.clone()], 0);
+    let layout = Layout {
+        summed: 2,
+        extra: 0,
+        diagonal: true,
+    };
+    count_row_check();
+    let (_, t) = pass(op, f, x, dirs, layout);
+    // Lanes: A's and B's first derivatives, then A's and B's curvatures.
+    let t = t.detach();
+    let lane = |i: usize| t.clone().slice(i..i + 1);
+    let tau = tau.reshape([1, batch]);
+    for (a, b, factor) in [
+        (lane(0), lane(1), tau.clone()),
+        (lane(2), lane(3), tau.clone() * tau),
+    ] {
+        let predicted = a.clone() * factor;
+        let scale = predicted.clone().abs().max_pair(b.clone().abs());
+        check_rows(op, b, predicted, scale);
     }
 }
 
@@ -98,22 +116,24 @@ fn pass<B, F>(
     f: &F,
     x: &Tensor<B, 2>,
     dirs: Tensor<B, 3>,
-    extra: Option<Tensor<B, 3>>,
     layout: Layout,
 ) -> (Tensor<B, 2>, Tensor<B, 2>)
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    count_forward();
     begin_pass();
     let [batch, d] = x.dims();
     let device = x.device();
-    let mut lanes = vec![dirs];
-    lanes.extend(extra);
-    lanes.push(Tensor::zeros([layout.accumulators(), batch, d], &device));
+    let lanes = vec![
+        dirs,
+        Tensor::zeros([layout.accumulators(), batch, d], &device),
+    ];
     let xd = seed(x.clone(), Tensor::cat(lanes, 0));
-    let y = with_layout::<B, _>(layout, || f.eval_dual(xd));
+    // The function's evaluation is what a row audit watches.
+    let y = with_layout::<B, _>(layout, || {
+        crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd))
+    });
     assert!(
         y.dims() == [batch, 1],
         "burn-nested: `{op}` needs f(x) shaped [batch, 1] for x shaped [{batch}, {d}], got {:?}",
