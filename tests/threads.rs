@@ -23,7 +23,7 @@ use burn_nested::{
     Mode, StatefulLayer, hvp, jacobian, path_counts, reset_path_counts, switching_enabled, vjp,
     with_switching,
 };
-use common::{F, random_data, tensor, values};
+use common::{F, random_data, tensor, trainable, trainable_entries, values};
 use rand::{SeedableRng, rngs::StdRng};
 
 type Ad = burn_autodiff::Autodiff<F>;
@@ -109,7 +109,7 @@ fn run(case: Case, inp: &Inputs) -> Vec<f64> {
         Case::JacobianRegularization => (&inp.regularized, &inp.x2),
         Case::Hvp => (&inp.hutchinson, &inp.x4),
     };
-    let m = Mlp::<Ad>::from_inner(model.clone());
+    let m = trainable(Mlp::<Ad>::from_inner(model.clone()));
     let xa = leaf(x);
     let loss = match case {
         Case::PinnReverse => scenarios::pinn_gradient(&m, xa.clone(), Mode::AutoReverse),
@@ -134,7 +134,14 @@ fn run(case: Case, inp: &Inputs) -> Vec<f64> {
     let gx = xa.grad(&grads).map(values).unwrap_or_default();
     assert!(!gx.is_empty(), "{case:?}: no input gradient");
     out.extend(gx);
-    out.extend(param_gradients_or_zeros(&m, &grads));
+    let params = param_gradients_or_zeros(&m, &grads);
+    let expected = trainable_entries(&m);
+    assert_eq!(
+        params.len(),
+        expected,
+        "{case:?}: every parameter entry compared"
+    );
+    out.extend(params);
     out
 }
 
@@ -237,7 +244,7 @@ fn concurrent_nested_backward_passes_stay_exact() {
 /// one loss, each its own graph) or by one pass with cotangent lanes; the loss
 /// value, input gradient and parameter gradient.
 fn jacobian_norm(inp: &Inputs, per_output: bool) -> Vec<f64> {
-    let m = Mlp::<Ad>::from_inner(inp.regularized.clone());
+    let m = trainable(Mlp::<Ad>::from_inner(inp.regularized.clone()));
     let xa = Tensor::<Ad, 2>::from_inner(inp.x2.clone()).require_grad();
     let layer = StatefulLayer::new(m.clone());
     let [rows, cols] = [inp.x2.dims()[0], 2];
@@ -259,7 +266,13 @@ fn jacobian_norm(inp: &Inputs, per_output: bool) -> Vec<f64> {
     let mut out = values(loss.clone());
     let grads = loss.backward();
     out.extend(values(xa.grad(&grads).expect("an input gradient")));
-    out.extend(param_gradients_or_zeros(&m, &grads));
+    let params = param_gradients_or_zeros(&m, &grads);
+    assert_eq!(
+        params.len(),
+        trainable_entries(&m),
+        "every parameter entry compared"
+    );
+    out.extend(params);
     out
 }
 

@@ -114,6 +114,8 @@ where
 /// If a trainable parameter has no gradient in `grads`: the loss does not reach
 /// it, which is how a lost gradient shows. The message names the parameter. When
 /// some parameters are legitimately unused, call [`param_gradients_or_zeros`].
+/// Also if `model` has no trainable parameter at all: an empty list would make
+/// any comparison of gradients pass without comparing anything.
 pub fn param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &B::Gradients,
@@ -131,6 +133,9 @@ pub fn param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// [`param_gradients`] with zeros for a parameter the loss does not reach.
+///
+/// # Panics
+/// If `model` has no trainable parameter (see [`param_gradients`]).
 pub fn param_gradients_or_zeros<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &B::Gradients,
@@ -191,6 +196,14 @@ fn collect_param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
         out: Vec::new(),
     };
     model.visit(&mut visitor);
+    assert!(
+        visitor.index > 0,
+        "burn-nested: the model has no trainable parameter, so there are no parameter \
+         gradients to compare (an empty list would compare nothing). A module rebuilt on \
+         Autodiff from an inner one (`from_inner`) or a clone of an initialized module has \
+         untracked parameters in Burn 0.21: mark them with `require_grad` (a `ModuleMapper`), \
+         or build the module on the Autodiff backend"
+    );
     visitor.out
 }
 

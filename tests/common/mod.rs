@@ -427,3 +427,41 @@ macro_rules! op_test {
         op_test!(@module $name, [ndarray, wgpu], [$($shape),+], $d => $o, common::Check::default(), |$xs| $body);
     };
 }
+
+/// `model` with every float parameter marked trainable (a leaf that requires a
+/// gradient). A module rebuilt on `Autodiff` from an inner one (`from_inner`)
+/// has untracked parameters in Burn 0.21: its parameter gradients would all be
+/// missing, and a comparison of them would compare nothing.
+pub fn trainable<B: burn::tensor::backend::AutodiffBackend, M: burn::module::Module<B>>(
+    model: M,
+) -> M {
+    struct Track;
+    impl<B: Backend> burn::module::ModuleMapper<B> for Track {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<B, D>>,
+        ) -> burn::module::Param<Tensor<B, D>> {
+            let (id, tensor, mapper) = param.consume();
+            burn::module::Param::from_mapped_value(id, tensor.require_grad(), mapper)
+        }
+    }
+    model.map(&mut Track)
+}
+
+/// Number of trainable parameter entries of `model` (floats that require a
+/// gradient): the length a full parameter-gradient comparison must reach.
+/// Running statistics such as a batch norm's mean are counted out.
+pub fn trainable_entries<B: Backend, M: burn::module::Module<B>>(model: &M) -> usize {
+    struct Count(usize);
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            let p = param.val();
+            if p.is_require_grad() {
+                self.0 += p.shape().num_elements();
+            }
+        }
+    }
+    let mut count = Count(0);
+    model.visit(&mut count);
+    count.0
+}
