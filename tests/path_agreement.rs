@@ -510,7 +510,7 @@ fn inside_a_loss_every_path_agrees() {
             let mut out = values(j);
             out.extend(values(xa.grad(&grads).expect("input gradient")));
             // A loss of the Jacobian alone never reaches the last layer's bias.
-            out.extend(burn_nested::check::param_gradients_or_zeros(&model, &grads));
+            out.extend(common::param_gradients_counted(&model, &grads));
             out
         };
         let runs: Vec<Run> = modes()
@@ -561,7 +561,7 @@ fn inside_a_loss_laplacian_paths_agree() {
             let grads = loss.backward();
             let mut out = values(lap);
             out.extend(values(xa.grad(&grads).expect("input gradient")));
-            out.extend(burn_nested::check::param_gradients_or_zeros(&model, &grads));
+            out.extend(common::param_gradients_counted(&model, &grads));
             out
         };
         let runs: Vec<std::thread::Result<Run>> = [
@@ -612,7 +612,7 @@ fn inside_a_loss_batched_jacobian_agrees_or_refuses_coupled_rows() {
             let mut out = values(j);
             out.extend(values(xa.grad(&grads).expect("input gradient")));
             // A loss of the Jacobian alone never reaches the last layer's bias.
-            out.extend(burn_nested::check::param_gradients_or_zeros(&model, &grads));
+            out.extend(common::param_gradients_counted(&model, &grads));
             out
         };
         if couples_rows(name) {
@@ -914,7 +914,7 @@ fn lanes_are_chunked_within_the_budget() {
     let j = batched_jacobian(&Pure(RowSquares), xa, Mode::Auto);
     let counts = path_counts();
     let per_pass = burn_nested::transforms::policy::LANE_BUDGET / (rows * k);
-    assert_eq!(counts.forward, (k + 1).div_ceil(per_pass), "{counts:?}");
+    assert_eq!(counts.forward, k.div_ceil(per_pass), "{counts:?}");
     let expected: Vec<f64> = x.to_vec::<f64>().unwrap().iter().map(|v| 2.0 * v).collect();
     assert_close("2x", &values(j), &expected, 1e-14);
 }
@@ -1001,45 +1001,52 @@ fn hard_sigmoid_breakpoints_follow_burns_convention() {
     assert_close("Burn's reverse slopes", &burn, &slopes, 1e-7);
 }
 
-tensor_fn!(ScheduledRows, |x: 2| -> 2 { x.clone().tanh() * x });
+tensor_fn!(RowwiseRows, |x: 2| -> 2 { x.clone().tanh() * x });
 
-/// The row check runs on the first call for a function, input shape and mode,
-/// then once every `ROW_RECHECK_EVERY` calls; a function that failed it is
-/// checked again on its next call; with the check off it never runs.
+// The same function through a flattening reshape: the audit cannot follow the
+// rows through dim 0 = batch·features, so a numerical check runs.
+tensor_fn!(FlattenedRows, |x: 2| -> 2 {
+    let dims = x.dims();
+    let flat = x.reshape([dims[0] * dims[1]]);
+    (flat.clone().tanh() * flat).reshape(dims)
+});
+
+/// The row guard runs on every call, with no schedule: a function whose ops keep
+/// rows is proved on each call with no numerical check, one the audit cannot
+/// follow is checked numerically on each call, coupled rows are refused on each
+/// call, and with the guard off nothing runs.
 #[test]
-fn row_checks_are_scheduled_per_function() {
+fn the_row_guard_runs_on_every_call() {
     let _serial = serial();
-    use burn_nested::transforms::policy::ROW_RECHECK_EVERY;
     let x = tensor::<F, 2>(&random_data(
         &mut StdRng::seed_from_u64(2),
         &[3, 2],
         -1.0,
         1.0,
     ));
-    let checks = |calls: usize| {
+    let guarded = |f: &dyn Fn() -> Tensor<F, 3>, calls: usize| {
         reset_path_counts();
+        let mut out = Vec::new();
         for _ in 0..calls {
-            let _ = batched_jacobian(&Pure(ScheduledRows), x.clone(), Mode::FORWARD);
+            out.push(values(f()));
         }
-        path_counts().row_checks
+        let counts = path_counts();
+        (counts.rows_proved, counts.row_checks, out)
     };
-    assert_eq!(checks(1), 1, "first call");
-    assert_eq!(checks(ROW_RECHECK_EVERY - 1), 0, "until the recheck");
-    assert_eq!(checks(1), 1, "the recheck");
-    // Another shape is another function to check.
-    reset_path_counts();
-    let wider = tensor::<F, 2>(&random_data(
-        &mut StdRng::seed_from_u64(2),
-        &[3, 4],
-        -1.0,
-        1.0,
-    ));
-    let _ = batched_jacobian(&Pure(ScheduledRows), wider, Mode::FORWARD);
-    assert_eq!(path_counts().row_checks, 1, "a new shape");
-    // Coupled rows fail every time: a failed check is not remembered.
+    let rowwise = || batched_jacobian(&Pure(RowwiseRows), x.clone(), Mode::FORWARD);
+    let flattened = || batched_jacobian(&Pure(FlattenedRows), x.clone(), Mode::FORWARD);
+    let (proved, checks, a) = guarded(&rowwise, 5);
+    assert_eq!((proved, checks), (5, 0), "proved on every call");
+    let (proved, checks, b) = guarded(&flattened, 5);
+    assert_eq!((proved, checks), (0, 5), "checked on every call");
+    assert_eq!(a.len(), 5);
+    for (a, b) in a.iter().zip(&b) {
+        assert_close("the audited and the checked call", a, b, PATH_TOL);
+    }
+    // Coupled rows are refused on every call: a refusal is not remembered, nor
+    // forgotten.
     let model = zoo("batch_norm");
     for _ in 0..2 {
-        reset_path_counts();
         let layer = StatefulLayer::from_ref(&model);
         let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             batched_jacobian(
@@ -1049,9 +1056,7 @@ fn row_checks_are_scheduled_per_function() {
             )
         }));
         assert!(refused.is_err());
-        assert_eq!(path_counts().row_checks, 1);
     }
-    reset_path_counts();
-    with_row_check(false, || checks(3));
-    assert_eq!(path_counts().row_checks, 0, "check off");
+    let (proved, checks, _) = with_row_check(false, || guarded(&flattened, 3));
+    assert_eq!((proved, checks), (0, 0), "guard off");
 }

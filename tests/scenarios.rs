@@ -4,7 +4,7 @@
 mod common;
 
 use burn::tensor::{Tensor, backend::Backend as _};
-use burn_nested::check::{DEFAULT_STEP, check_gradients, param_gradients_or_zeros};
+use burn_nested::check::{DEFAULT_STEP, check_gradients};
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{Mode, PathCounts, path_counts, reset_path_counts, with_switching};
 use common::{F, random_data, tensor, values};
@@ -60,7 +60,7 @@ fn check_gradients_ad_only(
     }));
     // `parameter_jacobian`'s loss never reaches the last bias (its Jacobian column
     // is constant); the finite differences confirm the zeros.
-    (value, gx, param_gradients_or_zeros(m, &grads))
+    (value, gx, common::param_gradients_counted(m, &grads))
 }
 
 /// The full check of one scenario: AD vs FD below 1e-6; switched (`Mode::Auto`),

@@ -17,13 +17,12 @@ use std::time::Duration;
 
 use burn::module::AutodiffModule;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use burn_nested::check::param_gradients_or_zeros;
 use burn_nested::scenarios::{self, Mlp, SumOfSquares, sizes};
 use burn_nested::{
     Mode, StatefulLayer, hvp, jacobian, path_counts, reset_path_counts, switching_enabled, vjp,
     with_switching,
 };
-use common::{F, random_data, tensor, trainable, trainable_entries, values};
+use common::{F, random_data, tensor, trainable, values};
 use rand::{SeedableRng, rngs::StdRng};
 
 type Ad = burn_autodiff::Autodiff<F>;
@@ -134,14 +133,7 @@ fn run(case: Case, inp: &Inputs) -> Vec<f64> {
     let gx = xa.grad(&grads).map(values).unwrap_or_default();
     assert!(!gx.is_empty(), "{case:?}: no input gradient");
     out.extend(gx);
-    let params = param_gradients_or_zeros(&m, &grads);
-    let expected = trainable_entries(&m);
-    assert_eq!(
-        params.len(),
-        expected,
-        "{case:?}: every parameter entry compared"
-    );
-    out.extend(params);
+    out.extend(common::param_gradients_counted(&m, &grads));
     out
 }
 
@@ -266,13 +258,7 @@ fn jacobian_norm(inp: &Inputs, per_output: bool) -> Vec<f64> {
     let mut out = values(loss.clone());
     let grads = loss.backward();
     out.extend(values(xa.grad(&grads).expect("an input gradient")));
-    let params = param_gradients_or_zeros(&m, &grads);
-    assert_eq!(
-        params.len(),
-        trainable_entries(&m),
-        "every parameter entry compared"
-    );
-    out.extend(params);
+    out.extend(common::param_gradients_counted(&m, &grads));
     out
 }
 

@@ -6,7 +6,6 @@
 mod common;
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use burn_nested::check::param_gradients_or_zeros;
 use burn_nested::params::{flatten_params, unflatten_params};
 use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{Mode, with_switching};
@@ -37,7 +36,7 @@ fn step<B: burn::tensor::backend::AutodiffBackend>(
     Step {
         value,
         input,
-        params: param_gradients_or_zeros(model, &grads),
+        params: common::param_gradients_counted(model, &grads),
     }
 }
 

@@ -465,3 +465,20 @@ pub fn trainable_entries<B: Backend, M: burn::module::Module<B>>(model: &M) -> u
     model.visit(&mut count);
     count.0
 }
+
+/// The parameter gradients of `model` in `grads` (zeros for a parameter the loss
+/// never reached), asserting that every trainable entry is there: a comparison
+/// of them then compares `trainable_entries(model)` numbers, never an empty list.
+pub fn param_gradients_counted<B: burn::tensor::backend::AutodiffBackend, M>(
+    model: &M,
+    grads: &B::Gradients,
+) -> Vec<f64>
+where
+    M: burn::module::AutodiffModule<B>,
+{
+    let got = burn_nested::check::param_gradients_or_zeros(model, grads);
+    let expected = trainable_entries::<B, M>(model);
+    assert!(expected > 0, "the model has no trainable parameter");
+    assert_eq!(got.len(), expected, "every trainable parameter entry");
+    got
+}
