@@ -26,8 +26,9 @@
 //!   `--paired` and `--step` run on burn-flex (Burn 0.21's other CPU backend)
 //!   instead with `--flex`.
 //! - `cargo bench --bench scenarios -- --row-check [ITERS]` — no criterion: the
-//!   switched step of the per-row scenarios with the row check off, scheduled
-//!   (the default) and on every call, timed alternately at bench size on ndarray.
+//!   switched step of the per-row scenarios with the row guard off and on (the
+//!   default), timed alternately at bench size on ndarray, with how many calls
+//!   the audit proved and how many needed a numerical check.
 //! - `cargo bench --bench scenarios [--features wgpu] -- --tuning [STEPS]` — no
 //!   criterion: measured switching from a fresh start, STEPS switched steps per
 //!   scenario (ndarray at seed and bench size; wgpu at seed size, when built
@@ -39,13 +40,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn_autodiff::Autodiff;
 use burn_nested::{
-    Dual, Mode, NestedFn, Pure, StatefulLayer, TunedPath, batched_jacobian, clear_tuning,
-    path_counts, reset_path_counts, tensor_fn, tuning_decisions, with_row_check, with_switching,
-    with_tuning,
+    Mode, Pure, TunedPath, batched_jacobian, clear_tuning, path_counts, reset_path_counts,
+    tensor_fn, tuning_decisions, with_row_check, with_tuning,
 };
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 
@@ -215,89 +214,36 @@ fn memory_report() {
     }
 }
 
-/// A nested function without a structure key, so the per-row transforms check
-/// its rows on every call (the cost of one check, undiluted by the schedule).
-struct Unkeyed<L>(L);
-
-impl<B: Backend, L: NestedFn<B, 2, 2>> NestedFn<B, 2, 2> for Unkeyed<L> {
-    fn eval(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.0.eval(input)
-    }
-    fn eval_dual(&self, input: Tensor<Dual<B>, 2>) -> Tensor<Dual<B>, 2> {
-        self.0.eval_dual(input)
-    }
-    fn eval_reverse_dual(
-        &self,
-        input: Tensor<Autodiff<Dual<B>>, 2>,
-    ) -> Tensor<Autodiff<Dual<B>>, 2> {
-        self.0.eval_reverse_dual(input)
-    }
-}
-
-/// The per-row scenarios' losses (as in `burn_nested::scenarios`) with the layer
-/// wrapped in [`Unkeyed`].
-fn unkeyed_loss<B: Backend>(case: &Case<B>, x: Tensor<Autodiff<B>, 2>) -> Tensor<Autodiff<B>, 1> {
-    let sum_sq = |t: Tensor<Autodiff<B>, 3>| (t.clone() * t).sum();
-    let layer = StatefulLayer::from_ref(&case.model);
-    match case.scenario {
-        "batched_jacobian" => {
-            let y_hat: Tensor<Autodiff<B>, 2> = layer.forward(x.clone());
-            let j = batched_jacobian(&Unkeyed(&layer), x, Mode::Auto);
-            let d = y_hat - case.aux.clone().expect("targets");
-            (d.clone() * d).sum() + sum_sq(j * 0.01)
-        }
-        _ => {
-            let [batch, features] = x.dims();
-            let j = batched_jacobian(
-                &Unkeyed(layer.then(burn_nested::scenarios::Square)),
-                x.clone(),
-                Mode::Auto,
-            );
-            let g = j.reshape([batch, features]) - x.cos();
-            (g.clone() * g).sum()
-        }
-    }
-}
-
 /// `--row-check [ITERS]`: the switched step of each per-row scenario at bench size
-/// on ndarray, alternately with the row check off, scheduled (the default: the
-/// first call and then every `ROW_RECHECK_EVERY` calls) and on every call
-/// ([`Unkeyed`]): the cost of one check and what the schedule leaves of it.
+/// on ndarray, alternately with the row guard off and on (the default, every
+/// call): what the audit costs, and how the calls were guarded.
 fn row_check_report(iters: usize) {
     let device = Default::default();
     println!(
-        "| scenario (bench size, ndarray) | check off | scheduled | every call | \
-         scheduled/off | every call/off |"
+        "| scenario (bench size, ndarray) | guard off | guard on | on/off | calls proved | numerical checks |"
     );
     println!("|---|---|---|---|---|---|");
     for scenario in ["batched_jacobian", "pinn_gradient_rowwise"] {
         let case = Case::<NdArray>::new(scenario, Size::Bench, None, &device);
-        let every_call = || {
-            let x = case.x.clone().detach().require_grad();
-            let grads = with_switching(true, || unkeyed_loss(&case, x)).backward();
-            drop(grads);
-        };
-        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        let mut times = [Vec::new(), Vec::new()];
+        reset_path_counts();
         for _ in 0..=iters {
             for (variant, out) in times.iter_mut().enumerate() {
                 let start = std::time::Instant::now();
-                match variant {
-                    0 => with_row_check(false, || case.step(PathKind::Switched, &device)),
-                    1 => case.step(PathKind::Switched, &device),
-                    _ => every_call(),
-                }
+                with_row_check(variant == 1, || case.step(PathKind::Switched, &device));
                 out.push(start.elapsed().as_secs_f64());
             }
         }
+        let counts = path_counts();
         // The first round warms up.
-        let [off, scheduled, every] = times.map(|mut t| median(&mut t[1..]));
+        let [off, on] = times.map(|mut t| median(&mut t[1..]));
         println!(
-            "| {scenario} | {:.2} ms | {:.2} ms | {:.2} ms | {:.3}× | {:.3}× |",
+            "| {scenario} | {:.2} ms | {:.2} ms | {:.3}× | {} | {} |",
             off * 1e3,
-            scheduled * 1e3,
-            every * 1e3,
-            scheduled / off,
-            every / off
+            on * 1e3,
+            on / off,
+            counts.rows_proved,
+            counts.row_checks
         );
     }
 }
