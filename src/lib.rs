@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod dual;
+pub mod engd;
 pub mod layer;
 pub mod lift;
 pub mod params;

@@ -1,0 +1,385 @@
+//! Energy natural gradient descent (ENGD) for residual losses, the Gauss–Newton
+//! step of physics-informed training.
+//!
+//! A PINN loss is a mean of squared residuals, `L(θ) = ½·mean_i r_i(θ)²`, where
+//! each `r_i` holds a derivative of the network (`Δu − f` at a collocation
+//! point). ENGD (Müller & Zeinhofer, 2023) preconditions the gradient with the
+//! Gauss–Newton matrix `JᵀJ` of the residual Jacobian `J = ∂r/∂θ` (`N × P`) and
+//! takes the best step along it by a line search. With fewer residuals than
+//! parameters the step is solved in residual space:
+//!
+//! `δ = Jᵀ (J Jᵀ + λ I)⁻¹ r`, `θ ← θ − η δ`, `η = argmin_k L(θ − 2⁻ᵏ δ)`,
+//!
+//! which costs one `N × N` Gram matrix and its Cholesky factorisation per step.
+//!
+//! The Jacobian is nested: each row differentiates a Laplacian w.r.t. the
+//! parameters. [`row_jacobian`] reads it off one backward pass when the
+//! network is evaluated with a per-row copy of its parameters (row `i` of every
+//! parameter only reaches residual `i`, so the gradient of `Σ_i r_i` w.r.t. the
+//! copies *is* `J`); `examples/pinn_engd.rs` shows the whole step.
+//!
+//! ```
+//! use burn::tensor::{Tensor, TensorData};
+//! use burn_nested::engd::{Engd, EngdConfig};
+//!
+//! type B = burn_ndarray::NdArray<f64>;
+//! let device = Default::default();
+//! // Fit y = 2x with one weight: r(w) = w·x − y, J = x.
+//! let model = burn::nn::LinearConfig::new(1, 1).with_bias(false).init::<B>(&device);
+//! let x = [1.0, 2.0, 3.0];
+//! let w = model.weight.val().into_scalar();
+//! let r: Vec<f64> = x.iter().map(|x| w * x - 2.0 * x).collect();
+//! let residuals = Tensor::<B, 1>::from_data(TensorData::new(r, [3]), &device);
+//! let jacobian = Tensor::<B, 2>::from_data(TensorData::new(x.to_vec(), [3, 1]), &device);
+//! let loss = |m: &burn::nn::Linear<B>| {
+//!     let w = m.weight.val().into_scalar();
+//!     x.iter().map(|x| (w * x - 2.0 * x).powi(2)).sum::<f64>() / 6.0
+//! };
+//! let (model, step) = Engd::new(EngdConfig::new())
+//!     .step(&model, residuals, jacobian, loss)
+//!     .expect("a well-posed step");
+//! // A linear residual is solved in one step.
+//! assert!((model.weight.val().into_scalar() - 2.0).abs() < 1e-8);
+//! assert!(step.loss < 1e-15);
+//! ```
+
+mod cholesky;
+
+use std::fmt;
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::module::{AutodiffModule, HasAutodiffModule, Module, ModuleVisitor, Param};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use burn_autodiff::Autodiff;
+
+use crate::params::{flatten_params, num_params, unflatten_params};
+
+/// Settings of [`Engd`].
+#[derive(Config, Debug)]
+pub struct EngdConfig {
+    /// Tikhonov damping `λ` of the residual-space system, relative to the mean
+    /// diagonal of `J Jᵀ` (so it does not depend on the scale of the residuals).
+    /// Raise it when a step reports an ill-conditioned system.
+    #[config(default = 1e-10)]
+    pub damping: f64,
+    /// The line search tries the step sizes `2⁰, 2⁻¹, …, 2⁻ʰ` with `h` this many
+    /// halvings and keeps the one with the lowest loss.
+    #[config(default = 30)]
+    pub halvings: u32,
+}
+
+/// Energy natural gradient descent: see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Engd {
+    config: EngdConfig,
+}
+
+/// What one [`Engd::step`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngdStep {
+    /// The loss before the step.
+    pub loss_before: f64,
+    /// The loss after it (equal to `loss_before` when no step size lowered it and
+    /// the model was kept).
+    pub loss: f64,
+    /// The step size the line search kept; 0 when it kept the model.
+    pub step_size: f64,
+    /// Seconds spent forming and solving the residual-space system.
+    pub solve_seconds: f64,
+    /// Seconds spent in the line search (loss evaluations).
+    pub line_search_seconds: f64,
+}
+
+/// Why an [`Engd::step`] refused to update the model (which is then left as it
+/// was).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngdError {
+    /// The residuals and the Jacobian disagree in count, or the Jacobian's
+    /// columns do not match the model's trainable parameters.
+    Shape {
+        /// Number of residuals.
+        residuals: usize,
+        /// Shape of the Jacobian.
+        jacobian: [usize; 2],
+        /// Trainable parameter entries of the model.
+        params: usize,
+    },
+    /// A residual or a Jacobian entry is NaN or infinite.
+    NotFinite {
+        /// `"residuals"`, `"Jacobian"` or `"loss"`.
+        what: &'static str,
+    },
+    /// The Jacobian is zero: no parameter moves any residual.
+    ZeroJacobian,
+    /// `J Jᵀ + λ I` is not numerically positive definite: a pivot of its
+    /// Cholesky factorisation was not positive.
+    IllConditioned {
+        /// The index of that pivot.
+        pivot: usize,
+        /// Its value.
+        value: f64,
+        /// The damping `λ` in use (absolute).
+        damping: f64,
+    },
+}
+
+impl fmt::Display for EngdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngdError::Shape {
+                residuals,
+                jacobian,
+                params,
+            } => write!(
+                f,
+                "burn-nested: ENGD needs a Jacobian shaped [residuals, parameters] = \
+                 [{residuals}, {params}] (one row per residual, one column per trainable \
+                 parameter entry, in `flatten_params` order), got {jacobian:?}; the model was \
+                 left unchanged"
+            ),
+            EngdError::NotFinite { what } => write!(
+                f,
+                "burn-nested: ENGD got a NaN or infinite value in the {what}; the model was left \
+                 unchanged (check the collocation points and the source term, or lower the \
+                 step sizes the line search may take)"
+            ),
+            EngdError::ZeroJacobian => write!(
+                f,
+                "burn-nested: ENGD got an all-zero residual Jacobian: no parameter moves any \
+                 residual, so there is no step to take; the model was left unchanged (were the \
+                 per-row parameter copies marked `require_grad`?)"
+            ),
+            EngdError::IllConditioned {
+                pivot,
+                value,
+                damping,
+            } => write!(
+                f,
+                "burn-nested: ENGD's residual-space system J Jᵀ + λI is not numerically positive \
+                 definite (Cholesky pivot {pivot} is {value:e}, λ = {damping:e}); the model was \
+                 left unchanged. Raise `EngdConfig::damping` (now relative to the mean diagonal \
+                 of J Jᵀ), or use fewer residuals than parameters"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EngdError {}
+
+impl Engd {
+    /// An optimizer with these settings.
+    ///
+    /// # Panics
+    /// If the damping is negative or not finite.
+    pub fn new(config: EngdConfig) -> Self {
+        assert!(
+            config.damping.is_finite() && config.damping >= 0.0,
+            "burn-nested: ENGD's damping must be finite and non-negative, got {}",
+            config.damping
+        );
+        Self { config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngdConfig {
+        &self.config
+    }
+
+    /// The ENGD direction `δ = Jᵀ (J Jᵀ + λ I)⁻¹ r` for residuals `r` (`[N]`) and
+    /// their Jacobian `J` (`[N, P]`): the step `θ − δ` solves the linearised
+    /// residuals `r + J (θ' − θ) = 0` with the least change of parameters.
+    ///
+    /// # Errors
+    /// See [`EngdError`]; `P` is not checked here.
+    pub fn direction<B: Backend>(
+        &self,
+        residuals: Tensor<B, 1>,
+        jacobian: Tensor<B, 2>,
+    ) -> Result<Tensor<B, 1>, EngdError> {
+        let [n] = residuals.dims();
+        let [rows, p] = jacobian.dims();
+        if rows != n || n == 0 || p == 0 {
+            return Err(EngdError::Shape {
+                residuals: n,
+                jacobian: [rows, p],
+                params: p,
+            });
+        }
+        let r = host(residuals.clone());
+        if r.iter().any(|v| !v.is_finite()) {
+            return Err(EngdError::NotFinite { what: "residuals" });
+        }
+        // The Gram matrix on the device (the O(N²P) part), the O(N³) factorisation
+        // on the host in f64.
+        let gram = host(
+            jacobian
+                .clone()
+                .matmul(jacobian.clone().transpose())
+                .reshape([n * n]),
+        );
+        if gram.iter().any(|v| !v.is_finite()) {
+            return Err(EngdError::NotFinite { what: "Jacobian" });
+        }
+        let mean_diag = (0..n).map(|i| gram[i * n + i]).sum::<f64>() / n as f64;
+        if mean_diag == 0.0 {
+            return Err(EngdError::ZeroJacobian);
+        }
+        let damping = self.config.damping * mean_diag;
+        let mut system = gram;
+        for i in 0..n {
+            system[i * n + i] += damping;
+        }
+        let factor =
+            cholesky::factor(&system, n).map_err(|(pivot, value)| EngdError::IllConditioned {
+                pivot,
+                value,
+                damping,
+            })?;
+        let alpha = cholesky::solve(&factor, n, &r);
+        let device = residuals.device();
+        let alpha = Tensor::<B, 2>::from_data(
+            TensorData::new(alpha, [1, n]).convert::<B::FloatElem>(),
+            &device,
+        );
+        Ok(alpha.matmul(jacobian).reshape([p]))
+    }
+
+    /// One ENGD step of `model`: the direction from `residuals` (`[N]`) and their
+    /// Jacobian w.r.t. the model's flattened trainable parameters (`[N, P]`, see
+    /// [`row_jacobian`]), then the step size among `2⁰ … 2⁻ʰ` with the lowest
+    /// `loss`. Returns the updated model, or the same parameters when no step size
+    /// lowered the loss.
+    ///
+    /// # Errors
+    /// See [`EngdError`]. On an error nothing was changed: `model` is borrowed,
+    /// and only a finished step returns a new one.
+    pub fn step<B, M>(
+        &self,
+        model: &M,
+        residuals: Tensor<B, 1>,
+        jacobian: Tensor<B, 2>,
+        mut loss: impl FnMut(&M) -> f64,
+    ) -> Result<(M, EngdStep), EngdError>
+    where
+        B: Backend,
+        M: Module<B> + HasAutodiffModule<Autodiff<B>>,
+    {
+        let params = num_params(model);
+        let [n] = residuals.dims();
+        let [rows, cols] = jacobian.dims();
+        if cols != params || rows != n {
+            return Err(EngdError::Shape {
+                residuals: n,
+                jacobian: [rows, cols],
+                params,
+            });
+        }
+        let start = Instant::now();
+        let direction = self.direction(residuals, jacobian)?;
+        let solve_seconds = start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        let loss_before = loss(model);
+        if !loss_before.is_finite() {
+            return Err(EngdError::NotFinite { what: "loss" });
+        }
+        let theta = flatten_params(model);
+        let mut best: Option<(f64, f64, M)> = None;
+        for k in 0..=self.config.halvings {
+            let eta = 0.5f64.powi(k as i32);
+            let candidate =
+                unflatten_params(model.clone(), theta.clone() - direction.clone() * eta);
+            let value = loss(&candidate);
+            // A NaN loss never wins.
+            if value < best.as_ref().map_or(loss_before, |b| b.0) {
+                best = Some((value, eta, candidate));
+            }
+        }
+        let line_search_seconds = start.elapsed().as_secs_f64();
+        let (loss, step_size, model) = match best {
+            Some((value, eta, candidate)) => (value, eta, candidate),
+            None => (loss_before, 0.0, model.clone()),
+        };
+        Ok((
+            model,
+            EngdStep {
+                loss_before,
+                loss,
+                step_size,
+                solve_seconds,
+                line_search_seconds,
+            },
+        ))
+    }
+}
+
+/// The residual Jacobian `[N, P]` read off the gradients of a backward pass from
+/// `Σ_i r_i`, where `per_row` evaluated the residuals with a copy of the
+/// parameters per residual: every trainable parameter of `per_row` has the
+/// residual count `N` as its leading dim, and row `i` of it reached residual `i`
+/// alone. Its trainable parameters must come in the order of the shared model's
+/// [`flatten_params`] (the same fields, each with the leading `N`), so that
+/// column `j` of the result is the shared parameter entry `j`. A parameter the
+/// residuals never reached contributes zero columns.
+///
+/// # Panics
+/// If `per_row` has no trainable parameter, or one whose leading dim is not
+/// `rows`.
+pub fn row_jacobian<B, M>(
+    per_row: &M,
+    grads: &B::Gradients,
+    rows: usize,
+) -> Tensor<B::InnerBackend, 2>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    struct Columns<'a, B: AutodiffBackend> {
+        grads: &'a B::Gradients,
+        rows: usize,
+        parts: Vec<Tensor<B::InnerBackend, 2>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Columns<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let p = param.val();
+            if !p.is_require_grad() {
+                return;
+            }
+            let dims = p.dims();
+            assert!(
+                dims[0] == self.rows,
+                "burn-nested: `row_jacobian` needs every trainable parameter of the per-row \
+                 model to have one copy per residual (leading dim {}), got a parameter shaped \
+                 {dims:?}",
+                self.rows
+            );
+            let width = dims[1..].iter().product::<usize>();
+            let g = p
+                .grad(self.grads)
+                .unwrap_or_else(|| Tensor::zeros(dims, &p.clone().inner().device()));
+            self.parts.push(g.reshape([self.rows, width]));
+        }
+    }
+    let mut visitor = Columns::<B> {
+        grads,
+        rows,
+        parts: Vec::new(),
+    };
+    per_row.visit(&mut visitor);
+    assert!(
+        !visitor.parts.is_empty(),
+        "burn-nested: `row_jacobian` found no trainable parameter in the per-row model (mark \
+         the per-row copies `require_grad`)"
+    );
+    Tensor::cat(visitor.parts, 1)
+}
+
+/// A tensor's values on the host, in f64.
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("burn-nested: float tensor data")
+}
