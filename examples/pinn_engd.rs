@@ -67,6 +67,10 @@ struct Args {
     /// Damping of the residual-space system, relative to its mean diagonal.
     #[arg(long, default_value_t = 1e-10)]
     damping: f64,
+    /// Try every step size in each line search instead of stopping at the first
+    /// minimum (`EngdConfig::first_minimum` off).
+    #[arg(long)]
+    full_search: bool,
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -130,7 +134,11 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
         let r = residuals(&StatefulLayer::from_ref(m), points.clone());
         (r.clone() * r).mean().into_scalar()
     };
-    let engd = Engd::new(EngdConfig::new().with_damping(args.damping));
+    let engd = Engd::new(
+        EngdConfig::new()
+            .with_damping(args.damping)
+            .with_first_minimum(!args.full_search),
+    );
     println!(
         "ENGD on {rows} collocation points, network {sizes:?} ({} parameters), f64",
         burn_nested::params::num_params(&model)

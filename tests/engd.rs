@@ -151,6 +151,85 @@ fn steps_lower_the_loss() {
     assert!(last < 1e-3 * first, "loss {first:e} -> {last:e}");
 }
 
+/// The line search stopped at its first minimum keeps the step size of the full
+/// search, step after step, with fewer loss evaluations (so the two really took
+/// different paths).
+#[test]
+fn the_first_minimum_search_keeps_the_full_search_step() {
+    let loss = |m: &PinnNet<Inner>| {
+        let r = model_residuals(m);
+        r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64
+    };
+    let mut model = model();
+    let mut steps = 0;
+    for _ in 0..6 {
+        let (j, dims) = per_row_jacobian(&model);
+        let r = model_residuals(&model);
+        let run = |first_minimum: bool| {
+            let mut calls = 0;
+            let (next, step) = Engd::new(EngdConfig::new().with_first_minimum(first_minimum))
+                .step(
+                    &model,
+                    Tensor::from_data(TensorData::new(r.clone(), [r.len()]), &Default::default()),
+                    Tensor::from_data(TensorData::new(j.clone(), dims), &Default::default()),
+                    |m| {
+                        calls += 1;
+                        loss(m)
+                    },
+                )
+                .expect("a step");
+            (next, step, calls)
+        };
+        let (next, early, early_calls) = run(true);
+        let (_, full, full_calls) = run(false);
+        assert_eq!(early.step_size, full.step_size);
+        assert_eq!(early.loss, full.loss);
+        assert_eq!(full_calls, 32, "the loss before and 31 step sizes");
+        assert!(early_calls < full_calls, "{early_calls} evaluations");
+        model = next;
+        steps += 1;
+    }
+    assert_eq!(steps, 6);
+}
+
+/// On a loss whose minimum along the direction lies between the first step size
+/// that lowers it and the last: both searches keep the minimum, the early one
+/// after the first rise. One weight `w = 0`, residual `−1` with Jacobian `1`
+/// (direction `−1`, so step size `η` gives `w = η`), loss `(w − 0.3)²`: the step
+/// sizes 1, ½, ¼, ⅛ give 0.49, 0.04, 0.0025, 0.0306 against 0.09 before.
+#[test]
+fn the_line_search_keeps_the_lowest_step_size() {
+    let device = Default::default();
+    let model = burn::nn::LinearConfig::new(1, 1)
+        .with_bias(false)
+        .init::<Inner>(&device);
+    let model = unflatten_params(
+        model,
+        Tensor::from_data(TensorData::new(vec![0.0], [1]), &device),
+    );
+    for (first_minimum, evaluations) in [(true, 5), (false, 32)] {
+        let mut calls = 0;
+        let (next, step) = Engd::new(
+            EngdConfig::new()
+                .with_damping(0.0)
+                .with_first_minimum(first_minimum),
+        )
+        .step(
+            &model,
+            Tensor::from_data(TensorData::new(vec![-1.0], [1]), &device),
+            Tensor::from_data(TensorData::new(vec![1.0], [1, 1]), &device),
+            |m: &burn::nn::Linear<Inner>| {
+                calls += 1;
+                (m.weight.val().into_scalar() - 0.3).powi(2)
+            },
+        )
+        .expect("a step");
+        assert_eq!(step.step_size, 0.25, "first_minimum {first_minimum}");
+        assert_eq!(next.weight.val().into_scalar(), 0.25);
+        assert_eq!(calls, evaluations, "first_minimum {first_minimum}");
+    }
+}
+
 fn refusal(
     model: &PinnNet<Inner>,
     r: Vec<f64>,
