@@ -161,7 +161,9 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
         model = next;
         losses.push(report.loss);
         let elapsed = start.elapsed().as_secs_f64();
-        let last = step == args.steps || elapsed >= args.max_seconds;
+        // No step size lowered the loss: it is at its rounding floor.
+        let stuck = report.step_size == 0.0;
+        let last = step == args.steps || elapsed >= args.max_seconds || stuck;
         if step % args.every.max(1) == 0 || last || args.target > 0.0 {
             error = relative_l2(&solution_grid(&model, GRID));
         }
@@ -173,6 +175,9 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
                 report.solve_seconds * 1e3,
                 report.line_search_seconds * 1e3,
             );
+        }
+        if stuck {
+            println!("no step size lowered the loss: stopping at its rounding floor");
         }
         if last || error < args.target {
             break;
