@@ -27,14 +27,14 @@ mod row_net;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 use clap::Parser;
 
+use burn_nested::StatefulLayer;
 use burn_nested::engd::{Engd, EngdConfig, row_jacobian};
 use burn_nested::params::flatten_params;
-use burn_nested::{Forward, StatefulLayer};
-use problem::{PinnNet, exact};
+use problem::{PinnNet, relative_l2, solution_grid};
 use row_net::{RowNet, interior_grid, residuals};
 
 #[path = "common/alloc.rs"]
@@ -85,38 +85,6 @@ struct Args {
     out: PathBuf,
 }
 
-/// The learned and exact solution on an `n × n` grid over the closed square.
-fn solution_grid(model: &PinnNet<Inner>, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let coord = |k: usize| k as f64 / (n - 1) as f64;
-    let mut points = Vec::with_capacity(2 * n * n);
-    let mut exact_u = Vec::with_capacity(n * n);
-    for j in 0..n {
-        for i in 0..n {
-            points.extend([coord(i), coord(j)]);
-            exact_u.push(exact(coord(i), coord(j)));
-        }
-    }
-    let grid =
-        Tensor::<Inner, 2>::from_data(TensorData::new(points, [n * n, 2]), &Default::default());
-    let learned = model
-        .forward(grid)
-        .into_data()
-        .to_vec::<f64>()
-        .expect("f64 data");
-    (learned, exact_u)
-}
-
-/// `‖u − u*‖₂ / ‖u*‖₂`.
-fn relative_l2((learned, exact): &(Vec<f64>, Vec<f64>)) -> f64 {
-    let num: f64 = learned
-        .iter()
-        .zip(exact)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum();
-    let den: f64 = exact.iter().map(|b| b * b).sum();
-    (num / den).sqrt()
-}
-
 /// Side of the evaluation grid.
 const GRID: usize = 101;
 
@@ -149,7 +117,10 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
     );
     let mut losses = Vec::with_capacity(args.steps);
     let start = Instant::now();
-    let mut error = relative_l2(&solution_grid(&model, GRID));
+    let mut error = {
+        let (learned, exact) = solution_grid(&model, GRID);
+        relative_l2(&learned, &exact)
+    };
     for step in 1..=args.steps {
         let jac_start = Instant::now();
         let theta = flatten_params(&model);
@@ -165,7 +136,10 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
         let stuck = report.step_size == 0.0;
         let last = step == args.steps || elapsed >= args.max_seconds || stuck;
         if step % args.every.max(1) == 0 || last || args.target > 0.0 {
-            error = relative_l2(&solution_grid(&model, GRID));
+            error = {
+                let (learned, exact) = solution_grid(&model, GRID);
+                relative_l2(&learned, &exact)
+            };
         }
         if step % args.every.max(1) == 0 || last || error < args.target {
             println!(
@@ -185,7 +159,7 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
     }
     let seconds = start.elapsed().as_secs_f64();
     let solution = solution_grid(&model, GRID);
-    let error = relative_l2(&solution);
+    let error = relative_l2(&solution.0, &solution.1);
     std::fs::create_dir_all(&args.out)?;
     plot::write_csv(&args.out.join("pinn_loss.csv"), &losses)?;
     plot::plot_loss(&args.out.join("pinn_loss.png"), &losses)?;

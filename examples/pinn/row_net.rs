@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
 use burn_nested::{Forward, Mode, NestedFn, StatefulLayer, laplacian};
 
-use crate::problem::source;
+use crate::problem::{source, with_boundary};
 
 type Inner = burn_ndarray::NdArray<f64>;
 type Ad = Autodiff<Inner>;
@@ -59,23 +59,22 @@ impl<B: Backend> Forward<B, 2, 2> for RowNet<B> {
     /// `problem::PinnNet::forward`, each row with its own weights.
     fn forward(&self, points: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, _] = points.dims();
-        let mut h = points.clone() * 2.0 - 1.0;
-        let last = self.layers.len() - 1;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let out = layer.bias.dims()[1];
-            // [n, 1, in] × [n, in, out]: a product per row.
-            h = h
-                .unsqueeze_dim::<3>(1)
-                .matmul(layer.weight.val())
-                .reshape([n, out])
-                + layer.bias.val();
-            if i < last {
-                h = h.tanh();
+        with_boundary(points, |mut h| {
+            let last = self.layers.len() - 1;
+            for (i, layer) in self.layers.iter().enumerate() {
+                let out = layer.bias.dims()[1];
+                // [n, 1, in] × [n, in, out]: a product per row.
+                h = h
+                    .unsqueeze_dim::<3>(1)
+                    .matmul(layer.weight.val())
+                    .reshape([n, out])
+                    + layer.bias.val();
+                if i < last {
+                    h = h.tanh();
+                }
             }
-        }
-        let bump = points.clone() * (points.neg() + 1.0) * 4.0;
-        let bump = bump.clone().slice([0..n, 0..1]) * bump.slice([0..n, 1..2]);
-        bump * h
+            h
+        })
     }
 }
 

@@ -1,13 +1,13 @@
 //! Training the network on the Poisson residual, and measuring its error.
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{
-    Distribution, ElementConversion, Tensor, TensorData, backend::AutodiffBackend, backend::Backend,
+    Distribution, ElementConversion, Tensor, backend::AutodiffBackend, backend::Backend,
 };
-use burn_nested::{Forward, Mode, StatefulLayer, laplacian};
+use burn_nested::{Mode, StatefulLayer, laplacian};
 
-use crate::problem::{PinnNet, exact, source};
+use crate::problem::{PinnNet, source};
 
 /// What to train and how.
 #[derive(Debug, Clone)]
@@ -81,40 +81,9 @@ pub fn train<B: AutodiffBackend>(
 }
 
 /// The solution on an `n × n` grid over the closed unit square (row-major, `y`
-/// outer), learned and exact.
+/// outer), learned (by the model in inference mode) and exact.
 pub fn solution_grid<B: AutodiffBackend>(model: &PinnNet<B>, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let coord = |k: usize| k as f64 / (n - 1) as f64;
-    let mut points = Vec::with_capacity(2 * n * n);
-    let mut exact_u = Vec::with_capacity(n * n);
-    for j in 0..n {
-        for i in 0..n {
-            points.extend([coord(i), coord(j)]);
-            exact_u.push(exact(coord(i), coord(j)));
-        }
-    }
-    let model = model.valid();
-    let device = model.devices().into_iter().next().expect("a device");
-    let u = model.forward(grid_tensor::<B::InnerBackend>(points, n * n, &device));
-    let learned = u
-        .into_data()
-        .convert::<f64>()
-        .to_vec::<f64>()
-        .expect("f64 data");
-    (learned, exact_u)
+    crate::problem::solution_grid(&model.valid(), n)
 }
 
-fn grid_tensor<B: Backend>(points: Vec<f64>, rows: usize, device: &B::Device) -> Tensor<B, 2> {
-    let data = TensorData::new(points, [rows, 2]).convert::<B::FloatElem>();
-    Tensor::from_data(data, device)
-}
-
-/// `‖u − u*‖₂ / ‖u*‖₂` over the grid values.
-pub fn relative_l2(learned: &[f64], exact: &[f64]) -> f64 {
-    let num: f64 = learned
-        .iter()
-        .zip(exact)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum();
-    let den: f64 = exact.iter().map(|b| b * b).sum();
-    (num / den).sqrt()
-}
+pub use crate::problem::relative_l2;

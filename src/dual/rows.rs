@@ -150,6 +150,12 @@ fn with_frame<B: Backend, R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
     })
 }
 
+/// Whether an audit of `Dual<B>` is open (a per-row transform's passes are
+/// running), watching ops or not.
+pub(crate) fn open<B: Backend>() -> bool {
+    with_frame::<B, _>(|_| ()).is_some()
+}
+
 /// Whether an audit of `Dual<B>` is watching ops now.
 fn live<B: Backend>() -> bool {
     with_frame::<B, _>(|frame| frame.live).unwrap_or(false)

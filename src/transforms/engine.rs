@@ -115,11 +115,13 @@ pub(crate) fn inside_reverse<B: Backend, const D: usize>(x: &Tensor<B, D>) -> bo
     B::ad_enabled(&x.device())
 }
 
-/// `f(x)` from a tangent-free forward-mode pass: used to learn the output shape
-/// before choosing a path. It runs a lifted copy of any model, so running
-/// statistics of the original are not touched. What the pass revealed about `f`
-/// decides whether a reverse pass may stand in for forward lanes
-/// ([`reverse_is_faithful`]).
+/// `f(x)` from a forward-mode pass: used to learn the output shape before
+/// choosing a path. It runs a lifted copy of any model, so running statistics of
+/// the original are not touched. What the pass revealed about `f` decides
+/// whether a reverse pass may stand in for forward lanes
+/// ([`reverse_is_faithful`]). The pass carries no tangent, except under an open
+/// row audit (a per-row transform whose path may have no forward pass): then one
+/// lane, the same direction in every row, for the audit to watch.
 pub(crate) fn probe<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: &Tensor<B, DI>,
@@ -129,25 +131,13 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     begin_pass();
-    observe(|| crate::lift::primal(f.eval_dual(crate::lift::constant(x.clone()))))
-}
-
-/// [`probe`] with one tangent lane (the same direction in every row), the
-/// evaluation watched by a row audit if one is open: what a per-row transform
-/// whose path has no forward pass audits.
-pub(crate) fn audited_probe<B, F, const DI: usize, const DO: usize>(
-    f: &F,
-    x: &Tensor<B, DI>,
-) -> (Tensor<B, DO>, Observed)
-where
-    B: Backend,
-    F: NestedFn<B, DI, DO> + ?Sized,
-{
-    begin_pass();
+    if !crate::dual::rows::open::<B>() {
+        return observe(|| primal(f.eval_dual(constant(x.clone()))));
+    }
     let n = x.shape().num_elements();
     let dir = Tensor::<B, 2>::ones([1, n], &x.device());
     let xd = seed(x.clone().reshape([n]), dir).reshape(x.dims());
-    observe(|| crate::lift::primal(crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd))))
+    observe(|| primal(crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd))))
 }
 
 /// Whether a reverse pass differentiates the same function as forward lanes, to

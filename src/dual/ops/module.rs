@@ -615,10 +615,19 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dilation: usize,
         ceil_mode: bool,
     ) -> MaxPool1dWithIndices<Self> {
-        let (output, indices) = pool::max_pool_with_indices(x, |x| {
-            let r =
-                B::max_pool1d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
-            (r.output, r.indices)
+        // Sample by sample: it keeps rows.
+        let (output, indices) = rows::kept::<B, _>("max_pool1d_with_indices", || {
+            pool::max_pool_with_indices(x, |x| {
+                let r = B::max_pool1d_with_indices(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    dilation,
+                    ceil_mode,
+                );
+                (r.output, r.indices)
+            })
         });
         MaxPool1dWithIndices::new(output, indices)
     }
@@ -692,10 +701,19 @@ impl<B: Backend> ModuleOps<Self> for Dual<B> {
         dilation: [usize; 2],
         ceil_mode: bool,
     ) -> MaxPool2dWithIndices<Self> {
-        let (output, indices) = pool::max_pool_with_indices(x, |x| {
-            let r =
-                B::max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
-            (r.output, r.indices)
+        // Sample by sample: it keeps rows.
+        let (output, indices) = rows::kept::<B, _>("max_pool2d_with_indices", || {
+            pool::max_pool_with_indices(x, |x| {
+                let r = B::max_pool2d_with_indices(
+                    x,
+                    kernel_size,
+                    stride,
+                    padding,
+                    dilation,
+                    ceil_mode,
+                );
+                (r.output, r.indices)
+            })
         });
         MaxPool2dWithIndices::new(output, indices)
     }
