@@ -126,7 +126,7 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
         let theta = flatten_params(&model);
         let per_row = RowNet::from_flat(&theta, &sizes, rows);
         let r = residuals(&StatefulLayer::from_ref(&per_row), points_ad.clone());
-        let jacobian = row_jacobian(&per_row, &r.clone().sum().backward(), rows);
+        let jacobian = row_jacobian(&per_row, &mut r.clone().sum().backward(), rows);
         let jac_ms = jac_start.elapsed().as_secs_f64() * 1e3;
         let (next, report) = engd.step(&model, r.inner(), jacobian, loss)?;
         model = next;

@@ -53,7 +53,7 @@ fn per_row_jacobian(model: &PinnNet<Inner>) -> (Vec<f64>, [usize; 2]) {
         &StatefulLayer::from_ref(&per_row),
         Tensor::<Ad, 2>::from_inner(points()),
     );
-    let j = row_jacobian(&per_row, &r.sum().backward(), rows);
+    let j = row_jacobian(&per_row, &mut r.sum().backward(), rows);
     let dims = j.dims();
     (values(j), dims)
 }

@@ -216,17 +216,28 @@ impl Engd {
                 params: p,
             });
         }
-        let r = host(residuals.clone());
+        let device = residuals.device();
+        let r = host(residuals);
         if r.iter().any(|v| !v.is_finite()) {
             return Err(EngdError::NotFinite { what: "residuals" });
         }
-        // The Gram matrix on the device (the O(N²P) part), the O(N³) factorisation
-        // on the host in f64.
-        let gram = gram(&jacobian);
-        if gram.iter().any(|v| !v.is_finite()) {
+        // One read of `J`, then the linear algebra on the host in f64 whatever
+        // the backend's float: the Gram matrix (the O(N²P) part) and the O(N³)
+        // factorisation run through the threaded GEMM, and an f32 Jacobian
+        // loses nothing more to rounding in the product. A uniquely held
+        // ndarray tensor is read without a copy.
+        let data = jacobian.into_data().convert::<f64>();
+        let j = data
+            .as_slice::<f64>()
+            .expect("burn-nested: float tensor data");
+        let gram = cholesky::lower_gram(j, n, p);
+        // A non-finite Jacobian entry reaches its row's diagonal, and
+        // |G_ik| ≤ √(G_ii G_kk) bounds the rest.
+        let diagonal: Vec<f64> = (0..n).map(|i| gram[i * n + i]).collect();
+        if diagonal.iter().any(|v| !v.is_finite()) {
             return Err(EngdError::NotFinite { what: "Jacobian" });
         }
-        let mean_diag = (0..n).map(|i| gram[i * n + i]).sum::<f64>() / n as f64;
+        let mean_diag = diagonal.iter().sum::<f64>() / n as f64;
         if mean_diag == 0.0 {
             return Err(EngdError::ZeroJacobian);
         }
@@ -237,7 +248,7 @@ impl Engd {
         }
         // Pivots at the rounding level of the system's diagonal are noise.
         let floor = n as f64 * f64::EPSILON * mean_diag;
-        let factor = cholesky::factor(&system, n, floor).map_err(|(pivot, value)| {
+        let factor = cholesky::factor(system, n, floor).map_err(|(pivot, value)| {
             EngdError::IllConditioned {
                 pivot,
                 value,
@@ -245,12 +256,8 @@ impl Engd {
             }
         })?;
         let alpha = cholesky::solve(&factor, n, &r);
-        let device = residuals.device();
-        let alpha = Tensor::<B, 2>::from_data(
-            TensorData::new(alpha, [1, n]).convert::<B::FloatElem>(),
-            &device,
-        );
-        Ok(alpha.matmul(jacobian).reshape([p]))
+        let direction = cholesky::transposed_times(j, n, p, &alpha);
+        Ok(upload(direction, [p], &device))
     }
 
     /// One ENGD step of `model`: the direction from `residuals` (`[N]`) and their
@@ -333,24 +340,28 @@ impl Engd {
 /// alone. Its trainable parameters must come in the order of the shared model's
 /// [`flatten_params`] (the same fields, each with the leading `N`), so that
 /// column `j` of the result is the shared parameter entry `j`. A parameter the
-/// residuals never reached contributes zero columns.
+/// residuals never reached contributes zero columns. The per-row parameters'
+/// gradients are taken out of `grads` (removed, which saves a copy of each).
 ///
 /// # Panics
 /// If `per_row` has no trainable parameter, or one whose leading dim is not
 /// `rows`.
 pub fn row_jacobian<B, M>(
     per_row: &M,
-    grads: &B::Gradients,
+    grads: &mut B::Gradients,
     rows: usize,
 ) -> Tensor<B::InnerBackend, 2>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
 {
+    /// Each trainable parameter's gradient, `[rows, width]` row-major on the
+    /// host, in visiting order.
     struct Columns<'a, B: AutodiffBackend> {
-        grads: &'a B::Gradients,
+        grads: &'a mut B::Gradients,
         rows: usize,
-        parts: Vec<Tensor<B::InnerBackend, 2>>,
+        parts: Vec<(TensorData, usize)>,
+        device: Option<burn::tensor::Device<B::InnerBackend>>,
     }
     impl<B: AutodiffBackend> ModuleVisitor<B> for Columns<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
@@ -367,90 +378,64 @@ where
                 self.rows
             );
             let width = dims[1..].iter().product::<usize>();
+            let device = p.clone().inner().device();
+            // Removed, not cloned: a gradient held once is read without a copy.
             let g = p
-                .grad(self.grads)
-                .unwrap_or_else(|| Tensor::zeros(dims, &p.clone().inner().device()));
-            self.parts.push(g.reshape([self.rows, width]));
+                .grad_remove(self.grads)
+                .unwrap_or_else(|| Tensor::zeros(dims, &device));
+            self.parts.push((g.into_data(), width));
+            self.device.get_or_insert(device);
         }
     }
     let mut visitor = Columns::<B> {
         grads,
         rows,
         parts: Vec::new(),
+        device: None,
     };
     per_row.visit(&mut visitor);
-    assert!(
-        !visitor.parts.is_empty(),
+    let device = visitor.device.expect(
         "burn-nested: `row_jacobian` found no trainable parameter in the per-row model (mark \
-         the per-row copies `require_grad`)"
+         the per-row copies `require_grad`)",
     );
-    Tensor::cat(visitor.parts, 1)
-}
-
-/// `J Jᵀ` (`[N, N]`, row-major, on the host in f64), from the products of row
-/// blocks of `J` on or below the diagonal only: the matrix is symmetric, so
-/// with four blocks that is 10 of 16 block products (the Gram matrix is the
-/// largest cost of a step after the Jacobian).
-fn gram<B: Backend>(jacobian: &Tensor<B, 2>) -> Vec<f64> {
-    let [n, _] = jacobian.dims();
-    let blocks = if n >= 256 { 4 } else { 1 };
-    let size = n.div_ceil(blocks);
-    let ranges: Vec<_> = (0..n)
-        .step_by(size)
-        .map(|start| start..(start + size).min(n))
+    // Row i of J is row i of every part, side by side: assembled on the host by
+    // slices, where a concatenation along dim 1 costs several times as much on
+    // ndarray. (The Jacobian goes to the host for the step anyway.)
+    let width: usize = visitor.parts.iter().map(|(_, w)| w).sum();
+    let parts: Vec<(Vec<f64>, usize)> = visitor
+        .parts
+        .into_iter()
+        .map(|(data, w)| (host_values(data), w))
         .collect();
-    let parts: Vec<_> = ranges
-        .iter()
-        .map(|r| jacobian.clone().slice(r.clone()))
-        .collect();
-    let mut out = vec![0.0; n * n];
-    for (a, ra) in ranges.iter().enumerate() {
-        for (b, rb) in ranges.iter().enumerate().take(a + 1) {
-            let block = host(parts[a].clone().matmul(parts[b].clone().transpose()));
-            let width = rb.len();
-            for (i, row) in ra.clone().enumerate() {
-                for (j, col) in rb.clone().enumerate() {
-                    let v = block[i * width + j];
-                    out[row * n + col] = v;
-                    out[col * n + row] = v;
-                }
-            }
+    let mut jacobian = Vec::with_capacity(rows * width);
+    for i in 0..rows {
+        for (values, w) in &parts {
+            jacobian.extend_from_slice(&values[i * w..(i + 1) * w]);
         }
     }
-    out
+    upload(jacobian, [rows, width], &device)
+}
+
+/// f64 values onto `device` as a tensor of the backend's float.
+fn upload<B: Backend, const D: usize>(
+    values: Vec<f64>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::from_data(
+        TensorData::new(values, shape).convert::<B::FloatElem>(),
+        device,
+    )
 }
 
 /// A tensor's values on the host, in f64.
 fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data()
-        .convert::<f64>()
-        .to_vec::<f64>()
-        .expect("burn-nested: float tensor data")
+    host_values(t.into_data())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    type B = burn_ndarray::NdArray<f64>;
-
-    /// The blocked Gram matrix equals the plain product, at sizes that split
-    /// into equal and unequal blocks and one that is not split.
-    #[test]
-    fn the_blocked_gram_matrix_is_the_product() {
-        for n in [300, 257, 40] {
-            let values: Vec<f64> = (0..n * 7)
-                .map(|k| ((k * 37 % 101) as f64 - 50.0) / 13.0)
-                .collect();
-            let j = Tensor::<B, 2>::from_data(TensorData::new(values, [n, 7]), &Default::default());
-            let want = host(j.clone().matmul(j.clone().transpose()));
-            let got = gram(&j);
-            assert_eq!(got.len(), n * n);
-            let err = got
-                .iter()
-                .zip(&want)
-                .fold(0f64, |e, (a, b)| e.max((a - b).abs()));
-            assert!(err < 1e-9, "n {n}: {err}");
-        }
-    }
+/// Float tensor data as f64 values (no copy when it already is f64).
+fn host_values(data: TensorData) -> Vec<f64> {
+    data.convert::<f64>()
+        .into_vec::<f64>()
+        .expect("burn-nested: float tensor data")
 }
