@@ -1,5 +1,5 @@
 //! One training step (nested loss + `backward()`, gradients w.r.t. the input and
-//! every parameter) for each scenario of `SCENARIOS.md`, at seed size and at bench
+//! every parameter) for each scenario of docs/scenarios.md, at seed size and at bench
 //! size, with automatic switching on (`switched`, `Mode::Auto`) and off (`naive`,
 //! `with_switching(false, ..)` and `Mode::AutoReverse`), in one run. Where plain
 //! Burn can express the loss, a third path, `native`, is the same step without

@@ -1,4 +1,4 @@
-//! `batched_jacobian` (SCENARIOS.md): `Σ(ŷ−y)² + ‖0.01·J‖²` with `J` the per-row
+//! `batched_jacobian` (docs/scenarios.md): `Σ(ŷ−y)² + ‖0.01·J‖²` with `J` the per-row
 //! Jacobian `[batch, out, in]` (rows are independent). Checks the loss's input and
 //! parameter gradients against central differences in f64.
 //!

@@ -1,4 +1,4 @@
-//! `hutchinson_trace` (SCENARIOS.md): the Hutchinson estimate `vᵀJv` of the
+//! `hutchinson_trace` (docs/scenarios.md): the Hutchinson estimate `vᵀJv` of the
 //! Jacobian's trace for a Rademacher probe `v`, three ways — a vector-Jacobian
 //! product, a Jacobian-vector product and the full Jacobian. Checks each against
 //! central differences in f64 and checks that the three agree.

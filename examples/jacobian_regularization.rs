@@ -1,4 +1,4 @@
-//! `jacobian_regularization` (SCENARIOS.md): `Σ(ŷ−y)² + ‖0.01·J‖²` with `J` the full
+//! `jacobian_regularization` (docs/scenarios.md): `Σ(ŷ−y)² + ‖0.01·J‖²` with `J` the full
 //! Jacobian of the output w.r.t. the whole input; the model has a `BatchNorm`,
 //! which couples the rows. Checks the loss's input and parameter gradients against
 //! central differences in f64.

@@ -1,4 +1,4 @@
-//! `parameter_jacobian` (SCENARIOS.md): `Σ J²` with `J` the Jacobian of the outputs
+//! `parameter_jacobian` (docs/scenarios.md): `Σ J²` with `J` the Jacobian of the outputs
 //! w.r.t. all parameters. Checks the loss's input and parameter gradients against
 //! central differences in f64.
 //!

@@ -1,5 +1,5 @@
-//! `pinn_gradient` (SCENARIOS.md): `Σ(g − cos t)²` with `g = ∇ₜ Σ u(t)²`, computed two
-//! ways — the gradient of the whole batch's sum (the seed's form) and per row
+//! `pinn_gradient` (docs/scenarios.md): `Σ(g − cos t)²` with `g = ∇ₜ Σ u(t)²`, computed two
+//! ways — the gradient of the whole batch's sum (the original form) and per row
 //! through `batched_jacobian` (the rows are independent). Checks both against
 //! central differences in f64 and checks that they agree.
 //!

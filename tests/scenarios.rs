@@ -1,4 +1,4 @@
-//! Every scenario of SCENARIOS.md at seed size in f64: AD against central
+//! Every scenario of docs/scenarios.md at seed size in f64: AD against central
 //! differences, switched against naive paths, Hutchinson's three forms.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Every scenario of SCENARIOS.md on wgpu in f32, switched and naive, against the
+//! Every scenario of docs/scenarios.md on wgpu in f32, switched and naive, against the
 //! same step in f64 on ndarray with the same weights and data (which
 //! `tests/scenarios.rs` checks against finite differences).
 #![cfg(feature = "wgpu")]
@@ -89,7 +89,7 @@ fn on<B: Backend>(data: &TensorData) -> Tensor<B, 2> {
 }
 
 /// The nested term of the two regression scenarios on its own, `Σ J²`: in the
-/// seed's loss it is weighted 1e-4 (`‖0.01·J‖²`) beside the data term, so a wrong
+/// scenario's loss it is weighted 1e-4 (`‖0.01·J‖²`) beside the data term, so a wrong
 /// inner Jacobian on wgpu would move the whole loss's gradient by about 1e-4 of
 /// its size and pass [`F32_SCENARIO_TOL`]. (Checked once by scaling the wgpu
 /// Jacobian by 1.01: the whole-loss comparison passed, this one failed.) The data

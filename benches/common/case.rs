@@ -1,4 +1,4 @@
-//! The scenarios of `SCENARIOS.md` as benchmark cases: each scenario's model and
+//! The reference scenarios (docs/scenarios.md) as benchmark cases: each scenario's model and
 //! data at seed or bench size, its training step on each path (switched, naive,
 //! plain Burn), and the paired timing that alternates the paths. Shared by
 //! `benches/scenarios.rs` and the inner-backend bench in `benches/backends/`
@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::native::{self, NativeMlp};
 
-/// Seed size or bench size (`SCENARIOS.md`).
+/// Seed size or bench size (docs/scenarios.md).
 #[derive(Clone, Copy)]
 pub enum Size {
     Seed,

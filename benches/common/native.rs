@@ -2,7 +2,7 @@
 //!
 //! The inner derivative runs on `Autodiff<Autodiff<B>>` with one inner
 //! `backward()` per output entry (per output feature for a per-row Jacobian), as
-//! `DESIGN.md` describes the naive path. Two things a user meets on the way are
+//! docs/performance.md describes the `native` path. Two things a user meets on the way are
 //! kept, not worked around:
 //! - Burn cannot differentiate `nn::Linear`'s fused backward ("Can't differentiate
 //!   linear_x_backward"), so the model is re-written with `matmul`, `tanh` and a

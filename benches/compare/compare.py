@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The scenarios of SCENARIOS.md in PyTorch (eager) and JAX (jit), timed like the
+"""The scenarios of docs/scenarios.md in PyTorch (eager) and JAX (jit), timed like the
 criterion bench `benches/scenarios.rs`, and a table of burn-nested / peer ratios.
 
 One step = the loss (which contains a derivative of the model) plus its gradients
@@ -48,7 +48,7 @@ def ensure(module, pip_args):
 
 
 # --------------------------------------------------------------------------
-# Scenarios: widths, batch norm, input shape (SCENARIOS.md)
+# Scenarios: widths, batch norm, input shape (docs/scenarios.md)
 
 SCENARIOS = [
     "jacobian_regularization",

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 /// The f64 reference backend with reverse mode.
 pub type Ad = Autodiff<burn_ndarray::NdArray<f64>>;
 
-/// ∞-norm(AD − FD) allowed in f64 at seed size (SCENARIOS.md).
+/// ∞-norm(AD − FD) allowed in f64 at seed size (docs/scenarios.md).
 pub const FD_TOL: f64 = 1e-6;
 /// Agreement required between forms of one scenario that compute the same loss.
 pub const AGREE_TOL: f64 = 1e-10;
@@ -45,7 +45,7 @@ pub struct Args {
     pub device: Device,
 }
 
-/// A scenario of SCENARIOS.md at seed size: its model, its input and its loss in
+/// A scenario of docs/scenarios.md at seed size: its model, its input and its loss in
 /// one or more forms (which must agree).
 pub trait Scenario {
     /// Name printed in the report.

@@ -1,5 +1,5 @@
 //! burn-nested's training steps on other Burn 0.21 CPU backends than burn-ndarray:
-//! the scenarios of `SCENARIOS.md` at bench size (the harness of
+//! the scenarios of docs/scenarios.md at bench size (the harness of
 //! `benches/scenarios.rs`, shared through `#[path]`) and the PINN main job of
 //! `examples/pinn.rs` (its training loop, shared the same way).
 //!
@@ -51,7 +51,8 @@ fn main() {
         "ndarray" => run::<NdArray>(backend, command, count),
         #[cfg(feature = "tch")]
         "tch" => run::<burn_tch::LibTorch<f32>>(backend, command, count),
-        // Deprecated in Burn 0.21 (and slower than ndarray here); kept to reproduce the README's row.
+        // Deprecated in Burn 0.21 (and slower than ndarray here); kept to reproduce the
+        // candle row of docs/performance.md.
         #[cfg(feature = "candle")]
         #[allow(deprecated)]
         "candle" => run::<burn_candle::Candle<f32, i64>>(backend, command, count),
