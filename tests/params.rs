@@ -104,7 +104,8 @@ fn a_parameter_without_gradient_is_reported_not_zero_filled() {
     .map(|m| *m)
     .unwrap_or_default();
     assert!(
-        message.contains("trainable parameter 2 (shape [4, 3]") && message.contains("no gradient"),
+        message.contains("trainable parameter `layers.1.weight` (shape [4, 3], entries 12..24")
+            && message.contains("no gradient"),
         "{message}"
     );
 }

@@ -1,5 +1,5 @@
 //! Layer 6: central finite differences and `check_gradients`, which reports the
-//! ∞-norm of AD − FD for input and parameter gradients the way the seed prints it.
+//! ∞-norm of AD − FD for input and parameter gradients, as the scenario examples print it.
 
 use core::fmt;
 
@@ -17,11 +17,17 @@ fn to_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
 }
 
 /// The value of a one-element tensor as `f64`.
+///
+/// # Panics
+/// If `t` does not have exactly one element.
+#[track_caller]
 pub fn scalar<B: Backend, const D: usize>(t: Tensor<B, D>) -> f64 {
     let v = to_f64(t);
     assert!(
         v.len() == 1,
-        "burn-nested: expected a one-element loss, got {} elements",
+        "burn-nested: `check::scalar` expected a one-element loss, got {} elements; reduce it \
+         to one element first (`.sum()`, `.mean()`): the loss given to `check_gradients` must \
+         return one",
         v.len()
     );
     v[0]
@@ -64,6 +70,10 @@ where
 }
 
 /// Central differences of `f` w.r.t. the model's flattened trainable parameters.
+///
+/// # Panics
+/// If the model has no tensor at all (so no device to build parameters on).
+#[track_caller]
 pub fn fd_param_gradient<B, M>(f: impl Fn(&M) -> f64, model: &M, step: f64) -> Vec<f64>
 where
     B: AutodiffBackend,
@@ -73,7 +83,12 @@ where
     let mask = trainable(model);
     let mut flat = Vec::new();
     crate::params::visit_masked(model, &mask, |t| flat.extend(to_f64(t)));
-    let device = model.devices().into_iter().next().expect("a device");
+    let Some(device) = model.devices().into_iter().next() else {
+        panic!(
+            "burn-nested: `check::fd_param_gradient` found no tensor in the model, so it has no \
+             parameter to perturb; for a function without parameters use `check::fd_gradient`"
+        )
+    };
     // Each trainable parameter from consecutive `values`, as a new leaf.
     let with = |values: &[f64]| {
         crate::params::map_masked(fresh(model), &mask, true, |offset, t| {
@@ -112,99 +127,117 @@ where
 ///
 /// # Panics
 /// If a trainable parameter has no gradient in `grads`: the loss does not reach
-/// it, which is how a lost gradient shows. The message names the parameter. When
-/// some parameters are legitimately unused, call [`param_gradients_or_zeros`].
-/// Also if `model` has no trainable parameter at all: an empty list would make
-/// any comparison of gradients pass without comparing anything.
+/// it, which is how a lost gradient shows. The message names the parameter by
+/// its path in the module (`layers.1.weight`). When some parameters are
+/// legitimately unused, call [`param_gradients_or_zeros`]. Also if `model` has
+/// no trainable parameter at all: an empty list would make any comparison of
+/// gradients pass without comparing anything.
+#[track_caller]
 pub fn param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &B::Gradients,
 ) -> Vec<f64> {
-    collect_param_gradients(model, grads, |index, param| {
+    const OP: &str = "check::param_gradients";
+    let (out, missing) = collect_param_gradients(OP, model, grads);
+    if let Some(m) = missing {
         panic!(
-            "burn-nested: trainable parameter {index} (shape {:?}, id {}) in flatten_params \
-             order has no gradient: the loss does not reach it. If that is expected, use \
-             check::param_gradients_or_zeros; otherwise a gradient was lost (a detach, a \
-             tensor rebuilt from data, or a model clone whose parameters were not \
-             initialized first)",
-            param.dims, param.id,
-        )
-    })
+            "burn-nested: `{OP}`: trainable parameter `{}` (shape {:?}, entries {}..{} of the \
+             flattened list) has no gradient: the loss does not reach it. If that is \
+             expected, use `check::param_gradients_or_zeros`; otherwise a gradient was lost: \
+             look for a `detach`, a tensor rebuilt from data, or a model clone whose parameters \
+             were not initialized first",
+            m.path, m.dims, m.entries.start, m.entries.end,
+        );
+    }
+    out
 }
 
 /// [`param_gradients`] with zeros for a parameter the loss does not reach.
 ///
 /// # Panics
 /// If `model` has no trainable parameter (see [`param_gradients`]).
+#[track_caller]
 pub fn param_gradients_or_zeros<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &B::Gradients,
 ) -> Vec<f64> {
-    collect_param_gradients(model, grads, |_, param| {
-        vec![0.0; param.dims.iter().product()]
-    })
+    collect_param_gradients("check::param_gradients_or_zeros", model, grads).0
 }
 
-/// A trainable parameter without a gradient, as the caller of
-/// [`collect_param_gradients`] sees it.
-struct ParamInfo {
+/// The first trainable parameter without a gradient.
+struct Missing {
+    /// Its path in the module (`layers.1.weight`).
+    path: String,
     dims: Vec<usize>,
-    id: burn::module::ParamId,
+    /// Its entries in the flattened list.
+    entries: core::ops::Range<usize>,
 }
 
-/// The flattened gradients of the trainable parameters; `missing` gives the
-/// entries of a parameter (its index among them, the parameter) with none.
+/// The flattened gradients of the trainable parameters, zeros for a parameter
+/// without one, and the first such parameter.
+///
+/// # Panics
+/// Naming `op`, if the model has no trainable parameter.
+#[track_caller]
 fn collect_param_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    op: &str,
     model: &M,
     grads: &B::Gradients,
-    missing: impl FnMut(usize, &ParamInfo) -> Vec<f64>,
-) -> Vec<f64> {
-    struct Grads<'a, B: AutodiffBackend, F> {
+) -> (Vec<f64>, Option<Missing>) {
+    struct Grads<'a, B: AutodiffBackend> {
         grads: &'a B::Gradients,
-        missing: F,
-        index: usize,
+        path: crate::params::ModulePath,
+        params: usize,
         out: Vec<f64>,
+        missing: Option<Missing>,
     }
-    impl<B: AutodiffBackend, F: FnMut(usize, &ParamInfo) -> Vec<f64>> ModuleVisitor<B>
-        for Grads<'_, B, F>
-    {
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Grads<'_, B> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.enter(name);
+        }
+
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.exit();
+        }
+
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let p = param.val();
             if !p.is_require_grad() {
                 return;
             }
+            self.params += 1;
             match p.grad(self.grads) {
                 Some(g) => self.out.extend(to_f64(g)),
                 None => {
-                    let entries = (self.missing)(
-                        self.index,
-                        &ParamInfo {
-                            dims: p.dims().to_vec(),
-                            id: param.id,
-                        },
-                    );
-                    self.out.extend(entries);
+                    let dims = p.dims().to_vec();
+                    let start = self.out.len();
+                    self.out.resize(start + dims.iter().product::<usize>(), 0.0);
+                    self.missing.get_or_insert_with(|| Missing {
+                        path: self.path.current(),
+                        dims,
+                        entries: start..self.out.len(),
+                    });
                 }
             }
-            self.index += 1;
         }
     }
-    let mut visitor = Grads::<B, _> {
+    let mut visitor = Grads::<B> {
         grads,
-        missing,
-        index: 0,
+        path: Default::default(),
+        params: 0,
         out: Vec::new(),
+        missing: None,
     };
     model.visit(&mut visitor);
     assert!(
-        visitor.index > 0,
-        "burn-nested: the model has no trainable parameter, so there are no parameter \
-         gradients to compare (an empty list would compare nothing). A module rebuilt on \
-         Autodiff from an inner one (`from_inner`) or a clone of an initialized module has \
+        visitor.params > 0,
+        "burn-nested: `{op}` found no trainable parameter in the model, so there are no \
+         parameter gradients to compare (an empty list would compare nothing). A module rebuilt \
+         on Autodiff from an inner one (`from_inner`) or a clone of an initialized module has \
          untracked parameters in Burn 0.21: mark them with `require_grad` (a `ModuleMapper`), \
          or build the module on the Autodiff backend"
     );
-    visitor.out
+    (visitor.out, visitor.missing)
 }
 
 /// AD gradients of a loss next to central differences, and their ∞-norm errors.
@@ -256,6 +289,11 @@ impl fmt::Display for GradientCheck {
 ///
 /// Every evaluation runs on a fresh copy of the model (own running statistics), so
 /// the check does not change `model`.
+///
+/// # Panics
+/// If `loss` does not return one element, or the model has no trainable
+/// parameter.
+#[track_caller]
 pub fn check_gradients<B, M, const D: usize>(
     model: &M,
     x: &Tensor<B, D>,

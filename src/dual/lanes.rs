@@ -61,7 +61,9 @@ pub(crate) fn check_lanes<B: Backend>(op: &str, a: &Prim<B>, b: &Prim<B>) {
     assert!(
         la == lb,
         "burn-nested: `{op}` got tangents with {la} and {lb} lanes; all tangents meeting in \
-         one computation must have the same number of lanes"
+         one computation must have the same number of lanes: seed every input with the same \
+         lanes, and drop the tangent of a tensor from another transform call with \
+         `constant(primal(t))`"
     );
 }
 
@@ -113,14 +115,16 @@ pub(crate) fn common_lanes<'a, B: Backend + 'a>(
 ) -> Option<usize> {
     let mut found: Option<usize> = None;
     for t in tangents.into_iter().flatten() {
-        let l = lanes_of::<B>(t);
+        let lb = lanes_of::<B>(t);
         match found {
-            Some(f) => assert!(
-                f == l,
-                "burn-nested: `{op}` got tangents with {f} and {l} lanes; all tangents meeting \
-                 in one computation must have the same number of lanes"
+            Some(la) => assert!(
+                la == lb,
+                "burn-nested: `{op}` got tangents with {la} and {lb} lanes; all tangents meeting \
+                 in one computation must have the same number of lanes: seed every input with \
+                 the same lanes, and drop the tangent of a tensor from another transform call \
+                 with `constant(primal(t))`"
             ),
-            None => found = Some(l),
+            None => found = Some(lb),
         }
     }
     found
@@ -175,7 +179,9 @@ pub(crate) fn bool_dtype<B: Backend>(x: &Prim<B>) -> BoolDType {
 pub(crate) fn no_jvp(op: &str) -> ! {
     panic!(
         "burn-nested: `{op}` has no forward-mode (JVP) rule yet and was given a tangent; \
-         detach its inputs or compute this part outside the differentiated function"
+         detach its inputs (`.detach()` drops the tangent: the derivative through this op is \
+         then taken as zero) or compute this part outside the differentiated function \
+         (docs/ops.md lists each op's rule)"
     )
 }
 

@@ -48,18 +48,23 @@ thread_local! {
     static REVERSE_DEFECT: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
-/// Runs one transform call: random draws made by its passes are shared between
-/// them (see [`begin_pass`]).
-pub(crate) fn with_shared_draws<R>(call: impl FnOnce() -> R) -> R {
+/// One transform call in progress: random draws made by its passes are shared
+/// between them (see [`begin_pass`]) until the guard is dropped. A guard rather
+/// than a closure, so that the transform's body, and the `#[track_caller]`
+/// checks in it, are not inside a closure.
+#[must_use = "the call's draws are shared only while the guard lives"]
+pub(crate) struct SharedDraws(());
+
+/// Starts one transform call (see [`SharedDraws`]).
+pub(crate) fn shared_draws() -> SharedDraws {
     CALLS.with(|c| c.borrow_mut().push(Draws::default()));
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            CALLS.with(|c| c.borrow_mut().pop());
-        }
+    SharedDraws(())
+}
+
+impl Drop for SharedDraws {
+    fn drop(&mut self) {
+        CALLS.with(|c| c.borrow_mut().pop());
     }
-    let _pop = Pop;
-    call()
 }
 
 /// Starts a pass of the current transform call: its random draws replay the
@@ -88,9 +93,10 @@ pub(crate) fn shared_random<B: Backend>(shape: &Shape, draw: impl FnOnce() -> Pr
         let (recorded_shape, tensor) = call.recorded.get(call.cursor)?;
         assert!(
             recorded_shape == shape,
-            "burn-nested: the differentiated function drew random numbers of shape {:?} where \
-             its first pass drew {:?}; a transform replays one set of draws (one Dropout mask) \
-             in all its passes, so the draws must not depend on the input's values",
+            "burn-nested: `float_random` in the differentiated function drew shape {:?} where \
+             the transform's first pass drew {:?}; a transform replays one set of draws (one \
+             Dropout mask) in all its passes, so the shape of every draw must depend on the \
+             input's shape only, not on its values: draw a fixed shape, then slice or mask it",
             shape.as_slice(),
             recorded_shape.as_slice()
         );

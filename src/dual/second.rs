@@ -92,9 +92,13 @@ pub(crate) fn unsupported<B: Backend>(op: &str) {
     if layout::<B>().is_some() {
         panic!(
             "burn-nested: `{op}` has no second-order (forward Laplacian) rule yet, so the \
-             forward Laplacian, `diag_hessian` and the operators cannot run through it; \
-             `laplacian` with `Mode::AutoReverse` and `batched_hessian` take second derivatives \
-             by a backward pass instead, or keep this op out of the function"
+             forward Laplacian (`laplacian` on its forward path), `diag_hessian`, \
+             `second_order_operator` and the stochastic estimators cannot run through it. \
+             Take the second derivatives by a backward pass instead: `batched_hessian` (its \
+             diagonals for `diag_hessian`, its contraction with A for an operator), or \
+             `laplacian` with `Mode::AutoReverse` (inside a loss, in \
+             `with_switching(false, ..)`, or switching takes the forward Laplacian again); or \
+             keep this op out of the function"
         );
     }
 }
@@ -119,7 +123,10 @@ fn check<B: Backend>(op: &str, t: &Prim<B>, layout: &Layout) {
     assert!(
         lanes == layout.lanes(),
         "burn-nested: `{op}` met a tangent with {lanes} lanes in a second-order pass with {} \
-         (a tangent from outside the pass reached it)",
+         (a tangent from outside the pass reached it); the function must not use a \
+         tangent-carrying tensor made outside this call (one captured from an enclosing \
+         transform): drop its tangent with `constant(primal(t))`, or compute it inside the \
+         function",
         layout.lanes()
     );
 }

@@ -29,13 +29,15 @@ impl<B: Backend> DualTensor<B> {
     ///
     /// # Panics
     /// If the tangent's shape is not `[lanes, ..primal shape]` with `lanes >= 1`.
+    #[track_caller]
     pub fn new(primal: B::FloatTensorPrimitive, tangent: Option<B::FloatTensorPrimitive>) -> Self {
         if let Some(t) = &tangent {
             let (p, ts) = (primal.shape(), t.shape());
             assert!(
                 ts.num_dims() == p.num_dims() + 1 && ts[0] >= 1 && ts[1..] == p[..],
-                "burn-nested: a tangent must have shape [lanes, ..primal shape] with lanes >= 1; \
-                 primal shape is {:?} but tangent shape is {:?}",
+                "burn-nested: `seed`/`DualTensor::new`: a tangent must have shape [lanes, ..primal \
+                 shape] with lanes >= 1; primal shape is {:?} but tangent shape is {:?}; stack \
+                 directions shaped like the primal on a new leading dim, at least one",
                 p.as_slice(),
                 ts.as_slice()
             );

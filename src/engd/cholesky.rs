@@ -15,12 +15,16 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 /// the wasted upper part of each diagonal block stays a few per cent.
 const BLOCK: usize = 64;
 
+/// The message of a shape these functions' callers guarantee.
+const SHAPE: &str = "burn-nested: ENGD's host linear algebra got a buffer whose length does not \
+                     match its shape, which `Engd::direction` guarantees: please report this as \
+                     a bug";
+
 /// The lower triangle of `J Jᵀ` for a row-major `J` (`rows × cols`), row-major
 /// `rows × rows`, from one product per block of rows: rows `a..b` of `J` times
 /// rows `..b`, about half of the full product's work.
 pub(crate) fn lower_gram(jacobian: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    let j =
-        ArrayView2::from_shape((rows, cols), jacobian).expect("burn-nested: ENGD Jacobian shape");
+    let j = ArrayView2::from_shape((rows, cols), jacobian).expect(SHAPE);
     let mut gram = Array2::<f64>::zeros((rows, rows));
     gram.axis_chunks_iter_mut(Axis(0), BLOCK)
         .into_par_iter()
@@ -46,9 +50,8 @@ pub(crate) fn transposed_times(
     cols: usize,
     alpha: &[f64],
 ) -> Vec<f64> {
-    let j =
-        ArrayView2::from_shape((rows, cols), jacobian).expect("burn-nested: ENGD Jacobian shape");
-    let a = ArrayView2::from_shape((1, rows), alpha).expect("burn-nested: ENGD solution shape");
+    let j = ArrayView2::from_shape((rows, cols), jacobian).expect(SHAPE);
+    let a = ArrayView2::from_shape((1, rows), alpha).expect(SHAPE);
     let mut out = Array2::<f64>::zeros((1, cols));
     general_mat_mul(1.0, &a, &j, 0.0, &mut out);
     out.into_raw_vec_and_offset().0
@@ -63,7 +66,7 @@ pub(crate) fn transposed_times(
 /// directly, the rows below by forward substitution), then the lower part of
 /// the trailing matrix is updated by one GEMM per block of rows.
 pub(crate) fn factor(mut matrix: Vec<f64>, n: usize, floor: f64) -> Result<Vec<f64>, (usize, f64)> {
-    assert_eq!(matrix.len(), n * n, "burn-nested: ENGD system shape");
+    assert_eq!(matrix.len(), n * n, "{SHAPE}");
     let mut panel = Vec::new();
     for k0 in (0..n).step_by(BLOCK) {
         let k1 = (k0 + BLOCK).min(n);

@@ -146,19 +146,22 @@ impl fmt::Display for EngdError {
                 "burn-nested: ENGD needs a Jacobian shaped [residuals, parameters] = \
                  [{residuals}, {params}] (one row per residual, one column per trainable \
                  parameter entry, in `flatten_params` order), got {jacobian:?}; the model was \
-                 left unchanged"
+                 left unchanged. Build J with `engd::row_jacobian` from the same residuals, \
+                 on a per-row model whose parameters follow the model's own"
             ),
             EngdError::NotFinite { what } => write!(
                 f,
                 "burn-nested: ENGD got a NaN or infinite value in the {what}; the model was left \
-                 unchanged (check the collocation points and the source term, or lower the \
-                 step sizes the line search may take)"
+                 unchanged. Evaluate the {what} at the current parameters to find it: a NaN in \
+                 the collocation points or the source term, or parameters an earlier update \
+                 (another optimizer) left non-finite"
             ),
             EngdError::ZeroJacobian => write!(
                 f,
                 "burn-nested: ENGD got an all-zero residual Jacobian: no parameter moves any \
-                 residual, so there is no step to take; the model was left unchanged (were the \
-                 per-row parameter copies marked `require_grad`?)"
+                 residual, so there is no step to take; the model was left unchanged. Mark the \
+                 per-row parameter copies `require_grad` before the forward pass, and check that \
+                 the residuals are computed from them (not from the shared model)"
             ),
             EngdError::IllConditioned {
                 pivot,
@@ -182,10 +185,12 @@ impl Engd {
     ///
     /// # Panics
     /// If the damping is negative or not finite.
+    #[track_caller]
     pub fn new(config: EngdConfig) -> Self {
         assert!(
             config.damping.is_finite() && config.damping >= 0.0,
-            "burn-nested: ENGD's damping must be finite and non-negative, got {}",
+            "burn-nested: ENGD's damping must be finite and non-negative, got {}; use \
+             `EngdConfig::new()` (1e-10) or `.with_damping(λ)` with λ >= 0 (about 1e-5 for f32)",
             config.damping
         );
         Self { config }
@@ -227,9 +232,7 @@ impl Engd {
         // loses nothing more to rounding in the product. A uniquely held
         // ndarray tensor is read without a copy.
         let data = jacobian.into_data().convert::<f64>();
-        let j = data
-            .as_slice::<f64>()
-            .expect("burn-nested: float tensor data");
+        let j = data.as_slice::<f64>().expect(NOT_F64);
         let gram = cholesky::lower_gram(j, n, p);
         // A non-finite Jacobian entry reaches its row's diagonal, and
         // |G_ik| ≤ √(G_ii G_kk) bounds the rest.
@@ -346,6 +349,7 @@ impl Engd {
 /// # Panics
 /// If `per_row` has no trainable parameter, or one whose leading dim is not
 /// `rows`.
+#[track_caller]
 pub fn row_jacobian<B, M>(
     per_row: &M,
     grads: &mut B::Gradients,
@@ -362,8 +366,17 @@ where
         rows: usize,
         parts: Vec<(TensorData, usize)>,
         device: Option<burn::tensor::Device<B::InnerBackend>>,
+        path: crate::params::ModulePath,
     }
     impl<B: AutodiffBackend> ModuleVisitor<B> for Columns<'_, B> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.enter(name);
+        }
+
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.exit();
+        }
+
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let p = param.val();
             if !p.is_require_grad() {
@@ -373,9 +386,10 @@ where
             assert!(
                 dims[0] == self.rows,
                 "burn-nested: `row_jacobian` needs every trainable parameter of the per-row \
-                 model to have one copy per residual (leading dim {}), got a parameter shaped \
-                 {dims:?}",
-                self.rows
+                 model to have one copy per residual (leading dim {}), got `{}` shaped {dims:?}; \
+                 give each parameter of the per-row model a leading dim of the residual count",
+                self.rows,
+                self.path.current()
             );
             let width = dims[1..].iter().product::<usize>();
             let device = p.clone().inner().device();
@@ -392,11 +406,13 @@ where
         rows,
         parts: Vec::new(),
         device: None,
+        path: Default::default(),
     };
     per_row.visit(&mut visitor);
     let device = visitor.device.expect(
-        "burn-nested: `row_jacobian` found no trainable parameter in the per-row model (mark \
-         the per-row copies `require_grad`)",
+        "burn-nested: `row_jacobian` found no trainable parameter in the per-row model, so \
+         there is no column to read; mark the per-row copies `require_grad` before the \
+         forward pass",
     );
     // Row i of J is row i of every part, side by side: assembled on the host by
     // slices, where a concatenation along dim 1 costs several times as much on
@@ -428,6 +444,10 @@ fn upload<B: Backend, const D: usize>(
     )
 }
 
+/// The message of a conversion `TensorData::convert::<f64>` guarantees.
+const NOT_F64: &str = "burn-nested: ENGD could not read a float tensor's values as f64 after \
+                       converting them, which Burn guarantees: please report this as a bug";
+
 /// A tensor's values on the host, in f64.
 fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     host_values(t.into_data())
@@ -435,7 +455,5 @@ fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
 
 /// Float tensor data as f64 values (no copy when it already is f64).
 fn host_values(data: TensorData) -> Vec<f64> {
-    data.convert::<f64>()
-        .into_vec::<f64>()
-        .expect("burn-nested: float tensor data")
+    data.convert::<f64>().into_vec::<f64>().expect(NOT_F64)
 }

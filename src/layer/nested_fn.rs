@@ -68,8 +68,8 @@ impl<B: Backend, const DI: usize, const DO: usize, T: NestedFn<B, DI, DO> + ?Siz
     }
 }
 
-/// A tensor function generic over the backend, such as the `f` of the seed's
-/// `f ∘ layer`: `sum(abs2, ·)`, a physics residual, a reshape.
+/// A tensor function generic over the backend, such as the `f` of a nested
+/// loss's `f ∘ layer`: `sum(abs2, ·)`, a physics residual, a reshape.
 ///
 /// Closures cannot be generic, so a function is a type; [`tensor_fn!`](crate::tensor_fn)
 /// declares one in a line.
@@ -187,8 +187,8 @@ macro_rules! tensor_fn {
     };
 }
 
-/// `f ∘ inner`: a tensor function applied after a nested function (the seed's
-/// `f ∘ layer`). `DM` is the rank in between.
+/// `f ∘ inner`: a tensor function applied after a nested function (a nested
+/// loss's `f ∘ layer`). `DM` is the rank in between.
 #[derive(Debug, Clone, Copy)]
 pub struct Then<L, F, const DM: usize> {
     /// The function applied first.
@@ -225,8 +225,8 @@ where
     }
 }
 
-/// `outer ∘ f`: a tensor function applied before a nested function (the seed's
-/// `layer ∘ f`). `DM` is the rank in between.
+/// `outer ∘ f`: a tensor function applied before a nested function (a nested
+/// loss's `layer ∘ f`). `DM` is the rank in between.
 #[derive(Debug, Clone, Copy)]
 pub struct After<F, L, const DM: usize> {
     /// The function applied first.

@@ -1,5 +1,5 @@
 //! The parameter view: a layer as a function of its flat parameters at a fixed
-//! input (the seed's `Base.Fix1(layer, x)`).
+//! input (Lux.jl's `Base.Fix1(layer, x)`; see docs/design.md).
 
 use burn::module::{HasAutodiffModule, Module};
 use burn::tensor::{Tensor, backend::Backend};
@@ -38,6 +38,10 @@ impl<M> StatefulLayer<M> {
     /// The layer's trainable parameters as one vector, in
     /// [`flatten_params`](crate::params::flatten_params) order (on an `Autodiff`
     /// backend, still on the tape, so derivatives reach the parameters).
+    ///
+    /// # Panics
+    /// If the layer's model has no float parameter.
+    #[track_caller]
     pub fn flat_params<B>(&self) -> Tensor<B, 1>
     where
         B: Backend,
@@ -47,7 +51,9 @@ impl<M> StatefulLayer<M> {
         visit_masked(self.model(), self.trainable(), |t| parts.push(t));
         assert!(
             !parts.is_empty(),
-            "burn-nested: the layer has no trainable float parameter"
+            "burn-nested: `StatefulLayer::flat_params` found no float parameter in the layer's \
+             model, so there is nothing for `param_jacobian`/`param_gradient` to differentiate; \
+             differentiate w.r.t. the input instead (`jacobian`, `gradient`)"
         );
         Tensor::cat(parts, 0)
     }
@@ -94,7 +100,9 @@ fn with_params<C: Backend, N: Module<C>>(module: N, mask: &[bool], params: Tenso
     visit_masked(&module, mask, |t| expected += t.dims()[0]);
     assert!(
         given == expected,
-        "burn-nested: the parameter view needs a vector of {expected} parameters, got {given}"
+        "burn-nested: the parameter view (`StatefulLayer::params_at`) needs a vector of \
+         {expected} parameters, got {given}; evaluate it at `layer.flat_params()`, or at a \
+         vector of that length in the same order"
     );
     map_masked(module, mask, false, |offset, t| {
         let [n] = t.dims();

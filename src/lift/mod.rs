@@ -22,6 +22,7 @@ pub fn constant<B: Backend, const D: usize>(primal: Tensor<B, D>) -> Tensor<Dual
 ///
 /// # Panics
 /// If `DL != D + 1` or the shapes do not match, with a message giving both shapes.
+#[track_caller]
 pub fn seed<B: Backend, const D: usize, const DL: usize>(
     primal: Tensor<B, D>,
     tangent: Tensor<B, DL>,
@@ -29,7 +30,8 @@ pub fn seed<B: Backend, const D: usize, const DL: usize>(
     assert!(
         DL == D + 1,
         "burn-nested: `seed` needs a tangent of rank {} ([lanes, ..primal shape]) for a primal of \
-         rank {D}, got rank {DL}",
+         rank {D}, got rank {DL}; stack the directions on a new leading dim (one direction: \
+         `tangent.unsqueeze_dim(0)`)",
         D + 1
     );
     Tensor::from_primitive(TensorPrimitive::Float(DualTensor::new(
@@ -47,12 +49,18 @@ pub fn primal<B: Backend, const D: usize>(tensor: Tensor<Dual<B>, D>) -> Tensor<
 
 /// The primal and the tangent lanes `[lanes, ..shape]` of a dual tensor; the tangent
 /// is `None` when it is zero (the output does not depend on any seeded input).
+///
+/// # Panics
+/// If `DL != D + 1`.
+#[track_caller]
 pub fn split<B: Backend, const D: usize, const DL: usize>(
     tensor: Tensor<Dual<B>, D>,
 ) -> (Tensor<B, D>, Option<Tensor<B, DL>>) {
     assert!(
         DL == D + 1,
-        "burn-nested: the tangent of a rank-{D} tensor has rank {}, not {DL}",
+        "burn-nested: `split`/`tangent`: the tangent of a rank-{D} tensor has rank {}, not \
+         {DL}; ask for a `Tensor<B, {}>` (the primal's rank plus the leading lane dim)",
+        D + 1,
         D + 1
     );
     let dual = tensor.into_primitive().tensor();
@@ -65,6 +73,10 @@ pub fn split<B: Backend, const D: usize, const DL: usize>(
 
 /// The tangent lanes `[lanes, ..shape]` of a dual tensor, zeros with `lanes` lanes
 /// when the tangent is absent.
+///
+/// # Panics
+/// If `DL != D + 1`.
+#[track_caller]
 pub fn tangent<B: Backend, const D: usize, const DL: usize>(
     tensor: Tensor<Dual<B>, D>,
     lanes: usize,

@@ -35,6 +35,33 @@ where
     vec![true; direct.len()]
 }
 
+/// Where a [`ModuleVisitor`] is in the module: the field names and indices from
+/// its `enter_module`/`exit_module` calls, so a message can name a parameter by
+/// its path (`layers.0.weight`) rather than by an index or an opaque id.
+#[derive(Debug, Default)]
+pub(crate) struct ModulePath(Vec<String>);
+
+impl ModulePath {
+    /// Called from `enter_module`.
+    pub(crate) fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+
+    /// Called from `exit_module`.
+    pub(crate) fn exit(&mut self) {
+        self.0.pop();
+    }
+
+    /// The dotted path of the tensor being visited (`<module>` for a module
+    /// that is a bare parameter).
+    pub(crate) fn current(&self) -> String {
+        match self.0.is_empty() {
+            true => "<module>".to_string(),
+            false => self.0.join("."),
+        }
+    }
+}
+
 /// Whether each visited float tensor requires a gradient, in visiting order.
 pub(crate) fn require_grad_flags<B: Backend, M: Module<B>>(module: &M) -> Vec<bool> {
     struct Flags(Vec<bool>);
@@ -95,6 +122,7 @@ where
 ///
 /// # Panics
 /// If the module has no trainable parameter.
+#[track_caller]
 pub fn flatten_params<B, M>(module: &M) -> Tensor<B, 1>
 where
     B: Backend,
@@ -105,7 +133,9 @@ where
     visit_masked(module, &mask, |t| parts.push(t));
     assert!(
         !parts.is_empty(),
-        "burn-nested: `flatten_params` found no trainable float parameter in the module"
+        "burn-nested: `flatten_params` found no trainable float parameter in the module (it has \
+         no float tensor at all), so there is nothing to flatten; give it a module with a \
+         float parameter"
     );
     Tensor::cat(parts, 0)
 }
@@ -118,6 +148,7 @@ where
 ///
 /// # Panics
 /// If `flat` does not have exactly [`num_params`] elements.
+#[track_caller]
 pub fn unflatten_params<B, M>(module: M, flat: Tensor<B, 1>) -> M
 where
     B: Backend,
@@ -129,7 +160,8 @@ where
     assert!(
         given == expected,
         "burn-nested: `unflatten_params` needs a vector of {expected} elements (the module's \
-         trainable parameters), got {given}"
+         trainable parameters), got {given}; pass a vector from `flatten_params` of the same \
+         kind of module, or one of `num_params(&module)` elements"
     );
     // Off a tape, the new parameters become leaves so the module still trains.
     let leaves = !flat.is_require_grad();

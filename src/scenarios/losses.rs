@@ -1,4 +1,5 @@
-//! The seed's losses, each containing a derivative of the model.
+//! The reference scenarios' losses (docs/scenarios.md), each containing a
+//! derivative of the model.
 
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -41,7 +42,7 @@ pub fn batched_jacobian_loss<B: Backend>(
 }
 
 /// `Σ(g − cos t)²` with `g = ∇ₜ Σ u(t)²`, the gradient of the whole batch's sum
-/// (the seed's form).
+/// (the scenario's original form).
 pub fn pinn_gradient<B: Backend>(model: &Mlp<B>, t: Tensor<B, 2>, mode: Mode) -> Tensor<B, 1> {
     let layer = StatefulLayer::from_ref(model);
     let g = gradient(&layer.then(SumOfSquares), t.clone(), mode);

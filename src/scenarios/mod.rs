@@ -1,4 +1,4 @@
-//! The reference scenarios of `SCENARIOS.md` (the seed's losses in Burn layout),
+//! The reference scenarios of docs/scenarios.md (nested losses in Burn layout),
 //! shared by the tests, the examples and the benchmarks.
 //!
 //! | scenario | model | derivative inside the loss |

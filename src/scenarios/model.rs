@@ -27,7 +27,8 @@ impl<B: Backend> Mlp<B> {
     pub fn new(sizes: &[usize], batch_norm: bool, device: &B::Device) -> Self {
         assert!(
             sizes.len() >= 2,
-            "burn-nested: an Mlp needs at least an input and an output size, got {sizes:?}"
+            "burn-nested: `Mlp::new` needs at least an input and an output size, got {sizes:?}; \
+             pass the widths [input, hidden.., output]"
         );
         let layers = sizes
             .windows(2)

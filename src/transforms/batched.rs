@@ -13,15 +13,18 @@ use super::rows::{
 };
 use super::validate::{non_empty_input, non_empty_output};
 use super::{policy, tune};
-use crate::dual::passes::with_shared_draws;
+use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
 
+#[track_caller]
 fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
     non_empty_output(op, y);
     assert!(
         y.first() == Some(&batch_in),
         "burn-nested: `{op}` needs the output batch size (dim 0) to equal the input's: input \
-         batch {batch_in}, output shape {y:?}"
+         batch {batch_in}, output shape {y:?}; the function must return one output row per \
+         input row (a sum or mean over dim 0 drops them: use `jacobian` for a function of the \
+         whole batch)"
     );
 }
 
@@ -62,6 +65,7 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 /// # Panics
 /// If `x` or `f(x)` has no entries, the output batch size differs from the
 /// input's, the mode's chunk is zero, or the rows are found to couple.
+#[track_caller]
 pub fn batched_jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -78,6 +82,7 @@ where
 ///
 /// # Panics
 /// As [`batched_jacobian`].
+#[track_caller]
 pub fn value_and_batched_jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -87,113 +92,113 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    with_shared_draws(|| {
-        const OP: &str = "batched_jacobian";
-        let dims = x.dims();
-        non_empty_input(OP, &dims);
-        let batch = dims[0];
-        let k = x.shape().num_elements() / batch;
-        let device = x.device();
-        let inside = inside_reverse(&x);
-        // `probed`: `f(x)` and the row guard from the probe, when it ran (the same
-        // function at the same input: its audit stands for these passes).
-        let forward = |probed: Option<(Tensor<B, DO>, Guard)>| {
-            // Lane j seeds feature j of every row at once.
-            let seeds =
-                |range: core::ops::Range<usize>| row_basis_lanes(range, k, batch, None, &device);
-            let chunk = mode.chunk_for(k, batch * k);
-            let ((y, t), guard) = match probed {
-                Some((y, guard)) => (forward_lanes(f, &x, k, chunk, Some(y), seeds), guard),
-                // The output's shape is checked first: a function that drops the
-                // batch gets that message rather than the row guard's.
-                None => audited::<B, _>(OP, &dims, || {
-                    let (y, t) = forward_lanes(f, &x, k, chunk, None, seeds);
-                    check_batch(OP, batch, &y.dims());
-                    (y, t)
-                }),
-            };
-            let m = y.shape().num_elements() / batch;
-            // [in, batch·out] -> [batch, out, in]
-            let j = t.reshape([k, batch, m]).permute([1, 2, 0]);
-            if guard.check() {
-                // One more pass in a direction that differs from row to row: with
-                // independent rows, each row's Jacobian applied to its own row.
-                let dir = row_direction::<B>(batch, k, &device);
-                let (_, got) = forward_pass_uncounted::<B, F, DI, DO>(
-                    f,
-                    &x,
-                    dir.clone().reshape([1, batch * k]),
-                );
-                let got = got.reshape([batch, m, 1]);
-                let (predicted, scale) =
-                    contract(j.clone().detach(), dir.reshape([batch, 1, k]), 2);
-                count_row_check();
-                check_rows(OP, got, predicted, scale);
-            }
-            (y, j)
+    const OP: &str = "batched_jacobian";
+    non_empty_input(OP, &x.dims());
+    mode.check_chunk(OP);
+    let _draws = shared_draws();
+    let dims = x.dims();
+    let batch = dims[0];
+    let k = x.shape().num_elements() / batch;
+    let device = x.device();
+    let inside = inside_reverse(&x);
+    // `probed`: `f(x)` and the row guard from the probe, when it ran (the same
+    // function at the same input: its audit stands for these passes).
+    let forward = |probed: Option<(Tensor<B, DO>, Guard)>| {
+        // Lane j seeds feature j of every row at once.
+        let seeds =
+            |range: core::ops::Range<usize>| row_basis_lanes(range, k, batch, None, &device);
+        let chunk = mode.chunk_for(OP, k, batch * k);
+        let ((y, t), guard) = match probed {
+            Some((y, guard)) => (forward_lanes(OP, f, &x, k, chunk, Some(y), seeds), guard),
+            // The output's shape is checked first: a function that drops the
+            // batch gets that message rather than the row guard's.
+            None => audited::<B, _>(OP, &dims, || {
+                let (y, t) = forward_lanes(OP, f, &x, k, chunk, None, seeds);
+                check_batch(OP, batch, &y.dims());
+                (y, t)
+            }),
         };
-        let key = tune::key::<B, F, DI, DO>(OP, f, &x, mode, inside);
-        // The probe pass learns `f(x)`'s shape; run at most once, and only when
-        // needed: forward lanes give `f(x)` too. It carries one tangent lane, so
-        // that the row audit can watch it: on the reverse path it is the only
-        // pass the audit sees.
-        let probed = std::cell::OnceCell::new();
-        let probe_once = || {
-            probed.get_or_init(|| {
-                let ((y, seen), guard) = audited::<B, _>(OP, &dims, || {
-                    let (y, seen) = probe::<B, F, DI, DO>(f, &x);
-                    check_batch(OP, batch, &y.dims());
-                    (y, seen)
-                });
-                (y, seen, guard)
-            })
-        };
-        let out_per_row = |y: &Tensor<B, DO>| y.shape().num_elements() / batch;
-        let worth = |rule| tune::worth_trying(rule, k, out_per_row(&probe_once().0));
-        let by_mode = policy::batched_jacobian_by_mode(mode, inside)
-            .map(|rule| tune::choose(key.as_ref(), rule, || worth(rule)));
-        if by_mode == Some(Path::Forward) {
-            return forward(probed.get().map(|(y, _, guard)| (y.clone(), *guard)));
-        }
-        let (y, seen, guard) = probe_once().clone();
-        let m = out_per_row(&y);
-        let path = by_mode.unwrap_or_else(|| {
-            let rule = policy::batched_jacobian(mode, inside, k, m);
-            tune::choose(key.as_ref(), rule, || worth(rule))
-        });
-        if path == Path::Forward {
-            return forward(Some((y, guard)));
-        }
-        if !reverse_is_faithful(inside, seen) {
-            tune::reverse_refused(key.as_ref());
-            return forward(Some((y, guard)));
-        }
-        // Lane o < m seeds output feature o of every row; lane m (when the audit
-        // could not follow the rows) a cotangent that differs from row to row.
-        let row_dir = guard.check().then(|| row_direction::<B>(batch, m, &device));
-        let cotangents = row_basis_lanes(
-            0..m + usize::from(row_dir.is_some()),
-            m,
-            batch,
-            row_dir.as_ref(),
-            &device,
-        );
-        let Some(lanes) = reverse_lanes(f, &x, cotangents) else {
-            tune::reverse_refused(key.as_ref());
-            return forward(Some((y, guard)));
-        };
-        // [out, batch·in] -> [batch, out, in]
-        let j = lanes
-            .clone()
-            .slice(0..m)
-            .reshape([m, batch, k])
-            .swap_dims(0, 1);
-        if let Some(dir) = row_dir {
-            let got = lanes.slice(m..m + 1).reshape([batch, 1, k]);
-            let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, m, 1]), 1);
+        let m = y.shape().num_elements() / batch;
+        // [in, batch·out] -> [batch, out, in]
+        let j = t.reshape([k, batch, m]).permute([1, 2, 0]);
+        if guard.check() {
+            // One more pass in a direction that differs from row to row: with
+            // independent rows, each row's Jacobian applied to its own row.
+            let dir = row_direction::<B>(batch, k, &device);
+            let (_, got) = forward_pass_uncounted::<B, F, DI, DO>(
+                OP,
+                f,
+                &x,
+                dir.clone().reshape([1, batch * k]),
+            );
+            let got = got.reshape([batch, m, 1]);
+            let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, 1, k]), 2);
             count_row_check();
             check_rows(OP, got, predicted, scale);
         }
         (y, j)
-    })
+    };
+    let key = tune::key::<B, F, DI, DO>(OP, f, &x, mode, inside);
+    // The probe pass learns `f(x)`'s shape; run at most once, and only when
+    // needed: forward lanes give `f(x)` too. It carries one tangent lane, so
+    // that the row audit can watch it: on the reverse path it is the only
+    // pass the audit sees.
+    let probed = std::cell::OnceCell::new();
+    let probe_once = || {
+        probed.get_or_init(|| {
+            let ((y, seen), guard) = audited::<B, _>(OP, &dims, || {
+                let (y, seen) = probe::<B, F, DI, DO>(f, &x);
+                check_batch(OP, batch, &y.dims());
+                (y, seen)
+            });
+            (y, seen, guard)
+        })
+    };
+    let out_per_row = |y: &Tensor<B, DO>| y.shape().num_elements() / batch;
+    let worth = |rule| tune::worth_trying(rule, k, out_per_row(&probe_once().0));
+    let by_mode = policy::batched_jacobian_by_mode(mode, inside)
+        .map(|rule| tune::choose(key.as_ref(), rule, || worth(rule)));
+    if by_mode == Some(Path::Forward) {
+        return forward(probed.get().map(|(y, _, guard)| (y.clone(), *guard)));
+    }
+    let (y, seen, guard) = probe_once().clone();
+    let m = out_per_row(&y);
+    let path = by_mode.unwrap_or_else(|| {
+        let rule = policy::batched_jacobian(mode, inside, k, m);
+        tune::choose(key.as_ref(), rule, || worth(rule))
+    });
+    if path == Path::Forward {
+        return forward(Some((y, guard)));
+    }
+    if !reverse_is_faithful(inside, seen) {
+        tune::reverse_refused(key.as_ref());
+        return forward(Some((y, guard)));
+    }
+    // Lane o < m seeds output feature o of every row; lane m (when the audit
+    // could not follow the rows) a cotangent that differs from row to row.
+    let row_dir = guard.check().then(|| row_direction::<B>(batch, m, &device));
+    let cotangents = row_basis_lanes(
+        0..m + usize::from(row_dir.is_some()),
+        m,
+        batch,
+        row_dir.as_ref(),
+        &device,
+    );
+    let Some(lanes) = reverse_lanes(f, &x, cotangents) else {
+        tune::reverse_refused(key.as_ref());
+        return forward(Some((y, guard)));
+    };
+    // [out, batch·in] -> [batch, out, in]
+    let j = lanes
+        .clone()
+        .slice(0..m)
+        .reshape([m, batch, k])
+        .swap_dims(0, 1);
+    if let Some(dir) = row_dir {
+        let got = lanes.slice(m..m + 1).reshape([batch, 1, k]);
+        let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, m, 1]), 1);
+        count_row_check();
+        check_rows(OP, got, predicted, scale);
+    }
+    (y, j)
 }

@@ -33,9 +33,14 @@ pub(crate) fn basis<B: Backend>(
     rows.equal(cols).float()
 }
 
-/// One forward pass of `f` at `x` in the directions `dirs` (`[lanes, numel(x)]`):
-/// the value and the output tangent `[lanes, numel(y)]`.
+/// One forward pass of `f` at `x` in the directions `dirs` (`[lanes, numel(x)]`)
+/// for the transform `op`: the value and the output tangent `[lanes, numel(y)]`.
+///
+/// # Panics
+/// Naming `op`, if `f(x)` has no entries.
+#[track_caller]
 pub(crate) fn forward_pass<B, F, const DI: usize, const DO: usize>(
+    op: &str,
     f: &F,
     x: &Tensor<B, DI>,
     dirs: Tensor<B, 2>,
@@ -45,12 +50,14 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_forward();
-    forward_pass_uncounted(f, x, dirs)
+    forward_pass_uncounted(op, f, x, dirs)
 }
 
 /// [`forward_pass`] without counting it as a path's pass (the row check's own
 /// pass).
+#[track_caller]
 pub(crate) fn forward_pass_uncounted<B, F, const DI: usize, const DO: usize>(
+    op: &str,
     f: &F,
     x: &Tensor<B, DI>,
     dirs: Tensor<B, 2>,
@@ -66,15 +73,27 @@ where
     // The function's evaluation is what a row audit watches.
     let y = crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd));
     let y_dims = y.dims();
-    super::validate::non_empty_forward_output(&y_dims);
+    // Before the reshape below, where Burn would read a `0` as "keep this dim".
+    super::validate::non_empty_output(op, &y_dims);
     let m = y.shape().num_elements();
     let (value, tangent) = split::<B, 1, 2>(y.reshape([m]));
     let tangent = tangent.unwrap_or_else(|| Tensor::zeros([lanes, m], &x.device()));
     (value.reshape(y_dims), tangent)
 }
 
-/// One reverse pass: the value `f(x)` and the gradient of `head(f(x))` (a scalar)
-/// w.r.t. `x`, by a backward pass. Inside a loss on `Autodiff<I>` the gradient
+/// The cotangent `v` of a pullback, given the output's shape: checks that shape
+/// (a method rather than a closure, so the check stays `#[track_caller]`).
+pub(crate) trait Cotangent<B: Backend, const DO: usize> {
+    /// `v` for an output of shape `dims`.
+    ///
+    /// # Panics
+    /// If `dims` is not a shape the transform accepts, naming the transform.
+    #[track_caller]
+    fn at(&self, dims: &[usize; DO]) -> Tensor<B, DO>;
+}
+
+/// One reverse pass: the value `f(x)` and the gradient of `⟨v, f(x)⟩` (`v` from
+/// `cotangent`) w.r.t. `x`, by a backward pass. Inside a loss on `Autodiff<I>` the gradient
 /// stays on the loss's tape (reverse over reverse). `None` when the pass met an
 /// op whose reverse rule in Burn 0.21 is inexact (see [`Observed`]): the caller
 /// then takes forward lanes.
@@ -84,10 +103,11 @@ where
 /// (`linear_x_backward` panics "Can't differentiate"), so `Autodiff<Autodiff<I>>`
 /// fails on every `nn::Linear`. The tangent-free `Dual` in between is transparent
 /// and composes those kernels from differentiable ops.
+#[track_caller]
 pub(crate) fn reverse_pass<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: &Tensor<B, DI>,
-    head: impl FnOnce(Tensor<Autodiff<Dual<B>>, DO>) -> Tensor<Autodiff<Dual<B>>, 1>,
+    cotangent: &impl Cotangent<B, DO>,
 ) -> Option<(Tensor<B, DO>, Tensor<B, DI>)>
 where
     B: Backend,
@@ -101,7 +121,8 @@ where
         return None;
     }
     let value = primal(y.clone().inner());
-    let grads = head(y).backward();
+    let v = cotangent.at(&y.dims());
+    let grads = (y * Tensor::from_inner(constant(v))).sum().backward();
     let grad = match xa.grad(&grads) {
         Some(g) => primal(g),
         None => Tensor::zeros(x.dims(), &x.device()),
@@ -155,7 +176,9 @@ pub(crate) fn reverse_is_faithful(inside: bool, seen: Observed) -> bool {
 /// `seeds(range)` (`[lanes, numel(x)]`): the value and the output tangents of all
 /// lanes stacked, `[total, numel(y)]`. Pass `value` when `f(x)` is already known;
 /// otherwise the first pass provides it.
+#[track_caller]
 pub(crate) fn forward_lanes<B, F, const DI: usize, const DO: usize>(
+    op: &str,
     f: &F,
     x: &Tensor<B, DI>,
     total: usize,
@@ -170,7 +193,7 @@ where
     let mut value = value;
     let mut parts = Vec::new();
     for range in chunks(total, chunk) {
-        let (y, t) = forward_pass::<B, F, DI, DO>(f, x, seeds(range));
+        let (y, t) = forward_pass::<B, F, DI, DO>(op, f, x, seeds(range));
         value.get_or_insert(y);
         parts.push(t);
     }
@@ -246,6 +269,7 @@ where
 ///
 /// # Panics
 /// As described, naming `op` and the cause.
+#[track_caller]
 pub(crate) fn require_faithful_reverse<B, F, const DI: usize, const DO: usize>(
     op: &str,
     f: &F,
@@ -258,27 +282,57 @@ pub(crate) fn require_faithful_reverse<B, F, const DI: usize, const DO: usize>(
         return;
     }
     let (_, seen) = probe::<B, F, DI, DO>(f, x);
-    assert!(
-        !seen.asks_mode,
-        "burn-nested: `{op}` outside a loss needs a backward pass, and Burn 0.21 runs every \
-         backward pass in training mode, while this function switches on the train/eval mode \
-         (a BatchNorm, Dropout or GaussianNoise layer) and the caller's backend evaluates \
-         inference mode. Call `{op}` inside a loss (its input on an Autodiff backend) for the \
-         training-mode derivative, or give it a function without train/eval switching (for \
-         inference, fold BatchNorm's running statistics into the layer before it)"
-    );
+    if seen.asks_mode {
+        let instead = match op {
+            "laplacian" => {
+                "; or use `Mode::Auto` or `Mode::AutoForward`, whose forward Laplacian runs \
+                 inference mode without a backward pass"
+            }
+            "batched_hessian" => {
+                "; or, for the Hessians' diagonals only, `diag_hessian`, which runs inference \
+                 mode without a backward pass"
+            }
+            _ => "",
+        };
+        panic!(
+            "burn-nested: `{op}` outside a loss needs a backward pass, and Burn 0.21 runs every \
+             backward pass in training mode, while this function switches on the train/eval \
+             mode (a BatchNorm, Dropout or GaussianNoise layer) and the caller's backend \
+             evaluates inference mode. Call `{op}` inside a loss (its input on an Autodiff \
+             backend) for the training-mode derivative, or give it a function without \
+             train/eval switching (for inference, fold BatchNorm's running statistics into the \
+             layer before it){instead}"
+        );
+    }
     refuse_reverse_defect(op, seen);
 }
 
 /// Panics naming `op` if its backward pass met an op whose reverse rule in Burn
 /// 0.21 is inexact (see [`Observed::reverse_defect`]).
+#[track_caller]
 pub(crate) fn refuse_reverse_defect(op: &str, seen: Observed) {
     if let Some(defect) = seen.reverse_defect {
+        let instead = match op {
+            "laplacian" => {
+                "use `Mode::Auto` or `Mode::AutoForward`, whose forward Laplacian takes no \
+                 backward pass"
+            }
+            "batched_hessian" => {
+                "for the Hessians' diagonals use `diag_hessian` (no backward pass); otherwise \
+                 write the function without it"
+            }
+            _ => "write the function without it",
+        };
+        let replacement = match defect {
+            "hard_sigmoid" => " (`hard_sigmoid(x, a, b)` is `(x * a + b).clamp(0, 1)`)",
+            "repeat_dim" => " (`repeat_dim` is a `Tensor::cat` of copies)",
+            "prod" | "prod_dim" | "cumprod" => " (a product of slices multiplied out)",
+            _ => "",
+        };
         panic!(
             "burn-nested: `{op}` needs a backward pass through `{defect}`, whose reverse rule in \
-             Burn 0.21's Autodiff is inexact (see the README's known issues), and it has no \
-             forward-only path yet; compute this derivative with forward-mode transforms \
-             (`jacobian`/`jvp` with `Mode::AutoForward`) or avoid `{defect}` in the function"
+             Burn 0.21's Autodiff is inexact (docs/burn-issues.md pins it), and `{op}` has no \
+             path without a backward pass here; {instead}{replacement}"
         );
     }
 }

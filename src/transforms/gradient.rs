@@ -2,17 +2,24 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
+use super::engine::Cotangent;
 use super::mode::Mode;
 use super::pullback::pullback;
-use super::validate::non_empty_input;
+use super::validate::{non_empty_input, scalar_output};
 use crate::layer::NestedFn;
 
-fn check_scalar<const DO: usize>(op: &str, dims: &[usize; DO]) {
-    assert!(
-        dims.iter().product::<usize>() == 1,
-        "burn-nested: `{op}` needs a scalar output (one element), got shape {dims:?}; use \
-         `vjp` or `jacobian` for vector outputs"
-    );
+/// The cotangent of a gradient: one, for a scalar output of the transform `op`.
+struct Ones<'a, B: Backend> {
+    op: &'static str,
+    device: &'a B::Device,
+}
+
+impl<B: Backend, const DO: usize> Cotangent<B, DO> for Ones<'_, B> {
+    #[track_caller]
+    fn at(&self, dims: &[usize; DO]) -> Tensor<B, DO> {
+        scalar_output(self.op, dims);
+        Tensor::ones(*dims, self.device)
+    }
 }
 
 /// `∇f(x)` for a scalar-valued `f` (output of one element), shaped like `x`.
@@ -32,6 +39,7 @@ fn check_scalar<const DO: usize>(op: &str, dims: &[usize; DO]) {
 /// # Panics
 /// If `x` has no entries, `f(x)` has more than one element, or the mode's chunk
 /// is zero.
+#[track_caller]
 pub fn gradient<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -48,6 +56,7 @@ where
 ///
 /// # Panics
 /// As [`gradient`].
+#[track_caller]
 pub fn value_and_gradient<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -61,6 +70,7 @@ where
 }
 
 /// [`value_and_gradient`] with errors naming the transform `op` the user called.
+#[track_caller]
 pub(crate) fn value_and_gradient_named<B, F, const DI: usize, const DO: usize>(
     op: &'static str,
     f: &F,
@@ -73,8 +83,14 @@ where
 {
     non_empty_input(op, &x.dims());
     let device = x.device();
-    pullback(op, f, x, mode, |dims| {
-        check_scalar(op, dims);
-        Tensor::ones(*dims, &device)
-    })
+    pullback(
+        op,
+        f,
+        x,
+        mode,
+        &Ones::<B> {
+            op,
+            device: &device,
+        },
+    )
 }

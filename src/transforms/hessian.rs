@@ -9,9 +9,9 @@ use super::laplacian::{refused, row_hessian_columns};
 use super::mode::Mode;
 use super::switching::count_reverse;
 use super::taylor::{taylor_rows, unit_directions};
-use super::validate::non_empty_input;
+use super::validate::{non_empty_input, scalar_output};
 use crate::dual::Dual;
-use crate::dual::passes::{begin_pass, observe, with_shared_draws};
+use crate::dual::passes::{begin_pass, observe, shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{seed, tangent};
 
@@ -46,6 +46,7 @@ use crate::lift::{seed, tangent};
 /// If `x` has no entries, `f(x)` has more than one element, `f` meets an op whose
 /// Burn reverse rule is inexact, or (outside a loss) `f` switches on the
 /// train/eval mode.
+#[track_caller]
 pub fn hessian<B, F, const DI: usize, const DO: usize>(f: &F, x: Tensor<B, DI>) -> Tensor<B, 2>
 where
     B: Backend,
@@ -53,18 +54,19 @@ where
 {
     const OP: &str = "hessian";
     non_empty_input(OP, &x.dims());
-    with_shared_draws(|| {
-        require_faithful_reverse::<B, F, DI, DO>(OP, f, &x);
-        let n = x.shape().num_elements();
-        let chunk = Mode::Auto.chunk_for(n, n);
-        let columns = chunks(n, chunk)
-            .map(|range| hessian_columns(OP, f, &x, range))
-            .collect();
-        Tensor::cat(columns, 0)
-    })
+    let _draws = shared_draws();
+    require_faithful_reverse::<B, F, DI, DO>(OP, f, &x);
+    let n = x.shape().num_elements();
+    let chunk = Mode::Auto.chunk_for(OP, n, n);
+    let mut columns = Vec::new();
+    for range in chunks(n, chunk) {
+        columns.push(hessian_columns(OP, f, &x, range));
+    }
+    Tensor::cat(columns, 0)
 }
 
 /// Columns `range` of the Hessian of a scalar `f`: `[lanes, n]`.
+#[track_caller]
 fn hessian_columns<B, F, const DI: usize, const DO: usize>(
     op: &str,
     f: &F,
@@ -84,11 +86,7 @@ where
     let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
     let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
     refuse_reverse_defect(op, seen);
-    let dims = y.dims();
-    assert!(
-        dims.iter().product::<usize>() == 1,
-        "burn-nested: `{op}` needs a scalar output (one element), got shape {dims:?}"
-    );
+    scalar_output(op, &y.dims());
     let grads = y.sum().backward();
     match xa.grad(&grads) {
         Some(g) => tangent::<B, 1, 2>(g.reshape([n]), lanes),
@@ -121,6 +119,7 @@ where
 /// If `x` has no entries, `f(x)` is not `[batch, 1]`, the rows are found to couple, `f`
 /// meets an op whose Burn reverse rule is inexact, or (outside a loss) `f`
 /// switches on the train/eval mode.
+#[track_caller]
 pub fn batched_hessian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 3>
 where
     B: Backend,
@@ -128,13 +127,14 @@ where
 {
     const OP: &str = "batched_hessian";
     non_empty_input(OP, &x.dims());
-    with_shared_draws(|| {
-        require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
-        // columns[k, b, j] = ∂²u_b/∂x_j∂x_k -> [b, j, k]
-        let (_, columns) =
-            row_hessian_columns(OP, f, x).unwrap_or_else(|defect| refused(OP, defect));
-        columns.permute([1, 2, 0])
-    })
+    let _draws = shared_draws();
+    require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
+    // columns[k, b, j] = ∂²u_b/∂x_j∂x_k -> [b, j, k]
+    let (_, columns) = match row_hessian_columns(OP, f, x) {
+        Ok(pass) => pass,
+        Err(defect) => refused(OP, defect),
+    };
+    columns.permute([1, 2, 0])
 }
 
 /// The diagonal of every row's Hessian, `[batch, d]`:
@@ -168,6 +168,7 @@ where
 /// If `x` has no entries, `f(x)` is not `[batch, 1]`, the rows are found to couple, or `f`
 /// meets an op without a second-order rule (a convolution whose kernel depends
 /// on the input).
+#[track_caller]
 pub fn diag_hessian<B, F>(f: &F, x: Tensor<B, 2>) -> Tensor<B, 2>
 where
     B: Backend,
@@ -175,14 +176,13 @@ where
 {
     const OP: &str = "diag_hessian";
     non_empty_input(OP, &x.dims());
-    with_shared_draws(|| {
-        let [batch, d] = x.dims();
-        let device = x.device();
-        // d first-order lanes and d accumulators a pass.
-        let chunk = Mode::Auto.chunk_for(d, 2 * batch * d);
-        let t = taylor_rows(OP, f, &x, d, chunk, true, |range| {
-            unit_directions::<B>(range, d, batch, &device)
-        });
-        t.second.transpose()
-    })
+    let _draws = shared_draws();
+    let [batch, d] = x.dims();
+    let device = x.device();
+    // d first-order lanes and d accumulators a pass.
+    let chunk = Mode::Auto.chunk_for(OP, d, 2 * batch * d);
+    let t = taylor_rows(OP, f, &x, d, chunk, true, |range| {
+        unit_directions::<B>(range, d, batch, &device)
+    });
+    t.second.transpose()
 }

@@ -5,9 +5,9 @@ use burn_autodiff::Autodiff;
 
 use super::engine::{refuse_reverse_defect, require_faithful_reverse};
 use super::switching::count_reverse;
-use super::validate::non_empty_input;
+use super::validate::{non_empty_input, scalar_output};
 use crate::dual::Dual;
-use crate::dual::passes::{begin_pass, observe, with_shared_draws};
+use crate::dual::passes::{begin_pass, observe, shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{seed, split};
 
@@ -36,6 +36,7 @@ use crate::lift::{seed, split};
 /// # Panics
 /// If `x` has no entries, `v`'s shape differs from `x`'s, `f(x)` has more than
 /// one element, or (outside a loss) `f` switches on the train/eval mode.
+#[track_caller]
 pub fn hvp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -48,32 +49,29 @@ where
     non_empty_input("hvp", &x.dims());
     assert!(
         v.dims() == x.dims(),
-        "burn-nested: `hvp` needs a direction shaped like the input: input {:?}, direction {:?}",
+        "burn-nested: `hvp` needs a direction shaped like the input: input {:?}, direction \
+         {:?}; pass a direction with the input's shape (for several directions, call `hvp` \
+         once per direction, or form the whole `hessian`)",
         x.dims(),
         v.dims()
     );
-    with_shared_draws(|| {
-        require_faithful_reverse::<B, F, DI, DO>("hvp", f, &x);
-        count_reverse();
-        begin_pass();
-        let n = x.shape().num_elements();
-        let xd = seed(x.clone().reshape([n]), v.reshape([1, n])).reshape(x.dims());
-        let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
-        let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
-        refuse_reverse_defect("hvp", seen);
-        let dims = y.dims();
-        assert!(
-            dims.iter().product::<usize>() == 1,
-            "burn-nested: `hvp` needs a scalar output (one element), got shape {dims:?}"
-        );
-        let grads = y.sum().backward();
-        let Some(g) = xa.grad(&grads) else {
-            return Tensor::zeros(x.dims(), &x.device());
-        };
-        let (_, t) = split::<B, 1, 2>(g.reshape([n]));
-        match t {
-            Some(t) => t.reshape(x.dims()),
-            None => Tensor::zeros(x.dims(), &x.device()),
-        }
-    })
+    let _draws = shared_draws();
+    require_faithful_reverse::<B, F, DI, DO>("hvp", f, &x);
+    count_reverse();
+    begin_pass();
+    let n = x.shape().num_elements();
+    let xd = seed(x.clone().reshape([n]), v.reshape([1, n])).reshape(x.dims());
+    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
+    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    refuse_reverse_defect("hvp", seen);
+    scalar_output("hvp", &y.dims());
+    let grads = y.sum().backward();
+    let Some(g) = xa.grad(&grads) else {
+        return Tensor::zeros(x.dims(), &x.device());
+    };
+    let (_, t) = split::<B, 1, 2>(g.reshape([n]));
+    match t {
+        Some(t) => t.reshape(x.dims()),
+        None => Tensor::zeros(x.dims(), &x.device()),
+    }
 }

@@ -8,7 +8,7 @@ use super::engine::{
 use super::mode::{Mode, Path};
 use super::validate::{non_empty_input, non_empty_output};
 use super::{policy, tune};
-use crate::dual::passes::with_shared_draws;
+use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
 
 /// The Jacobian of `f` at `x`, `[numel(f(x)), numel(x)]`, both flattened in
@@ -38,6 +38,7 @@ use crate::layer::NestedFn;
 ///
 /// # Panics
 /// If `x` or `f(x)` has no entries, or the mode's chunk is zero.
+#[track_caller]
 pub fn jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -54,6 +55,7 @@ where
 ///
 /// # Panics
 /// As [`jacobian`].
+#[track_caller]
 pub fn value_and_jacobian<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -63,34 +65,50 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    with_shared_draws(|| {
-        non_empty_input("jacobian", &x.dims());
-        let n = x.shape().num_elements();
-        let device = x.device();
-        let forward = |y: Option<Tensor<B, DO>>| {
-            let seeds = |range| basis(range, n, &device);
-            let (y, t) = forward_lanes(f, &x, n, mode.chunk_for(n, n), y, seeds);
-            non_empty_output("jacobian", &y.dims());
-            (y, t.transpose()) // [in, out] -> [out, in]
+    non_empty_input(OP, &x.dims());
+    mode.check_chunk(OP);
+    let _draws = shared_draws();
+    if let Mode::AutoForward { .. } = mode {
+        return forward(f, &x, mode, None);
+    }
+    let n = x.shape().num_elements();
+    let (y, seen) = probe::<B, F, DI, DO>(f, &x);
+    non_empty_output(OP, &y.dims());
+    let m = y.shape().num_elements();
+    let inside = inside_reverse(&x);
+    let key = tune::key::<B, F, DI, DO>(OP, f, &x, mode, inside);
+    let rule = policy::jacobian(mode, inside, n, m);
+    if tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, n, m)) == Path::Reverse {
+        let reverse = match reverse_is_faithful(inside, seen) {
+            true => reverse_lanes(f, &x, basis(0..m, m, &x.device())),
+            false => None,
         };
-        if let Mode::AutoForward { .. } = mode {
-            return forward(None);
+        if let Some(j) = reverse {
+            return (y, j);
         }
-        let (y, seen) = probe::<B, F, DI, DO>(f, &x);
-        non_empty_output("jacobian", &y.dims());
-        let m = y.shape().num_elements();
-        let inside = inside_reverse(&x);
-        let key = tune::key::<B, F, DI, DO>("jacobian", f, &x, mode, inside);
-        let rule = policy::jacobian(mode, inside, n, m);
-        if tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, n, m)) == Path::Reverse {
-            let reverse = reverse_is_faithful(inside, seen)
-                .then(|| reverse_lanes(f, &x, basis(0..m, m, &device)))
-                .flatten();
-            if let Some(j) = reverse {
-                return (y, j);
-            }
-            tune::reverse_refused(key.as_ref());
-        }
-        forward(Some(y))
-    })
+        tune::reverse_refused(key.as_ref());
+    }
+    forward(f, &x, mode, Some(y))
+}
+
+const OP: &str = "jacobian";
+
+/// The forward path of [`value_and_jacobian`]: one lane per input entry; `y` is
+/// `f(x)` when already known.
+#[track_caller]
+fn forward<B, F, const DI: usize, const DO: usize>(
+    f: &F,
+    x: &Tensor<B, DI>,
+    mode: Mode,
+    y: Option<Tensor<B, DO>>,
+) -> (Tensor<B, DO>, Tensor<B, 2>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    let n = x.shape().num_elements();
+    let device = x.device();
+    let seeds = |range| basis(range, n, &device);
+    let (y, t) = forward_lanes(OP, f, x, n, mode.chunk_for(OP, n, n), y, seeds);
+    (y, t.transpose()) // [in, out] -> [out, in]
 }

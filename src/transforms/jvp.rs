@@ -23,6 +23,7 @@ use crate::layer::NestedFn;
 ///
 /// # Panics
 /// If `x` has no entries or `u`'s shape differs from `x`'s.
+#[track_caller]
 pub fn jvp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -39,6 +40,7 @@ where
 ///
 /// # Panics
 /// If `x` has no entries or `u`'s shape differs from `x`'s.
+#[track_caller]
 pub fn value_and_jvp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -51,12 +53,14 @@ where
     non_empty_input("jvp", &x.dims());
     assert!(
         u.dims() == x.dims(),
-        "burn-nested: `jvp` needs a tangent shaped like the input: input {:?}, tangent {:?}",
+        "burn-nested: `jvp` needs a tangent shaped like the input: input {:?}, tangent {:?}; \
+         pass a tangent with the input's shape, or use `jvp_lanes` for several directions \
+         stacked as [lanes, ..input shape]",
         x.dims(),
         u.dims()
     );
     let n = x.shape().num_elements();
-    let (y, t) = forward_pass(f, &x, u.reshape([1, n]));
+    let (y, t) = forward_pass("jvp", f, &x, u.reshape([1, n]));
     let t = t.reshape(y.dims());
     (y, t)
 }
@@ -81,6 +85,7 @@ where
 /// # Panics
 /// If `x` has no entries, `DIL != DI + 1`, `DOL != DO + 1`, or `u` is not
 /// `[lanes, ..x's shape]` with at least one lane.
+#[track_caller]
 pub fn jvp_lanes<B, F, const DI: usize, const DO: usize, const DIL: usize, const DOL: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -93,25 +98,30 @@ where
     assert!(
         DIL == DI + 1 && DOL == DO + 1,
         "burn-nested: `jvp_lanes` takes directions of rank {} and returns rank {}, got ranks \
-         {DIL} and {DOL}",
+         {DIL} and {DOL}; the lanes add one leading dim to the input and to the output: \
+         annotate the result as `Tensor<B, {}>` and pass directions of rank {}",
         DI + 1,
-        DO + 1
+        DO + 1,
+        DO + 1,
+        DI + 1
     );
     non_empty_input("jvp_lanes", &x.dims());
     let ud = u.dims();
     assert!(
         ud[0] > 0,
-        "burn-nested: `jvp_lanes` needs at least one lane, got directions of shape {ud:?}"
+        "burn-nested: `jvp_lanes` needs at least one lane, got directions of shape {ud:?}; \
+         dim 0 counts the directions: give at least one"
     );
     assert!(
         ud[1..] == x.dims()[..],
         "burn-nested: `jvp_lanes` needs directions shaped [lanes, ..input shape]: input {:?}, \
-         directions {:?}",
+         directions {:?}; stack directions shaped like the input on a new leading dim \
+         (`Tensor::stack(directions, 0)`)",
         x.dims(),
         ud
     );
     let n = x.shape().num_elements();
-    let (y, t) = forward_pass(f, &x, u.reshape([ud[0], n]));
+    let (y, t) = forward_pass("jvp_lanes", f, &x, u.reshape([ud[0], n]));
     let mut dims = vec![ud[0]];
     dims.extend(y.dims());
     t.reshape(Shape::from(dims))

@@ -14,7 +14,7 @@ use super::switching::count_reverse;
 use super::taylor::{taylor_rows, unit_directions};
 use super::{policy, tune, validate};
 use crate::dual::Dual;
-use crate::dual::passes::{Observed, begin_pass, observe, with_shared_draws};
+use crate::dual::passes::{Observed, begin_pass, observe, shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{constant, primal, seed, tangent};
 
@@ -67,6 +67,7 @@ use crate::lift::{constant, primal, seed, tangent};
 /// zero, the rows are found to couple, the forward path meets an op without a
 /// second-order rule, or (reverse path, outside a loss) `f` switches on the
 /// train/eval mode.
+#[track_caller]
 pub fn laplacian<B, F>(f: &F, x: Tensor<B, 2>, mode: Mode) -> Tensor<B, 1>
 where
     B: Backend,
@@ -80,37 +81,39 @@ where
 ///
 /// # Panics
 /// As [`laplacian`].
+#[track_caller]
 pub fn value_and_laplacian<B, F>(f: &F, x: Tensor<B, 2>, mode: Mode) -> (Tensor<B, 2>, Tensor<B, 1>)
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    with_shared_draws(|| {
-        validate::non_empty_input(OP, &x.dims());
-        let inside = inside_reverse(&x);
-        let d = x.dims()[1];
-        let key = tune::key::<B, F, 2, 2>(OP, f, &x, mode, inside);
-        let rule = policy::laplacian(mode, inside);
-        // d + 1 forward lanes against d reverse lanes.
-        let path = tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, d + 1, d));
-        if path == Path::Reverse {
-            if mode == Mode::AutoReverse && !inside {
-                require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
-                return laplacian_pass(f, x);
-            }
-            // Outside a loss a probe asks whether `f` switches on the train/eval
-            // mode; inside one the pass itself reports a Burn reverse defect.
-            let faithful = inside || reverse_is_faithful(inside, probe::<B, F, 2, 2>(f, &x).1);
-            if faithful && let Ok((value, columns)) = row_hessian_columns(OP, f, x.clone()) {
-                return (value, hessian_trace(columns));
-            }
-            tune::reverse_refused(key.as_ref());
+    validate::non_empty_input(OP, &x.dims());
+    mode.check_chunk(OP);
+    let _draws = shared_draws();
+    let inside = inside_reverse(&x);
+    let d = x.dims()[1];
+    let key = tune::key::<B, F, 2, 2>(OP, f, &x, mode, inside);
+    let rule = policy::laplacian(mode, inside);
+    // d + 1 forward lanes against d reverse lanes.
+    let path = tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, d + 1, d));
+    if path == Path::Reverse {
+        if mode == Mode::AutoReverse && !inside {
+            require_faithful_reverse::<B, F, 2, 2>(OP, f, &x);
+            return laplacian_pass(f, x);
         }
-        forward_laplacian(f, x, mode)
-    })
+        // Outside a loss a probe asks whether `f` switches on the train/eval
+        // mode; inside one the pass itself reports a Burn reverse defect.
+        let faithful = inside || reverse_is_faithful(inside, probe::<B, F, 2, 2>(f, &x).1);
+        if faithful && let Ok((value, columns)) = row_hessian_columns(OP, f, x.clone()) {
+            return (value, hessian_trace(columns));
+        }
+        tune::reverse_refused(key.as_ref());
+    }
+    forward_laplacian(f, x, mode)
 }
 
 /// The forward-Laplacian path of [`value_and_laplacian`].
+#[track_caller]
 fn forward_laplacian<B, F>(f: &F, x: Tensor<B, 2>, mode: Mode) -> (Tensor<B, 2>, Tensor<B, 1>)
 where
     B: Backend,
@@ -118,7 +121,7 @@ where
 {
     let [batch, d] = x.dims();
     let device = x.device();
-    let chunk = mode.chunk_for(d, batch * d);
+    let chunk = mode.chunk_for(OP, d, batch * d);
     let t = taylor_rows(OP, f, &x, d, chunk, false, |range| {
         unit_directions::<B>(range, d, batch, &device)
     });
@@ -128,13 +131,16 @@ where
 const OP: &str = "laplacian";
 
 /// The forward-over-reverse path of [`value_and_laplacian`].
+#[track_caller]
 fn laplacian_pass<B, F>(f: &F, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>)
 where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    let (value, columns) =
-        row_hessian_columns(OP, f, x).unwrap_or_else(|defect| refused(OP, defect));
+    let (value, columns) = match row_hessian_columns(OP, f, x) {
+        Ok(pass) => pass,
+        Err(defect) => refused(OP, defect),
+    };
     (value, hessian_trace(columns))
 }
 
@@ -148,6 +154,7 @@ fn hessian_trace<B: Backend>(columns: Tensor<B, 3>) -> Tensor<B, 1> {
 }
 
 /// Panics as [`refuse_reverse_defect`] does for a pass that met `defect`.
+#[track_caller]
 pub(crate) fn refused(op: &str, defect: &'static str) -> ! {
     refuse_reverse_defect(
         op,
@@ -166,6 +173,7 @@ pub(crate) fn refused(op: &str, defect: &'static str) -> ! {
 ///
 /// # Panics
 /// If `f(x)` is not `[batch, 1]` or the rows are found to couple.
+#[track_caller]
 pub(crate) fn row_hessian_columns<B, F>(
     op: &str,
     f: &F,
@@ -197,6 +205,7 @@ where
 /// is `c_b τ_b ∇²u_b w`, which `columns` predicts; a coupling adds terms weighted
 /// by other rows' `τ` (input rows) or `c` (output rows). The weighted start is
 /// what catches outputs centred over the batch, whose plain sum is constant.
+#[track_caller]
 fn check_reverse_second_order<B, F>(
     op: &str,
     f: &F,
@@ -247,11 +256,7 @@ where
     if let Some(defect) = seen.reverse_defect {
         return Err(defect);
     }
-    assert!(
-        u.dims() == [batch, 1],
-        "burn-nested: `{op}` needs f(x) shaped [batch, 1] for x shaped [{batch}, {d}], got {:?}",
-        u.dims()
-    );
+    validate::per_row_scalar(op, batch, d, &u.dims());
     let value = primal(u.clone().inner());
     let head = match weights {
         Some(c) => (u * Tensor::from_inner(constant(c))).sum(),

@@ -58,6 +58,20 @@ impl Mode {
         Mode::AutoForward { chunk: Some(chunk) }
     }
 
+    /// Panics, naming the transform `op`, if the mode asks for zero lanes per
+    /// pass. The transforms that take a mode call it first, so the panic reports
+    /// the caller's line.
+    #[track_caller]
+    pub(crate) fn check_chunk(&self, op: &str) {
+        if let Mode::AutoForward { chunk: Some(0) } = self {
+            panic!(
+                "burn-nested: `{op}` was given `Mode::AutoForward {{ chunk: Some(0) }}`, which \
+                 asks for zero lanes per pass; use a positive chunk (`Mode::forward_chunked(n)` \
+                 with n >= 1), or `Mode::FORWARD` (`chunk: None`) for all lanes in one pass"
+            );
+        }
+    }
+
     /// The lanes per pass for `total` directions, each seeding `lane_numel`
     /// entries: the mode's chunk when it gives one, every lane for
     /// `AutoForward { chunk: None }` (the caller asked for one pass), and as many
@@ -65,13 +79,11 @@ impl Mode {
     /// chose forward mode itself.
     ///
     /// # Panics
-    /// If the chunk is zero.
-    pub(crate) fn chunk_for(&self, total: usize, lane_numel: usize) -> usize {
+    /// If the chunk is zero (see [`check_chunk`](Self::check_chunk)).
+    #[track_caller]
+    pub(crate) fn chunk_for(&self, op: &str, total: usize, lane_numel: usize) -> usize {
+        self.check_chunk(op);
         match self {
-            Mode::AutoForward { chunk: Some(0) } => panic!(
-                "burn-nested: `Mode::AutoForward {{ chunk: Some(0) }}` asks for zero lanes per \
-                 pass; use a positive chunk, or `None` for all lanes in one pass"
-            ),
             Mode::AutoForward { chunk: Some(c) } => (*c).min(total.max(1)),
             Mode::AutoForward { chunk: None } => total.max(1),
             _ => super::policy::lanes_within_budget(total, lane_numel),

@@ -6,7 +6,7 @@ use burn::tensor::{ElementConversion, Tensor, TensorData, backend::Backend};
 use super::mode::Mode;
 use super::taylor::taylor_rows;
 use super::validate::non_empty_input;
-use crate::dual::passes::with_shared_draws;
+use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
 
 /// `Σᵢⱼ Aᵢⱼ ∂²u_b/∂xᵢ∂xⱼ` for every row `b` of `x` (`[batch, d]`), for `f` mapping
@@ -44,6 +44,7 @@ use crate::layer::NestedFn;
 /// If `x` has no entries, `A` is not `[d, d]` or not symmetric, `f(x)` is not
 /// `[batch, 1]`, the rows are found to couple, or `f` meets an op without a second-order
 /// rule.
+#[track_caller]
 pub fn second_order_operator<B, F>(f: &F, x: Tensor<B, 2>, a: Tensor<B, 2>) -> Tensor<B, 1>
 where
     B: Backend,
@@ -52,7 +53,8 @@ where
     const OP: &str = "second_order_operator";
     non_empty_input(OP, &x.dims());
     let factors = factor(OP, &a, x.dims()[1]);
-    with_shared_draws(|| operator(OP, f, &x, &factors, None))
+    let _draws = shared_draws();
+    operator(OP, f, &x, &factors, None)
 }
 
 /// The random directions of a stochastic estimator.
@@ -120,6 +122,7 @@ impl Stochastic {
 /// # Panics
 /// If `x` has no entries, `probes` is zero, `f(x)` is not `[batch, 1]`, the row
 /// check fails, or `f` meets an op without a second-order rule.
+#[track_caller]
 pub fn stochastic_laplacian<B, F>(f: &F, x: Tensor<B, 2>, estimator: Stochastic) -> Tensor<B, 1>
 where
     B: Backend,
@@ -127,6 +130,7 @@ where
 {
     const OP: &str = "stochastic_laplacian";
     non_empty_input(OP, &x.dims());
+    check_probes(OP, &estimator);
     let d = x.dims()[1];
     let identity = Factors {
         positive: (0..d)
@@ -135,7 +139,8 @@ where
         negative: Vec::new(),
         identity: true,
     };
-    with_shared_draws(|| operator(OP, f, &x, &identity, Some(estimator)))
+    let _draws = shared_draws();
+    operator(OP, f, &x, &identity, Some(estimator))
 }
 
 /// An unbiased estimate of [`second_order_operator`] from `k` random directions
@@ -144,6 +149,7 @@ where
 ///
 /// # Panics
 /// As [`second_order_operator`] and [`stochastic_laplacian`].
+#[track_caller]
 pub fn stochastic_operator<B, F>(
     f: &F,
     x: Tensor<B, 2>,
@@ -156,8 +162,21 @@ where
 {
     const OP: &str = "stochastic_operator";
     non_empty_input(OP, &x.dims());
+    check_probes(OP, &estimator);
     let factors = factor(OP, &a, x.dims()[1]);
-    with_shared_draws(|| operator(OP, f, &x, &factors, Some(estimator)))
+    let _draws = shared_draws();
+    operator(OP, f, &x, &factors, Some(estimator))
+}
+
+/// Panics, naming the estimator `op`, unless it draws at least one probe.
+#[track_caller]
+fn check_probes(op: &str, estimator: &Stochastic) {
+    assert!(
+        estimator.probes > 0,
+        "burn-nested: `{op}` needs at least one probe, got 0; give `Stochastic::rademacher(k, \
+         seed)` or `Stochastic::gaussian(k, seed)` a k of at least 1 (more probes, less \
+         variance)"
+    );
 }
 
 /// `A = PPᵀ − NNᵀ`: the columns of `P` and `N` as rows (`[r, d]`, row-major).
@@ -169,7 +188,9 @@ struct Factors {
 }
 
 /// The exact or estimated operator for factored `A`: one group of passes per
-/// non-empty factor, the negative one subtracted.
+/// non-empty factor, the negative one subtracted (the caller checked the
+/// estimator's probes).
+#[track_caller]
 fn operator<B, F>(
     op: &str,
     f: &F,
@@ -183,12 +204,6 @@ where
 {
     let [batch, d] = x.dims();
     let device = x.device();
-    if let Some(e) = estimator {
-        assert!(
-            e.probes > 0,
-            "burn-nested: `{op}` needs at least one probe, got 0"
-        );
-    }
     let mut total: Option<Tensor<B, 1>> = None;
     let groups = [(&factors.positive, 1.0), (&factors.negative, -1.0)];
     for (i, (rows, sign)) in groups.into_iter().enumerate() {
@@ -222,7 +237,7 @@ where
                 )
             }
         };
-        let chunk = Mode::Auto.chunk_for(lanes, batch * d);
+        let chunk = Mode::Auto.chunk_for(op, lanes, batch * d);
         let t = taylor_rows(op, f, x, lanes, chunk, false, |range| {
             dirs.clone().slice(range)
         });
@@ -272,11 +287,12 @@ fn draws(e: Stochastic, stream: u64, n: usize) -> Vec<f64> {
 ///
 /// # Panics
 /// If `A` is not `[d, d]`, has a non-finite entry, or is not symmetric.
+#[track_caller]
 fn factor<B: Backend>(op: &str, a: &Tensor<B, 2>, d: usize) -> Factors {
     assert!(
         a.dims() == [d, d],
-        "burn-nested: `{op}` needs a coefficient matrix A shaped [d, d] = [{d}, {d}] for x with {d} \
-         features, got {:?}",
+        "burn-nested: `{op}` needs a coefficient matrix A shaped [d, d] = [{d}, {d}] for x with \
+         {d} features, got {:?}; pass A with one row and one column per feature (column) of x",
         a.dims()
     );
     let values: Vec<f64> = a
@@ -287,7 +303,8 @@ fn factor<B: Backend>(op: &str, a: &Tensor<B, 2>, d: usize) -> Factors {
     let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     assert!(
         scale.is_finite(),
-        "burn-nested: `{op}` got a coefficient matrix A with a non-finite entry"
+        "burn-nested: `{op}` got a coefficient matrix A with a non-finite entry (NaN or \
+         infinite); A is read as constants, so check the computation that built it"
     );
     let asymmetry = (0..d)
         .flat_map(|i| (0..d).map(move |j| (i, j)))

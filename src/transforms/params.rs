@@ -1,5 +1,5 @@
-//! Derivatives with respect to a layer's parameters (the seed's
-//! `Base.Fix1(layer, x)` forms).
+//! Derivatives with respect to a layer's parameters (Lux.jl's
+//! `Base.Fix1(layer, x)` forms; see docs/design.md).
 
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -28,6 +28,11 @@ use crate::layer::{NestedModel, StatefulLayer, TensorFn, Then};
 ///
 /// In code generic over the model, bound it by
 /// [`NestedModel`](crate::NestedModel) (its docs have an example).
+///
+/// # Panics
+/// If `x` has no entries, the layer has no float parameter, or the mode's chunk
+/// is zero; and as [`jacobian`](crate::jacobian).
+#[track_caller]
 pub fn param_jacobian<B, M, const DI: usize, const DO: usize>(
     layer: &StatefulLayer<M>,
     x: Tensor<B, DI>,
@@ -38,6 +43,7 @@ where
     M: NestedModel<B, DI, DO>,
 {
     non_empty_input("param_jacobian", &x.dims());
+    mode.check_chunk("param_jacobian");
     jacobian(&layer.params_at(x), layer.flat_params(), mode)
 }
 
@@ -58,6 +64,11 @@ where
 /// let g = param_gradient(&layer, x, Total, Mode::Auto);
 /// assert_eq!(g.into_data().to_vec::<f64>().unwrap(), vec![4.0, 6.0, 2.0]);
 /// ```
+///
+/// # Panics
+/// If `x` has no entries, the layer has no float parameter, `head`'s output has
+/// more than one element, or the mode's chunk is zero.
+#[track_caller]
 pub fn param_gradient<B, M, H, const DI: usize, const DM: usize, const DO: usize>(
     layer: &StatefulLayer<M>,
     x: Tensor<B, DI>,
@@ -70,6 +81,7 @@ where
     H: TensorFn<DM, DO>,
 {
     non_empty_input("param_gradient", &x.dims());
+    mode.check_chunk("param_gradient");
     let view = Then::<_, H, DM> {
         inner: layer.params_at(x),
         outer: head,

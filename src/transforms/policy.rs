@@ -1,4 +1,4 @@
-//! Which path a transform takes: the switching table of `DESIGN.md`, with the
+//! Which path a transform takes: the switching table of docs/modes-and-switching.md, with the
 //! thresholds chosen from measurements.
 //!
 //! `cargo bench --bench switching -- --warm-up-time 1 --measurement-time 4` on the

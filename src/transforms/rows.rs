@@ -52,6 +52,7 @@ impl Guard {
 ///
 /// # Panics
 /// Naming `op`, if the audit saw an op mix the rows.
+#[track_caller]
 pub(crate) fn audited<B: Backend, R>(
     op: &str,
     dims: &[usize],
@@ -72,6 +73,7 @@ pub(crate) fn audited<B: Backend, R>(
 }
 
 /// The panic of a function whose rows an op mixed.
+#[track_caller]
 fn mixed(op: &str, by: &str) -> ! {
     panic!(
         "burn-nested: `{op}` found that the rows of its input are not independent: the function \
@@ -79,10 +81,24 @@ fn mixed(op: &str, by: &str) -> ! {
          row b depends on other input rows. `{op}` seeds every row at once and is only right \
          when output row b depends on input row b alone; a sum or mean over the batch, \
          BatchNorm in training mode or attention across the batch breaks that, even while the \
-         coupling is zero at this point (a gate initialised at zero). Use `jacobian`/`hessian` \
-         for the full derivative, evaluate such layers in inference mode, or, if the coupling \
-         is known not to matter, turn the check off with `with_row_check(false, ..)`"
+         coupling is zero at this point (a gate initialised at zero). {}, evaluate such \
+         layers in inference mode, or, if the coupling is known not to matter, turn the check \
+         off with `with_row_check(false, ..)`",
+        full_derivative(op)
     )
+}
+
+/// The transform that gives the whole derivative of a function whose rows
+/// couple, for the per-row transform `op`.
+fn full_derivative(op: &str) -> &'static str {
+    match op {
+        "batched_jacobian" => {
+            "Use `jacobian` for the full Jacobian (every output entry against every input entry)"
+        }
+        _ => {
+            "Use `hessian` of a scalar (one output row, or their sum) for the full second derivative"
+        }
+    }
 }
 
 /// A fixed direction `[batch, k]` that differs from row to row and from feature
@@ -127,6 +143,7 @@ fn tolerance(dtype: DType) -> f64 {
 /// tolerance times the largest of `scale` (the magnitude rounding is relative
 /// to). NaN results are not judged: they already show. The caller counts the
 /// check ([`count_row_check`]), once however many comparisons it makes.
+#[track_caller]
 pub(crate) fn check_rows<B: Backend, const D: usize>(
     op: &str,
     got: Tensor<B, D>,
@@ -147,9 +164,9 @@ pub(crate) fn check_rows<B: Backend, const D: usize>(
              the per-row derivatives predict (scale {scale:.3e}). `{op}` seeds every row at \
              once and is only right when output row b depends on input row b alone; a layer \
              that mixes rows (BatchNorm in training mode, attention or a sum over the batch) \
-             breaks that. Use `jacobian` for the full derivative, evaluate such layers in \
-             inference mode, or, if the rows are known to be independent, turn the check off \
-             with `with_row_check(false, ..)`"
+             breaks that. {}, evaluate such layers in inference mode, or, if the rows are \
+             known to be independent, turn the check off with `with_row_check(false, ..)`",
+            full_derivative(op)
         );
     }
 }

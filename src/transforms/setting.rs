@@ -51,7 +51,8 @@ impl Setting {
                 "true" | "1" | "on" | "yes" => true,
                 "false" | "0" | "off" | "no" => false,
                 other => panic!(
-                    "burn-nested: {}={other:?} is not understood; use `true` or `false`",
+                    "burn-nested: {}={other:?} is not understood; set it to `true`, `1`, `on` or \
+                     `yes`, or to `false`, `0`, `off` or `no`, or unset it (on by default)",
                     self.env
                 ),
             },

@@ -34,6 +34,7 @@ pub(crate) struct Taylor<B: Backend> {
 /// # Panics
 /// If `f(x)` is not `[batch, 1]`, or the rows are found to couple.
 #[allow(clippy::too_many_arguments)]
+#[track_caller]
 pub(crate) fn taylor_rows<B, F>(
     op: &str,
     f: &F,
@@ -79,6 +80,7 @@ where
 ///
 /// # Panics
 /// Naming `op`, if either equality fails beyond rounding.
+#[track_caller]
 pub(crate) fn check_second_order<B, F>(op: &str, f: &F, x: &Tensor<B, 2>)
 where
     B: Backend,
@@ -134,11 +136,7 @@ where
     let y = with_layout::<B, _>(layout, || {
         crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd))
     });
-    assert!(
-        y.dims() == [batch, 1],
-        "burn-nested: `{op}` needs f(x) shaped [batch, 1] for x shaped [{batch}, {d}], got {:?}",
-        y.dims()
-    );
+    super::validate::per_row_scalar(op, batch, d, &y.dims());
     let (value, t) = split::<B, 2, 3>(y);
     let t = match t {
         Some(t) => t.reshape([layout.lanes(), batch]),

@@ -2,17 +2,27 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
+use super::engine::Cotangent;
 use super::mode::Mode;
 use super::pullback::pullback;
 use super::validate::non_empty_input;
 use crate::layer::NestedFn;
 
-fn check_cotangent<const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
-    assert!(
-        y == v,
-        "burn-nested: `vjp` needs a cotangent shaped like the output: output {y:?}, \
-         cotangent {v:?}"
-    );
+/// The cotangent the caller of `vjp` gave, checked against the output's shape.
+struct Given<B: Backend, const DO: usize>(Tensor<B, DO>);
+
+impl<B: Backend, const DO: usize> Cotangent<B, DO> for Given<B, DO> {
+    #[track_caller]
+    fn at(&self, y: &[usize; DO]) -> Tensor<B, DO> {
+        let v = self.0.dims();
+        assert!(
+            *y == v,
+            "burn-nested: `vjp` needs a cotangent shaped like the output: output {y:?}, \
+             cotangent {v:?}; pass a cotangent with the output's shape (`f(x).dims()`), or, \
+             for a scalar output, use `gradient`, which needs none"
+        );
+        self.0.clone()
+    }
 }
 
 /// `vᵀJ(x)`: the cotangent `v` (shaped like `f(x)`) pulled back to `x`'s shape.
@@ -33,6 +43,7 @@ fn check_cotangent<const DO: usize>(y: &[usize; DO], v: &[usize; DO]) {
 /// # Panics
 /// If `x` has no entries, `v`'s shape differs from `f(x)`'s, or the mode's chunk
 /// is zero.
+#[track_caller]
 pub fn vjp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -50,6 +61,7 @@ where
 ///
 /// # Panics
 /// As [`vjp`].
+#[track_caller]
 pub fn value_and_vjp<B, F, const DI: usize, const DO: usize>(
     f: &F,
     x: Tensor<B, DI>,
@@ -61,8 +73,5 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     non_empty_input("vjp", &x.dims());
-    pullback("vjp", f, x, mode, |dims| {
-        check_cotangent::<DO>(dims, &v.dims());
-        v.clone()
-    })
+    pullback("vjp", f, x, mode, &Given(v))
 }

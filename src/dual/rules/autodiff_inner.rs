@@ -19,7 +19,10 @@ pub(crate) fn refuse(op: &str) -> ! {
     panic!(
         "burn-nested: `{op}` was reached by reverse mode over an `Autodiff` backend (a \
          reverse-mode transform inside a loss), and Burn 0.21's Autodiff cannot differentiate \
-         `{op}`; use forward mode for this derivative (`Mode::AutoForward`)"
+         `{op}`; use forward mode for this derivative: give `jacobian`, `batched_jacobian`, \
+         `gradient`, `vjp`, `laplacian` or the `param_*` transforms `Mode::AutoForward` \
+         (always honoured). `hvp`, `hessian` and `batched_hessian` always take a backward \
+         pass: for them, keep the layer that runs `{op}` out of the function"
     )
 }
 

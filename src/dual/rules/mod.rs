@@ -1,4 +1,4 @@
-//! JVP rules that take more than a line, grouped by kind (see `DESIGN.md`).
+//! JVP rules that take more than a line, grouped by kind (see docs/design.md).
 
 pub(crate) mod autodiff_inner;
 pub(crate) mod binary;
