@@ -32,6 +32,8 @@ use criterion::{BenchmarkId, Criterion};
 mod alloc;
 #[path = "common/poisson.rs"]
 mod poisson;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 use poisson::{Case, METHODS, table};
 
 type Inner = NdArray<f32>;

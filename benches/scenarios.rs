@@ -54,6 +54,8 @@ mod alloc;
 mod case;
 #[path = "common/native.rs"]
 mod native;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 use case::{Case, PathKind, SCENARIOS, Size, median, paired_report, runs, uniform};
 
 // ---------------------------------------------------------------------------

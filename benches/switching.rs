@@ -4,10 +4,13 @@
 //!
 //! `cargo bench --bench switching`
 
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
+
 use burn::tensor::{Tensor, TensorData};
-use burn_nested::scenarios::{Mlp, SumOfSquares};
 use burn_nested::{Mode, StatefulLayer, gradient, jacobian, with_switching};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use scenarios::{Mlp, SumOfSquares};
 
 type Ad = burn_autodiff::Autodiff<burn_ndarray::NdArray<f32>>;
 

@@ -5,12 +5,15 @@
 //!
 //! `cargo bench --features wgpu --bench wgpu_probe` (or carry the binary that
 //! `cargo bench --no-run` builds to a GPU machine and run it there).
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
+
 use std::time::Instant;
 
 use burn::tensor::{Distribution, Tensor, backend::Backend};
-use burn_nested::scenarios::{Mlp, pinn_gradient, pinn_gradient_rowwise, sizes};
 use burn_nested::{Forward, Mode, with_switching};
 use burn_wgpu::Wgpu;
+use scenarios::{Mlp, pinn_gradient, pinn_gradient_rowwise, sizes};
 
 type W = Wgpu;
 type Ad = burn_autodiff::Autodiff<Wgpu>;

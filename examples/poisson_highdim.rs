@@ -18,12 +18,12 @@
 
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use burn_autodiff::Autodiff;
-use burn_nested::scenarios::Mlp;
 use burn_nested::{Forward, Mode, StatefulLayer, Stochastic, laplacian, stochastic_laplacian};
 use clap::{Parser, ValueEnum};
 
@@ -60,6 +60,41 @@ enum Method {
     Both,
 }
 
+/// The network `u`: `Dense(d→64, tanh)`, `Dense(64→64, tanh)`, `Dense(64→1)`,
+/// batch first.
+#[derive(Module, Debug)]
+struct Net<B: Backend> {
+    hidden: Vec<Linear<B>>,
+    output: Linear<B>,
+}
+
+impl<B: Backend> Net<B> {
+    fn new(d: usize, width: usize, device: &B::Device) -> Self {
+        let net = Self {
+            hidden: vec![
+                LinearConfig::new(d, width).init(device),
+                LinearConfig::new(width, width).init(device),
+            ],
+            output: LinearConfig::new(width, 1).init(device),
+        };
+        // Burn draws a parameter lazily, on first use, and each clone of a module
+        // whose parameters are not drawn yet draws its own: draw them now, so the
+        // loss's `StatefulLayer` and the optimizer see the same weights.
+        burn_nested::lift::initialize_params(&net);
+        net
+    }
+}
+
+impl<B: Backend> Forward<B, 2, 2> for Net<B> {
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let h = self
+            .hidden
+            .iter()
+            .fold(x, |h, layer| layer.forward(h).tanh());
+        self.output.forward(h)
+    }
+}
+
 /// `u*(x) = (1/d) Σᵢ sin(π xᵢ)` per row, `[batch, 1]`.
 fn exact<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let d = x.dims()[1];
@@ -82,7 +117,7 @@ fn boundary_points<B: Backend>(n: usize, d: usize, device: &B::Device) -> Tensor
 
 /// The loss of one step.
 fn loss<B: Backend>(
-    net: &Mlp<B>,
+    net: &Net<B>,
     method: Method,
     step: usize,
     probes: usize,
@@ -112,7 +147,7 @@ fn loss<B: Backend>(
 fn train<B: AutodiffBackend>(args: &Args, method: Method, device: &B::Device) -> (f64, f64) {
     B::seed(device, 1);
     let d = args.dim;
-    let mut net = Mlp::<B>::new(&[d, 64, 64, 1], false, device);
+    let mut net = Net::<B>::new(d, 64, device);
     let mut optim = AdamConfig::new().init();
     let (lr, final_lr): (f64, f64) = (3e-3, 3e-4);
     let decay = (final_lr / lr).ln() / args.steps.max(2).saturating_sub(1) as f64;

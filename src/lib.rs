@@ -102,10 +102,6 @@ pub mod engd;
 pub mod layer;
 pub mod lift;
 pub mod params;
-// The seed's models and losses serve the tests, examples and benches; they are
-// not part of the library's documented API.
-#[doc(hidden)]
-pub mod scenarios;
 pub mod transforms;
 
 pub use dual::{Dual, DualTensor};

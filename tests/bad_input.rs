@@ -7,11 +7,12 @@
 //! this file does not repeat them.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
-use burn_nested::scenarios::{Mlp, SumOfSquares};
 use burn_nested::{
     Mode, Pure, StatefulLayer, batched_jacobian, constant, gradient, hvp, jacobian, jvp, jvp_lanes,
     param_gradient, param_jacobian, seed, tangent, value_and_batched_jacobian, value_and_gradient,
@@ -19,6 +20,7 @@ use burn_nested::{
 };
 use common::{Df, F, TanhLinear, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
+use scenarios::{Mlp, SumOfSquares};
 
 type Ad = burn_autodiff::Autodiff<F>;
 
@@ -195,12 +197,7 @@ fn param_gradient_rejects_a_head_with_a_vector_output() {
     let layer = StatefulLayer::new(model);
     rejects(
         || {
-            let _ = param_gradient::<F, _, _, 2, 2, 2>(
-                &layer,
-                x(),
-                burn_nested::scenarios::Square,
-                Mode::Auto,
-            );
+            let _ = param_gradient::<F, _, _, 2, 2, 2>(&layer, x(), scenarios::Square, Mode::Auto);
         },
         &["`param_gradient`", "scalar output"],
     );

@@ -8,6 +8,9 @@
 //!   panic are `#[track_caller]`. The second test records each panic's location
 //!   with a panic hook and checks that it is in this file.
 
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,11 +19,11 @@ use std::sync::Once;
 
 use burn::tensor::{Tensor, TensorData};
 use burn_nested::engd::{Engd, EngdConfig};
-use burn_nested::scenarios::Mlp;
 use burn_nested::{
     Mode, Pure, Stochastic, batched_jacobian, gradient, hessian, hvp, jacobian, jvp, jvp_lanes,
     second_order_operator, seed, stochastic_laplacian, vjp,
 };
+use scenarios::Mlp;
 
 type F = burn_ndarray::NdArray<f64>;
 type Ad = burn_autodiff::Autodiff<F>;

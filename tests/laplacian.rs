@@ -2,13 +2,15 @@
 //! a Poisson residual loss differentiated w.r.t. input and parameters.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use burn::tensor::{Tensor, backend::Backend};
 use burn_nested::check::{DEFAULT_STEP, check_gradients};
-use burn_nested::scenarios::Mlp;
 use burn_nested::{Mode, Pure, StatefulLayer, TensorFn, hvp, laplacian, value_and_laplacian};
 use common::{F, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
+use scenarios::Mlp;
 
 type Ad = burn_autodiff::Autodiff<F>;
 

@@ -2,14 +2,16 @@
 //! train like the original's, and a taped vector receives the gradients.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use burn::tensor::{Tensor, TensorData};
 use burn_nested::Forward;
 use burn_nested::check::param_gradients;
 use burn_nested::params::{flatten_params, num_params, unflatten_params};
-use burn_nested::scenarios::Mlp;
 use common::{Ad, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
+use scenarios::Mlp;
 
 const SIZES: &[usize] = &[2, 4, 3];
 

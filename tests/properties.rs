@@ -8,13 +8,15 @@
 //! failure shows them (and is reproducible: the seeds are fixed).
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use burn::tensor::{Tensor, activation, backend::Backend};
 use burn_nested::Mode;
 use burn_nested::check::{DEFAULT_STEP, check_gradients};
-use burn_nested::scenarios::{self, Hutchinson, Mlp};
 use common::{Check, OpFn, check_op_with, random_data, tensor};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use scenarios::{Hutchinson, Mlp};
 
 type Ad = burn_autodiff::Autodiff<common::F>;
 

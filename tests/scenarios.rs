@@ -2,13 +2,15 @@
 //! differences, switched against naive paths, Hutchinson's three forms.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use burn::tensor::{Tensor, backend::Backend as _};
 use burn_nested::check::{DEFAULT_STEP, check_gradients};
-use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{Mode, PathCounts, path_counts, reset_path_counts, with_switching};
 use common::{F, random_data, tensor, values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use scenarios::{Hutchinson, Mlp, sizes};
 
 type Ad = burn_autodiff::Autodiff<F>;
 

@@ -10,13 +10,16 @@
 //! nested backward — and every tensor its backward step holds — can only show as
 //! resident memory that grows with the number of steps.
 
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
+
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use burn_nested::scenarios::{Mlp, pinn_gradient, sizes};
 use burn_nested::{Mode, path_counts, reset_path_counts};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use scenarios::{Mlp, pinn_gradient, sizes};
 
 type B = burn_autodiff::Autodiff<burn_ndarray::NdArray<f32>>;
 

@@ -1,11 +1,14 @@
 //! The switching settings: environment variable, scoped and global overrides.
 //! One test in its own binary, because the environment is read once per process.
 
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
+
 use burn::tensor::Tensor;
-use burn_nested::scenarios::{Mlp, batched_jacobian_loss, sizes};
 use burn_nested::{
     Mode, path_counts, reset_path_counts, set_switching, switching_enabled, with_switching,
 };
+use scenarios::{Mlp, batched_jacobian_loss, sizes};
 
 type Ad = burn_autodiff::Autodiff<burn_ndarray::NdArray<f64>>;
 

@@ -3,15 +3,18 @@
 //! because the global setting would change the path of every other test running
 //! beside it.
 
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use burn::tensor::Tensor;
-use burn_nested::scenarios::{Mlp, pinn_gradient, sizes};
 use burn_nested::{
     Mode, path_counts, reset_path_counts, set_switching, switching_enabled, with_switching,
 };
+use scenarios::{Mlp, pinn_gradient, sizes};
 
 type Ad = burn_autodiff::Autodiff<burn_ndarray::NdArray<f64>>;
 

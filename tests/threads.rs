@@ -9,6 +9,8 @@
 //! test after [`WATCHDOG`] instead of hanging CI.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
@@ -17,13 +19,13 @@ use std::time::Duration;
 
 use burn::module::AutodiffModule;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use burn_nested::scenarios::{self, Mlp, SumOfSquares, sizes};
 use burn_nested::{
     Mode, StatefulLayer, hvp, jacobian, path_counts, reset_path_counts, switching_enabled, vjp,
     with_switching,
 };
 use common::{F, random_data, tensor, trainable, values};
 use rand::{SeedableRng, rngs::StdRng};
+use scenarios::{Mlp, SumOfSquares, sizes};
 
 type Ad = burn_autodiff::Autodiff<F>;
 

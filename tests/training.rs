@@ -1,14 +1,16 @@
 //! A short training run with a nested loss and Burn's Adam.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, backend::Backend};
 use burn_nested::Mode;
-use burn_nested::scenarios::{Mlp, jacobian_regularization, sizes};
 use common::{F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
+use scenarios::{Mlp, jacobian_regularization, sizes};
 
 type Ad = burn_autodiff::Autodiff<F>;
 

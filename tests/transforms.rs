@@ -2,15 +2,17 @@
 //! errors bad input gets.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use burn::tensor::Tensor;
-use burn_nested::scenarios::{Mlp, SumOfSquares};
 use burn_nested::{
     Mode, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp, jacobian, jvp, jvp_lanes,
     param_jacobian, value_and_jacobian, vjp,
 };
 use common::{F, TanhLinear, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
+use scenarios::{Mlp, SumOfSquares};
 
 const B_ROWS: usize = 3;
 const N_IN: usize = 4;

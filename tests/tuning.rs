@@ -7,18 +7,20 @@
 //! decisions; trials are per thread.
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use std::time::Duration;
 
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
-use burn_nested::scenarios::Mlp;
 use burn_nested::{
     Dual, Mode, NestedFn, StatefulLayer, TUNE_SAMPLES, TUNE_WARMUP, TunedPath, jacobian,
     path_counts, reset_path_counts, tuning_decisions, with_tuning,
 };
 use common::{Ad, F, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
+use scenarios::Mlp;
 
 /// Trial calls before a decision: warm-up and timed calls on each path.
 const TRIAL_CALLS: usize = 2 * (TUNE_WARMUP + TUNE_SAMPLES);

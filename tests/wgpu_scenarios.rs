@@ -4,14 +4,16 @@
 #![cfg(feature = "wgpu")]
 
 mod common;
+#[path = "../scenarios/mod.rs"]
+mod scenarios;
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_nested::params::{flatten_params, unflatten_params};
-use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{Mode, with_switching};
 use burn_wgpu::Wgpu;
 use common::{F, F32_SCENARIO_TOL, random_data, values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use scenarios::{Hutchinson, Mlp, sizes};
 
 type Ad = burn_autodiff::Autodiff<F>;
 type Wad = burn_autodiff::Autodiff<Wgpu>;

@@ -2,18 +2,19 @@
 //! data at seed or bench size, its training step on each path (switched, naive,
 //! plain Burn), and the paired timing that alternates the paths. Shared by
 //! `benches/scenarios.rs` and the inner-backend bench in `benches/backends/`
-//! (included with `#[path]`; that crate also declares `mod native`).
+//! (included with `#[path]`; each including crate also declares `mod native` and
+//! `mod scenarios`, the shared `scenarios/mod.rs`).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_autodiff::Autodiff;
-use burn_nested::scenarios::{self, Hutchinson, Mlp, sizes};
 use burn_nested::{
     Mode, TUNE_SAMPLES, TUNE_WARMUP, clear_tuning, tuning_decisions, with_switching,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::native::{self, NativeMlp};
+use crate::scenarios::{self, Hutchinson, Mlp, sizes};
 
 /// Seed size or bench size (docs/scenarios.md).
 #[derive(Clone, Copy)]

@@ -11,7 +11,8 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
-use burn_nested::scenarios::Mlp;
+
+use crate::scenarios::Mlp;
 
 /// `Mlp`'s parameters as plain tensors on the outer tape (`Autodiff<B>`), so the
 /// outer gradient reaches the same parameter leaves as the other paths.

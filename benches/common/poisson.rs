@@ -2,18 +2,20 @@
 //! `d → width → width → width → 1`, a batch of points, the loss
 //! `mean((Δu + Σ sin xᵢ)²)` and its parameter gradients, with the Laplacian taken
 //! by each method; and the `--table` report that alternates the methods. Shared
-//! with `benches/backends` through `#[path]`.
+//! with `benches/backends` through `#[path]`; each including crate also declares
+//! `mod scenarios`, the shared `scenarios/mod.rs`.
 
 use std::time::{Duration, Instant};
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn_autodiff::Autodiff;
-use burn_nested::scenarios::Mlp;
 use burn_nested::{
     Mode, StatefulLayer, Stochastic, laplacian, stochastic_laplacian, with_switching,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use crate::scenarios::Mlp;
 
 pub const METHODS: [&str; 3] = ["forward-laplacian", "forward-over-reverse", "stochastic-k8"];
 
@@ -33,7 +35,8 @@ impl<B: Backend> Case<B> {
             .map(|_| rng.random_range(-1.0..1.0))
             .collect();
         Self {
-            // The seed's tanh MLP: tanh after every layer but the last.
+            // The scenarios' tanh MLP (docs/scenarios.md): tanh after every layer
+            // but the last.
             net: Mlp::new(&[d, width, width, width, 1], false, &device),
             x: TensorData::new(x, [batch, d]),
             batch,

@@ -1,22 +1,32 @@
 //! Plumbing shared by the scenario examples: the command line, the seed-size f64
 //! check against central differences, and the optional wgpu comparison.
 //!
-//! Each example describes its scenario with [`Scenario`] and calls [`main`].
+//! Each example defines its model and its loss with burn-nested's public API,
+//! describes them with [`Scenario`] and calls [`main`]. Nothing here is needed to
+//! use burn-nested: it only checks what the example computes.
 // Each example uses a different part of this module.
 #![allow(dead_code)]
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, HasAutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
 use burn_nested::check::{
     DEFAULT_STEP, GradientCheck, check_gradients, param_gradients_or_zeros, scalar,
 };
-use burn_nested::scenarios::Mlp;
 use clap::{Parser, ValueEnum};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// The f64 reference backend with reverse mode.
 pub type Ad = Autodiff<burn_ndarray::NdArray<f64>>;
+
+/// wgpu in f32 with reverse mode, the backend of `--device wgpu`.
+#[cfg(feature = "wgpu")]
+pub type WgpuAd = Autodiff<burn_wgpu::Wgpu<f32>>;
+/// Without the `wgpu` feature `--device wgpu` exits before running anything
+/// ([`check_device`]); the alias only keeps [`main`]'s bounds the same.
+#[cfg(not(feature = "wgpu"))]
+pub type WgpuAd = Ad;
 
 /// ∞-norm(AD − FD) allowed in f64 at seed size (docs/scenarios.md).
 pub const FD_TOL: f64 = 1e-6;
@@ -48,18 +58,38 @@ pub struct Args {
 /// A scenario of docs/scenarios.md at seed size: its model, its input and its loss in
 /// one or more forms (which must agree).
 pub trait Scenario {
+    /// The model on any backend: a `#[derive(Module)]` struct of the example.
+    type Model<B: Backend>: Module<B>;
     /// Name printed in the report.
     const NAME: &'static str;
-    /// Layer widths of the model.
-    const SIZES: &'static [usize];
-    /// Whether the model has a `BatchNorm` after its first layer.
-    const BATCH_NORM: bool = false;
     /// Names of the loss's forms (one entry for a single form).
     const FORMS: &'static [&'static str];
+    /// A model on `device` with its parameters initialized (not lazy), drawn from
+    /// the backend's random generator.
+    fn model<B: Backend>(device: &B::Device) -> Self::Model<B>;
     /// The input `x`, f64.
     fn input(&self) -> TensorData;
     /// Form `form` of the loss on any backend.
-    fn loss<B: Backend>(&self, form: usize, model: &Mlp<B>, x: Tensor<B, 2>) -> Tensor<B, 1>;
+    fn loss<B: Backend>(
+        &self,
+        form: usize,
+        model: &Self::Model<B>,
+        x: Tensor<B, 2>,
+    ) -> Tensor<B, 1>;
+}
+
+/// What the gradient checks need of a model on the autodiff backend `A`; every
+/// `#[derive(Module)]` struct has it.
+pub trait AdModel<A: AutodiffBackend>:
+    AutodiffModule<A, InnerModule: HasAutodiffModule<A, TrainModule = Self>>
+{
+}
+
+impl<A, M> AdModel<A> for M
+where
+    A: AutodiffBackend,
+    M: AutodiffModule<A, InnerModule: HasAutodiffModule<A, TrainModule = M>>,
+{
 }
 
 /// Uniform f64 data in `[lo, hi)`, reproducible from `seed`.
@@ -86,30 +116,27 @@ pub fn tensor<B: Backend>(data: &TensorData, device: &B::Device) -> Tensor<B, 2>
 }
 
 /// The seed-size model of `S` in f64, initialized from a fixed seed.
-fn reference_model<S: Scenario>() -> Mlp<Ad> {
+fn reference_model<S: Scenario>() -> S::Model<Ad> {
     let device = Default::default();
     Ad::seed(&device, 0);
-    let model = Mlp::new(S::SIZES, S::BATCH_NORM, &device);
-    // Burn's parameters are lazy, and each clone of an uninitialized module draws
-    // its own values: initialize once so every loss below sees the same weights.
-    burn_nested::lift::initialize_params(&model);
-    model
+    S::model::<Ad>(&device)
 }
 
 /// Loss value, input gradient and flat parameter gradient by reverse mode.
-fn ad_gradients<B, S>(s: &S, form: usize, model: &Mlp<Autodiff<B>>) -> (f64, Vec<f64>, Vec<f64>)
+fn ad_gradients<A, S>(s: &S, form: usize, model: &S::Model<A>) -> (f64, Vec<f64>, Vec<f64>)
 where
-    B: Backend,
+    A: AutodiffBackend,
     S: Scenario,
+    S::Model<A>: AdModel<A>,
 {
     let device = model.devices().into_iter().next().expect("a device");
-    let x = tensor::<Autodiff<B>>(&s.input(), &device).require_grad();
+    let x = tensor::<A>(&s.input(), &device).require_grad();
     let loss = s.loss(form, model, x.clone());
     let value = scalar(loss.clone());
     let grads = loss.backward();
     let gx = x
         .grad(&grads)
-        .map(|g| to_f64(g))
+        .map(to_f64)
         .unwrap_or_else(|| vec![0.0; s.input().num_elements()]);
     // `parameter_jacobian`'s loss never reaches the last bias (its Jacobian column
     // is constant); the finite differences confirm the zeros.
@@ -138,7 +165,11 @@ fn fail(message: String) -> ! {
 
 /// Parses the command line, runs every form of the scenario and exits non-zero if
 /// a gradient is off.
-pub fn main<S: Scenario>(s: S) {
+pub fn main<S: Scenario>(s: S)
+where
+    S::Model<Ad>: AdModel<Ad>,
+    S::Model<WgpuAd>: AdModel<WgpuAd>,
+{
     let args = Args::parse();
     check_device(args.device);
     let model = reference_model::<S>();
@@ -201,7 +232,7 @@ fn agree(results: &[(f64, Vec<f64>, Vec<f64>)]) {
 
 /// Copies every float tensor of `from` (in visiting order) into `to`, keeping `to`'s
 /// parameter ids and trainable flags: the same model on another backend.
-pub fn copy_weights<A: Backend, B: Backend>(from: &Mlp<A>, to: Mlp<B>) -> Mlp<B> {
+pub fn copy_weights<A: Backend, B: Backend, M: Module<B>>(from: &impl Module<A>, to: M) -> M {
     struct Collect(Vec<TensorData>);
     impl<A: Backend> ModuleVisitor<A> for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
@@ -228,17 +259,21 @@ pub fn copy_weights<A: Backend, B: Backend>(from: &Mlp<A>, to: Mlp<B>) -> Mlp<B>
 #[cfg(feature = "wgpu")]
 mod wgpu {
     use super::*;
-    use burn_wgpu::{Wgpu, WgpuDevice};
+    use burn_wgpu::WgpuDevice;
 
     /// Runs every form on wgpu in f32 with the reference model's weights and
     /// compares loss and gradients with the f64 results.
-    pub fn compare<S: Scenario>(s: &S, model: &Mlp<Ad>, reference: &[(f64, Vec<f64>, Vec<f64>)]) {
+    pub fn compare<S: Scenario>(
+        s: &S,
+        model: &S::Model<Ad>,
+        reference: &[(f64, Vec<f64>, Vec<f64>)],
+    ) where
+        S::Model<WgpuAd>: AdModel<WgpuAd>,
+    {
         let device = WgpuDevice::default();
-        let fresh = Mlp::<Autodiff<Wgpu<f32>>>::new(S::SIZES, S::BATCH_NORM, &device);
-        burn_nested::lift::initialize_params(&fresh);
-        let model = copy_weights(model, fresh);
+        let model = copy_weights(model, S::model::<WgpuAd>(&device));
         for (form, (value, gx, gp)) in reference.iter().enumerate() {
-            let (v, x, p) = ad_gradients::<Wgpu<f32>, S>(s, form, &model);
+            let (v, x, p) = ad_gradients::<WgpuAd, S>(s, form, &model);
             let rel = |a: &[f64], b: &[f64]| inf_norm_diff(a, b) / inf_norm(b).max(1.0);
             let (ev, ex, ep) = (rel(&[v], &[*value]), rel(&x, gx), rel(&p, gp));
             println!(
@@ -258,7 +293,7 @@ mod wgpu {
 mod wgpu {
     use super::*;
 
-    pub fn compare<S: Scenario>(_: &S, _: &Mlp<Ad>, _: &[(f64, Vec<f64>, Vec<f64>)]) {
+    pub fn compare<S: Scenario>(_: &S, _: &S::Model<Ad>, _: &[(f64, Vec<f64>, Vec<f64>)]) {
         unreachable!("check_device exits first without the wgpu feature")
     }
 }

@@ -58,9 +58,9 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 /// Inside a loss with switching on, `Mode::AutoReverse` and `Mode::Auto` take
 /// forward lanes (one per input feature, chunked within
 /// [`LANE_BUDGET`](crate::transforms::policy::LANE_BUDGET)): they return the same
-/// Jacobian faster (see the README's switching section). Forward lanes are also
-/// taken whenever a backward pass would differentiate another function (see
-/// [`jacobian`](crate::jacobian)).
+/// Jacobian faster (see docs/modes-and-switching.md, "Automatic switching").
+/// Forward lanes are also taken whenever a backward pass would differentiate
+/// another function (see [`jacobian`](crate::jacobian)).
 ///
 /// # Panics
 /// If `x` or `f(x)` has no entries, the output batch size differs from the

@@ -61,7 +61,8 @@ pub fn row_check_enabled() -> bool {
 /// lanes and a read of two numbers from the device. Turning the guard off makes
 /// a coupled function's per-row results silently wrong: do it only for a
 /// function whose rows are known to be independent, or whose coupling is known
-/// not to matter. See the README's guarantee section.
+/// not to matter. See docs/modes-and-switching.md, "Per-row transforms: the row
+/// guard".
 pub fn set_row_check(enabled: bool) {
     ROW_CHECK.set(enabled)
 }

@@ -24,6 +24,8 @@ mod native;
 mod poisson;
 #[path = "../../../examples/pinn/problem.rs"]
 mod problem;
+#[path = "../../../scenarios/mod.rs"]
+mod scenarios;
 #[allow(dead_code)] // The grid helpers' plotting half is the example's.
 #[path = "../../../examples/pinn/train.rs"]
 mod train;

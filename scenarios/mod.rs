@@ -1,5 +1,12 @@
+// Each test or bench binary that includes this module uses only part of it (and
+// of its re-exports).
+#![allow(dead_code, unused_imports)]
 //! The reference scenarios of docs/scenarios.md (nested losses in Burn layout),
-//! shared by the tests, the examples and the benchmarks.
+//! shared by the tests and the benchmarks, which include this file with
+//! `#[path = "../scenarios/mod.rs"] mod scenarios;` (from `tests/` or
+//! `benches/`). It is not part of the library's API and uses only the public API
+//! of `burn_nested`. The scenario examples write the same models and losses in
+//! their own files.
 //!
 //! | scenario | model | derivative inside the loss |
 //! |---|---|---|
@@ -18,7 +25,7 @@ pub use losses::{
 };
 pub use model::Mlp;
 
-/// Layer widths of the seed-size models.
+/// Layer widths of the seed-size models (docs/scenarios.md, "Sizes").
 pub mod sizes {
     /// `jacobian_regularization` (with `BatchNorm` after the first layer).
     pub const JACOBIAN_REGULARIZATION: &[usize] = &[2, 4, 2];

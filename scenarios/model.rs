@@ -1,10 +1,11 @@
-//! The seed's models: dense `tanh` layers, optionally a `BatchNorm` after the first.
+//! The scenarios' models (docs/scenarios.md): dense `tanh` layers, optionally a
+//! `BatchNorm` after the first.
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
-use crate::layer::Forward;
+use burn_nested::Forward;
 
 /// `Dense(a→b, tanh)` layers (the last one without `tanh`), batch first, with an
 /// optional `BatchNorm` after the first layer.
@@ -27,7 +28,7 @@ impl<B: Backend> Mlp<B> {
     pub fn new(sizes: &[usize], batch_norm: bool, device: &B::Device) -> Self {
         assert!(
             sizes.len() >= 2,
-            "burn-nested: `Mlp::new` needs at least an input and an output size, got {sizes:?}; \
+            "`Mlp::new` needs at least an input and an output size, got {sizes:?}; \
              pass the widths [input, hidden.., output]"
         );
         let layers = sizes
@@ -36,7 +37,7 @@ impl<B: Backend> Mlp<B> {
             .collect();
         let norm = batch_norm.then(|| BatchNormConfig::new(sizes[1]).init(device));
         let model = Self { layers, norm };
-        crate::lift::initialize_params(&model);
+        burn_nested::lift::initialize_params(&model);
         model
     }
 }
@@ -47,7 +48,8 @@ impl<B: Backend> Forward<B, 2, 2> for Mlp<B> {
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(h);
-            // The seed's Chain: Dense(2→4, tanh), BatchNorm(4), Dense(4→2).
+            // jacobian_regularization's model (docs/scenarios.md): Dense(2→4, tanh),
+            // BatchNorm(4), Dense(4→2).
             if i < last {
                 h = h.tanh();
             }

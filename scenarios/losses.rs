@@ -2,13 +2,14 @@
 //! derivative of the model.
 
 use burn::tensor::{Tensor, backend::Backend};
+use burn_nested::{
+    Mode, StatefulLayer, batched_jacobian, gradient, jacobian, jvp, param_jacobian, vjp,
+};
 
 use super::model::Mlp;
-use crate::layer::StatefulLayer;
-use crate::transforms::{Mode, batched_jacobian, gradient, jacobian, jvp, param_jacobian, vjp};
 
-crate::tensor_fn!(pub SumOfSquares, |y: 2| -> 1 { (y.clone() * y).sum() });
-crate::tensor_fn!(pub Square, |y: 2| -> 2 { y.clone() * y });
+burn_nested::tensor_fn!(pub SumOfSquares, |y: 2| -> 1 { (y.clone() * y).sum() });
+burn_nested::tensor_fn!(pub Square, |y: 2| -> 2 { y.clone() * y });
 
 fn sum_sq<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 1> {
     (t.clone() * t).sum()
