@@ -27,7 +27,7 @@ mod row_net;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{ElementConversion, Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 use clap::Parser;
 
@@ -100,7 +100,7 @@ fn run(args: &Args) -> Result<f64, Box<dyn std::error::Error>> {
     let points_ad = Tensor::<Ad, 2>::from_inner(points.clone());
     let loss = |m: &PinnNet<Inner>| {
         let r = residuals(&StatefulLayer::from_ref(m), points.clone());
-        (r.clone() * r).mean().into_scalar()
+        (r.clone() * r).mean().into_scalar().elem::<f64>()
     };
     let engd = Engd::new(
         EngdConfig::new()
