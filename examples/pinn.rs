@@ -108,10 +108,15 @@ fn run<B: AutodiffBackend>(
             .progress_chars("=> "),
     );
     let start = Instant::now();
+    // When each step ended, in seconds since the start: the first step carries
+    // the start-up (kernel compilation and autotuning on a GPU), the rest the
+    // steady cost.
+    let mut ends = Vec::with_capacity(config.steps);
     // Pinning the reverse path inside the loss needs switching off.
     let switching = !matches!(args.laplacian, LaplacianPath::Reverse);
     let trained = burn_nested::with_switching(switching, || {
         train::train::<B>(&config, &device, |_, loss| {
+            ends.push(start.elapsed().as_secs_f64());
             bar.set_message(format!("{loss:.3e}"));
             bar.inc(1);
         })
@@ -131,12 +136,28 @@ fn run<B: AutodiffBackend>(
         1e3 * seconds / config.steps.max(1) as f64,
         trained.losses.last().copied().unwrap_or(f64::NAN)
     );
+    if let Some((first, steady)) = start_up(&ends) {
+        println!(
+            "first step {first:.2} s; then {:.2} ms per step (median of the second half)",
+            1e3 * steady
+        );
+    }
     println!("relative L2 error on a {GRID}×{GRID} grid: {error:.3e}");
     println!(
         "wrote pinn_solution.png, pinn_loss.png, pinn_loss.csv to {}",
         args.out.display()
     );
     Ok(())
+}
+
+/// The first step's time and the median step time over the second half of the
+/// run, from the steps' end times; `None` for fewer than two steps.
+fn start_up(ends: &[f64]) -> Option<(f64, f64)> {
+    let mut steps: Vec<f64> = ends.windows(2).map(|w| w[1] - w[0]).collect();
+    let first = *ends.first()?;
+    let mut late = steps.split_off(steps.len() / 2);
+    late.sort_by(f64::total_cmp);
+    Some((first, *late.get(late.len() / 2)?))
 }
 
 fn main() {
