@@ -74,7 +74,8 @@
 //!   [`NestedFn`].
 //! - **Paths**: [`Mode`]; automatic switching ([`with_switching`],
 //!   [`set_switching`]), measured switching ([`with_tuning`],
-//!   [`tuning_decisions`]), the per-row guard ([`with_row_check`]), and
+//!   [`tuning_decisions`]; [`save_tuning`] and [`load_tuning`] keep its
+//!   decisions across runs), the per-row guard ([`with_row_check`]), and
 //!   [`path_counts`] to see which path ran.
 //! - **Forward mode by hand**: [`Dual`], [`seed`], [`tangent`], [`primal`],
 //!   [`lift_module`] (module [`lift`]).

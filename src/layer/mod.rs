@@ -8,8 +8,8 @@ mod param_view;
 mod stateful;
 
 pub use forward::Forward;
-pub(crate) use nested_fn::key_of;
 pub use nested_fn::{After, NestedFn, Pure, TensorFn, Then};
+pub(crate) use nested_fn::{PortableHash, key_of};
 pub use nested_model::NestedModel;
 pub use param_view::ParamView;
 pub use stateful::{ReverseDual, StatefulLayer};

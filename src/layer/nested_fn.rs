@@ -35,6 +35,25 @@ pub trait NestedFn<B: Backend, const DI: usize, const DO: usize> {
     fn structure_key(&self) -> Option<u64> {
         None
     }
+
+    /// An identity of the function's structure that is the same in every run of
+    /// the same program (the same build), where
+    /// [`structure_key`](Self::structure_key) is not: Burn draws parameter ids at
+    /// random in every process. A [`StatefulLayer`](crate::StatefulLayer) hashes
+    /// its model's type and the shapes of its parameters in visiting order,
+    /// compositions combine their parts, with a hash fixed by burn-nested (64-bit
+    /// FNV-1a) rather than std's. Tuning decisions saved to a file
+    /// ([`save_tuning`](crate::save_tuning)) are matched on it when loaded
+    /// ([`load_tuning`](crate::load_tuning)) in a later run. `None` (the default)
+    /// keeps the function's decisions out of the file; they are still made and
+    /// kept for the process.
+    ///
+    /// Two functions with the same key should compute the same kind of function
+    /// at the same cost: layers of one type with parameters of the same shapes
+    /// share a key whatever their values.
+    fn portable_key(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A hash of `parts`, for [`NestedFn::structure_key`].
@@ -43,6 +62,49 @@ pub(crate) fn key_of(parts: impl core::hash::Hash) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     parts.hash(&mut h);
     h.finish()
+}
+
+/// A hash that is the same in every run of one build, for
+/// [`NestedFn::portable_key`]: 64-bit FNV-1a over bytes written explicitly (std's
+/// `DefaultHasher` and `Hash` impls promise no stability). Strings are written
+/// with their length first, so `("ab", "c")` and `("a", "bc")` differ.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PortableHash(u64);
+
+impl PortableHash {
+    /// The hash of nothing yet, then `tag` (what kind of function this is).
+    pub(crate) fn new(tag: &str) -> Self {
+        Self(0xcbf2_9ce4_8422_2325).str(tag)
+    }
+
+    fn bytes(mut self, bytes: &[u8]) -> Self {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self
+    }
+
+    /// Adds a number (as its 8 little-endian bytes, whatever the platform).
+    pub(crate) fn u64(self, value: u64) -> Self {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    /// Adds a string, its length first.
+    pub(crate) fn str(self, s: &str) -> Self {
+        self.u64(s.len() as u64).bytes(s.as_bytes())
+    }
+
+    /// Adds a shape, its rank first.
+    pub(crate) fn dims(self, dims: &[usize]) -> Self {
+        dims.iter()
+            .fold(self.u64(dims.len() as u64), |h, &d| h.u64(d as u64))
+    }
+
+    /// The hash.
+    pub(crate) fn finish(self) -> u64 {
+        self.0
+    }
 }
 
 impl<B: Backend, const DI: usize, const DO: usize, T: NestedFn<B, DI, DO> + ?Sized>
@@ -65,6 +127,10 @@ impl<B: Backend, const DI: usize, const DO: usize, T: NestedFn<B, DI, DO> + ?Siz
 
     fn structure_key(&self) -> Option<u64> {
         (**self).structure_key()
+    }
+
+    fn portable_key(&self) -> Option<u64> {
+        (**self).portable_key()
     }
 }
 
@@ -104,6 +170,15 @@ impl<B: Backend, const DI: usize, const DO: usize, F: TensorFn<DI, DO>> NestedFn
     /// whatever data it holds.
     fn structure_key(&self) -> Option<u64> {
         Some(key_of(core::any::type_name::<F>()))
+    }
+
+    /// The function's type name, hashed the same way in every run.
+    fn portable_key(&self) -> Option<u64> {
+        Some(
+            PortableHash::new("pure")
+                .str(core::any::type_name::<F>())
+                .finish(),
+        )
     }
 }
 
@@ -223,6 +298,12 @@ where
         let inner = self.inner.structure_key()?;
         Some(key_of(("then", inner, core::any::type_name::<F>())))
     }
+
+    fn portable_key(&self) -> Option<u64> {
+        let inner = self.inner.portable_key()?;
+        let h = PortableHash::new("then").u64(inner);
+        Some(h.str(core::any::type_name::<F>()).finish())
+    }
 }
 
 /// `outer ∘ f`: a tensor function applied before a nested function (a nested
@@ -260,6 +341,12 @@ where
     fn structure_key(&self) -> Option<u64> {
         let outer = self.outer.structure_key()?;
         Some(key_of(("after", outer, core::any::type_name::<F>())))
+    }
+
+    fn portable_key(&self) -> Option<u64> {
+        let outer = self.outer.portable_key()?;
+        let h = PortableHash::new("after").u64(outer);
+        Some(h.str(core::any::type_name::<F>()).finish())
     }
 }
 

@@ -91,6 +91,13 @@ where
         let layer = NestedFn::<B, DI, DO>::structure_key(self.layer)?;
         Some(super::key_of(("params_at", layer, self.input.dims())))
     }
+
+    /// The layer's portable key and the fixed input's shape.
+    fn portable_key(&self) -> Option<u64> {
+        let layer = NestedFn::<B, DI, DO>::portable_key(self.layer)?;
+        let h = super::PortableHash::new("params_at").u64(layer);
+        Some(h.dims(&self.input.dims()).finish())
+    }
 }
 
 /// `module` with its trainable parameters taken from `params`, checking the length.

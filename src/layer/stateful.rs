@@ -138,6 +138,31 @@ where
         let ids: Vec<u64> = ids.0.iter().map(|id| id.val()).collect();
         Some(super::nested_fn::key_of((core::any::type_name::<M>(), ids)))
     }
+
+    /// The model's type and the shapes of its parameters in visiting order (float,
+    /// int and bool tensors, each tagged): the same in every run of one program,
+    /// where parameter ids are drawn anew. Two models of one type and shapes
+    /// share it.
+    fn portable_key(&self) -> Option<u64> {
+        use super::PortableHash;
+        use burn::module::Param;
+        use burn::tensor::{Bool, Int};
+        struct Shapes(PortableHash);
+        impl<B: Backend> burn::module::ModuleVisitor<B> for Shapes {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                self.0 = self.0.str("float").dims(param.lazy_shape().as_slice());
+            }
+            fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+                self.0 = self.0.str("int").dims(param.lazy_shape().as_slice());
+            }
+            fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<B, D, Bool>>) {
+                self.0 = self.0.str("bool").dims(param.lazy_shape().as_slice());
+            }
+        }
+        let mut shapes = Shapes(PortableHash::new("layer").str(core::any::type_name::<M>()));
+        self.model.visit(&mut shapes);
+        Some(shapes.0.finish())
+    }
 }
 
 /// The model `M` (on `B`) lifted to `Autodiff<Dual<B>>`.

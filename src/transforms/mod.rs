@@ -41,6 +41,6 @@ pub use switching::{
 };
 pub use tune::{
     TUNE_CACHE, TUNE_ENV, TUNE_SAMPLES, TUNE_WARMUP, TunedPath, TuningDecision, clear_tuning,
-    set_tuning, tuning_decisions, tuning_enabled, with_tuning,
+    load_tuning, save_tuning, set_tuning, tuning_decisions, tuning_enabled, with_tuning,
 };
 pub use vjp::{value_and_vjp, vjp};

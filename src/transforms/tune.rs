@@ -16,9 +16,19 @@
 //! interleaved from several threads would not time a step) and one key at a
 //! time (two keys switching paths on the same steps would time each other's
 //! choices); the other keys keep the shape rule's path meanwhile.
+//!
+//! Decisions can be kept across runs, as FFTW keeps its "wisdom":
+//! [`save_tuning`] writes them to a text file, [`load_tuning`] reads them back,
+//! and a later run of the same program takes the same paths with no trial.
+//! Loaded decisions match on the function's
+//! [`portable_key`](crate::NestedFn::portable_key), which (unlike its
+//! `structure_key`, built on parameter ids Burn draws at random) is the same in
+//! every run.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::Path as FilePath;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
@@ -132,10 +142,44 @@ pub(crate) struct Key {
     device: String,
     input_dims: Vec<usize>,
     structure: u64,
+    /// The function's [`NestedFn::portable_key`], when it has one.
+    portable: Option<u64>,
     inside: bool,
 }
 
+/// What identifies a decision across runs: a [`Key`] with the function's
+/// portable key in place of its structure key. Loaded decisions are kept under
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Portable {
+    transform: String,
+    backend: String,
+    device: String,
+    input_dims: Vec<usize>,
+    structure: u64,
+    inside: bool,
+}
+
+/// A decision read from a file, waiting for a call with its [`Portable`] key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Loaded {
+    chosen: TunedPath,
+    forward_ms: f64,
+    reverse_ms: f64,
+}
+
 impl Key {
+    fn portable(&self) -> Option<Portable> {
+        Some(Portable {
+            transform: self.transform.to_string(),
+            backend: self.backend.to_string(),
+            device: self.device.clone(),
+            input_dims: self.input_dims.clone(),
+            structure: self.portable?,
+            inside: self.inside,
+        })
+    }
+
     fn decision(&self, chosen: TunedPath, forward_ms: f64, reverse_ms: f64) -> TuningDecision {
         TuningDecision {
             transform: self.transform,
@@ -180,6 +224,7 @@ where
         device: format!("{:?}", x.device()),
         input_dims: x.dims().to_vec(),
         structure: f.structure_key()?,
+        portable: f.portable_key(),
         inside,
     })
 }
@@ -230,17 +275,62 @@ const CLEARLY_SLOWER: f64 = 3.0;
 /// abandoned (a one-off call, not a loop), so it cannot block the keys after it.
 const ABANDON_AFTER_TICKS: u64 = 256;
 
-static DECISIONS: LazyLock<Mutex<HashMap<Key, TuningDecision>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// The decisions of the process: those in use, and those loaded from a file.
+#[derive(Debug, Default)]
+struct Store {
+    /// Decisions made in this run, or loaded and met by a call (at most
+    /// [`TUNE_CACHE`]).
+    made: HashMap<Key, TuningDecision>,
+    /// Decisions loaded by [`load_tuning`], by portable key.
+    loaded: HashMap<Portable, Loaded>,
+}
+
+impl Store {
+    fn remember(&mut self, key: &Key, decision: TuningDecision) {
+        let map = &mut self.made;
+        if map.len() >= TUNE_CACHE && !map.contains_key(key) {
+            let evicted = map.keys().next().cloned();
+            if let Some(k) = evicted {
+                map.remove(&k);
+            }
+        }
+        map.insert(key.clone(), decision);
+    }
+}
+
+static DECISIONS: LazyLock<Mutex<Store>> = LazyLock::new(|| Mutex::new(Store::default()));
 
 thread_local! {
     static TRIALS: RefCell<Trials> = RefCell::new(Trials::default());
 }
 
-fn decisions() -> std::sync::MutexGuard<'static, HashMap<Key, TuningDecision>> {
+fn decisions() -> std::sync::MutexGuard<'static, Store> {
     // A panic while the lock was held (in a user's function, elsewhere) leaves the
-    // map intact: every insert is a single call.
+    // maps intact: every change is a single call.
     DECISIONS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The decision for `key`: one in use, else a loaded one for its portable key
+/// (then put in use).
+fn decided(key: &Key) -> Option<TunedPath> {
+    let mut store = decisions();
+    if let Some(d) = store.made.get(key) {
+        return Some(d.chosen);
+    }
+    if store.loaded.is_empty() {
+        return None;
+    }
+    let l = *store.loaded.get(&key.portable()?)?;
+    store.remember(key, key.decision(l.chosen, l.forward_ms, l.reverse_ms));
+    drop(store);
+    // A trial of this key begun before the load is over.
+    TRIALS.with(|t| {
+        let trials = &mut *t.borrow_mut();
+        if trials.active.as_ref().is_some_and(|a| a.key == *key) {
+            trials.active = None;
+        }
+    });
+    Some(l.chosen)
 }
 
 fn other(path: Path) -> Path {
@@ -280,8 +370,8 @@ pub(crate) fn choose(key: Option<&Key>, rule: Path, worth: impl FnOnce() -> bool
     let Some(key) = key else {
         return rule;
     };
-    if let Some(d) = decisions().get(key) {
-        return d.chosen.into();
+    if let Some(chosen) = decided(key) {
+        return chosen.into();
     }
     let starting = TRIALS.with(|t| t.borrow().active.as_ref().is_none_or(|a| a.key != *key));
     if starting && !worth() {
@@ -374,25 +464,300 @@ pub(crate) fn reverse_refused(key: Option<&Key>) {
 }
 
 fn remember(key: &Key, decision: TuningDecision) {
-    let mut map = decisions();
-    if map.len() >= TUNE_CACHE && !map.contains_key(key) {
-        let evicted = map.keys().next().cloned();
-        if let Some(k) = evicted {
-            map.remove(&k);
+    decisions().remember(key, decision);
+}
+
+/// Every decision in use in this process, for every thread: those measured
+/// switching made, and those loaded by [`load_tuning`] that a call has met
+/// (with the times the file holds). Loaded decisions no call has met yet are
+/// not listed; [`save_tuning`] writes them.
+pub fn tuning_decisions() -> Vec<TuningDecision> {
+    decisions().made.values().cloned().collect()
+}
+
+/// Forgets every decision, loaded ones included, and this thread's trials in
+/// progress; the next calls measure again.
+pub fn clear_tuning() {
+    let mut store = decisions();
+    store.made.clear();
+    store.loaded.clear();
+    drop(store);
+    TRIALS.with(|t| t.borrow_mut().active = None);
+}
+
+/// The first line of a file of tuning decisions, with the format's version.
+const FILE_HEADER: &str = "burn-nested tuning decisions v1";
+
+/// The line after the header that names the columns (a comment).
+const FILE_COLUMNS: &str = "# transform\tbackend\tdevice\tinput_dims\tportable_key\t\
+                            inside_loss\tchosen\tforward_ms\treverse_ms";
+
+/// Writes every decision of this process to the text file at `path`
+/// (replacing it), so a later run of the same program can [`load_tuning`] it
+/// and take the same paths with no trial, as FFTW keeps its "wisdom". Returns
+/// how many decisions were written: those in use (see [`tuning_decisions`])
+/// and those loaded that no call has met.
+///
+/// A decision is written only when its function has a
+/// [`portable_key`](crate::NestedFn::portable_key) ([`StatefulLayer`](crate::StatefulLayer),
+/// [`Pure`](crate::Pure), their compositions and parameter views do; a
+/// hand-written [`NestedFn`] has none unless it implements one).
+///
+/// The file is plain text: the line `burn-nested tuning decisions v1`, a
+/// comment line naming the columns, then one decision per line, sorted, its
+/// fields separated by tabs: transform, backend type name, device (`Debug`
+/// form), input dims (`16,2`), portable key (16 hex digits), inside a loss
+/// (`true`/`false`), the path kept (`Forward`/`Reverse`), and both paths'
+/// milliseconds per step (`NaN` when not timed). A tab, newline, carriage
+/// return or backslash within a field is written `\t`, `\n`, `\r`, `\\`.
+/// It is valid for reruns of the same program built the same way (type names
+/// and the keys' hash are those of one build), with the same shapes, backend
+/// and device; a decision that no call matches is simply unused. See docs/modes-and-switching.md,
+/// "Reproducible runs".
+///
+/// # Errors
+/// Any error writing the file.
+pub fn save_tuning(path: impl AsRef<FilePath>) -> io::Result<usize> {
+    let mut lines = Vec::new();
+    {
+        let store = decisions();
+        // Decisions in use win over loaded ones; where two functions share a
+        // portable key (two models of one type and shapes), the smallest line,
+        // so the file does not depend on the map's order.
+        let mut made: Vec<(Portable, String)> = store
+            .made
+            .iter()
+            .filter_map(|(key, d)| {
+                let p = key.portable()?;
+                let l = Loaded {
+                    chosen: d.chosen,
+                    forward_ms: d.forward_ms,
+                    reverse_ms: d.reverse_ms,
+                };
+                let text = line(&p, &l);
+                Some((p, text))
+            })
+            .collect();
+        made.sort();
+        made.dedup_by(|b, a| a.0 == b.0);
+        let seen: HashSet<&Portable> = made.iter().map(|(p, _)| p).collect();
+        for (p, l) in &store.loaded {
+            if !seen.contains(p) {
+                lines.push(line(p, l));
+            }
+        }
+        lines.extend(made.iter().map(|(_, text)| text.clone()));
+    }
+    lines.sort();
+    let mut text = format!("{FILE_HEADER}\n{FILE_COLUMNS}\n");
+    for l in &lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    std::fs::write(path, text)?;
+    Ok(lines.len())
+}
+
+/// Reads decisions that [`save_tuning`] wrote, for this and later calls: a
+/// call whose key matches one (transform, backend type name, device, input
+/// dims, inside a loss or not, and the function's
+/// [`portable_key`](crate::NestedFn::portable_key)) takes its path with no
+/// trial. A loaded decision replaces one this run made for the same key, and
+/// one loaded before. Returns how many decisions the file holds.
+///
+/// Decisions that no call matches (another program, other shapes, another
+/// backend or device) are kept unused. Load before training: a trial already
+/// running for a matching key ends at the next call.
+///
+/// # Errors
+/// Any error reading the file; an error of kind
+/// [`InvalidData`](io::ErrorKind::InvalidData), naming the line, for a file
+/// whose first line is not the header `save_tuning` writes or with a line it
+/// cannot read. Nothing is loaded then: the decisions stay as they were.
+pub fn load_tuning(path: impl AsRef<FilePath>) -> io::Result<usize> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path)?;
+    let parsed = parse_file(&text).map_err(|(line, why)| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "burn-nested: `load_tuning` cannot read {}, line {line}: {why}; load only a file \
+                 that `save_tuning` wrote (this version), or delete it to tune afresh",
+                path.display()
+            ),
+        )
+    })?;
+    let count = parsed.len();
+    let mut store = decisions();
+    let keys: HashSet<&Portable> = parsed.iter().map(|(p, _)| p).collect();
+    store
+        .made
+        .retain(|k, _| k.portable().is_none_or(|p| !keys.contains(&p)));
+    drop(keys);
+    store.loaded.extend(parsed);
+    Ok(count)
+}
+
+/// One decision as a line of the file (no newline).
+fn line(p: &Portable, l: &Loaded) -> String {
+    let dims: Vec<String> = p.input_dims.iter().map(usize::to_string).collect();
+    let fields = [
+        escape(&p.transform),
+        escape(&p.backend),
+        escape(&p.device),
+        dims.join(","),
+        format!("{:016x}", p.structure),
+        p.inside.to_string(),
+        format!("{:?}", l.chosen),
+        l.forward_ms.to_string(),
+        l.reverse_ms.to_string(),
+    ];
+    fields.join("\t")
+}
+
+/// The decisions of a file's text, or the number of the first bad line (from
+/// 1) and what is wrong with it.
+fn parse_file(text: &str) -> Result<Vec<(Portable, Loaded)>, (usize, String)> {
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    match lines.next() {
+        Some((_, header)) if header.trim_end() == FILE_HEADER => {}
+        Some((n, other)) => {
+            return Err((
+                n,
+                format!("expected the header {FILE_HEADER:?}, found {other:?}"),
+            ));
+        }
+        None => return Err((1, format!("the file is empty, expected {FILE_HEADER:?}"))),
+    }
+    let mut out = Vec::new();
+    for (n, text) in lines {
+        if text.trim().is_empty() || text.starts_with('#') {
+            continue;
+        }
+        out.push(parse_line(text).map_err(|why| (n, why))?);
+    }
+    Ok(out)
+}
+
+/// One decision line of the file.
+fn parse_line(text: &str) -> Result<(Portable, Loaded), String> {
+    let fields: Vec<&str> = text.split('\t').collect();
+    let [
+        transform,
+        backend,
+        device,
+        dims,
+        key,
+        inside,
+        chosen,
+        fwd,
+        rev,
+    ] = fields[..]
+    else {
+        return Err(format!(
+            "{} tab-separated fields, expected 9 (transform, backend, device, input_dims, \
+             portable_key, inside_loss, chosen, forward_ms, reverse_ms)",
+            fields.len()
+        ));
+    };
+    let input_dims = dims
+        .split(',')
+        .map(|d| d.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| format!("input dims {dims:?} are not numbers separated by commas"))?;
+    let structure = match key.len() {
+        16 => u64::from_str_radix(key, 16).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| format!("portable key {key:?} is not 16 hex digits"))?;
+    let inside = match inside {
+        "true" => true,
+        "false" => false,
+        _ => return Err(format!("inside_loss {inside:?} is not `true` or `false`")),
+    };
+    let chosen = match chosen {
+        "Forward" => TunedPath::Forward,
+        "Reverse" => TunedPath::Reverse,
+        _ => return Err(format!("path {chosen:?} is not `Forward` or `Reverse`")),
+    };
+    let ms = |s: &str| {
+        s.parse::<f64>()
+            .map_err(|_| format!("time {s:?} is not a number (or `NaN`)"))
+    };
+    let portable = Portable {
+        transform: unescape(transform)?,
+        backend: unescape(backend)?,
+        device: unescape(device)?,
+        input_dims,
+        structure,
+        inside,
+    };
+    let loaded = Loaded {
+        chosen,
+        forward_ms: ms(fwd)?,
+        reverse_ms: ms(rev)?,
+    };
+    Ok((portable, loaded))
+}
+
+/// A field with its tabs, newlines and backslashes escaped.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
         }
     }
-    map.insert(key.clone(), decision);
+    out
 }
 
-/// Every decision measured switching has made in this process, for every
-/// thread.
-pub fn tuning_decisions() -> Vec<TuningDecision> {
-    decisions().values().cloned().collect()
+/// The inverse of [`escape`].
+fn unescape(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            other => return Err(format!("field {s:?} has a bad escape {other:?}")),
+        }
+    }
+    Ok(out)
 }
 
-/// Forgets every decision and this thread's trials in progress; the next calls
-/// measure again.
-pub fn clear_tuning() {
-    decisions().clear();
-    TRIALS.with(|t| t.borrow_mut().active = None);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_reads_back_as_written() {
+        let p = Portable {
+            transform: "laplacian".into(),
+            backend: "Autodiff<NdArray<f32, i64, i8>>".into(),
+            device: "we\tird\\dev\nice".into(),
+            input_dims: vec![16, 2],
+            structure: 0x0123_4567_89ab_cdef,
+            inside: true,
+        };
+        let l = Loaded {
+            chosen: TunedPath::Reverse,
+            forward_ms: 1.0 / 3.0,
+            reverse_ms: f64::NAN,
+        };
+        let (q, m) = parse_line(&line(&p, &l)).expect("a line save writes");
+        assert_eq!(q, p);
+        assert_eq!(m.chosen, l.chosen);
+        assert_eq!(m.forward_ms.to_bits(), l.forward_ms.to_bits());
+        assert!(m.reverse_ms.is_nan());
+    }
 }
