@@ -82,6 +82,8 @@
 //! - **Around the transforms**: [`params`] (parameters as one flat vector),
 //!   [`check`] (finite-difference gradient checks) and [`engd`] (energy natural
 //!   gradient descent, the Gauss–Newton step for PINNs).
+//! - **Counting ops**: [`census`], a backend decorator that counts the ops a
+//!   step sends to its inner backend, by op and by kind.
 //!
 //! # The guide
 //!
@@ -97,6 +99,7 @@
 //! `docs/reliability.md`.
 #![warn(missing_docs)]
 
+pub mod census;
 pub mod check;
 pub mod dual;
 pub mod engd;
