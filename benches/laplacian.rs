@@ -16,6 +16,10 @@
 //!   `2,8,32,128`), alternated step by step for about two seconds a case, medians
 //!   in ms, as a table and (with `--json`) as records `poisson.py --burn-json`
 //!   reads.
+//! - `--device wgpu` or `--device cuda` with `--table` or `--step`: the step on
+//!   Burn's wgpu or CUDA backend in f32 (built with `--features wgpu` or
+//!   `--features cuda`), labelled `burn-nested (wgpu)` or `burn-nested (cuda)`
+//!   in the `--json` records; ndarray (`--device ndarray`) by default.
 //! - `--system-malloc` with any of these leaves glibc's malloc at its defaults
 //!   (see `examples/common/alloc.rs`).
 //! - `cargo bench --bench laplacian -- --step METHOD D N` — no timing: N steps of
@@ -30,11 +34,15 @@ use criterion::{BenchmarkId, Criterion};
 
 #[path = "../examples/common/alloc.rs"]
 mod alloc;
+#[path = "../examples/common/device.rs"]
+mod device;
 #[path = "common/poisson.rs"]
 mod poisson;
 #[path = "../scenarios/mod.rs"]
 mod scenarios;
-use poisson::{Case, METHODS, table};
+use burn::tensor::backend::Backend;
+use device::Device;
+use poisson::{Case, METHODS, flag, table};
 
 type Inner = NdArray<f32>;
 
@@ -43,19 +51,26 @@ fn main() {
     if !args.iter().any(|a| a == "--system-malloc") {
         alloc::keep_freed_memory();
     }
+    let device = flag(&args, "--device").map_or(Device::Ndarray, Device::parse);
+    device::check(device);
     if let Some(i) = args.iter().position(|a| a == "--step") {
         // `--step METHOD D N`: N steps of one method, untimed, for a profiler.
         let method = args.get(i + 1).expect("--step METHOD D N");
         let d = args.get(i + 2).and_then(|d| d.parse().ok()).unwrap_or(32);
         let n = args.get(i + 3).and_then(|n| n.parse().ok()).unwrap_or(10);
-        let case = Case::<Inner>::new(d, 64, 1024);
-        for k in 0..n {
-            case.step(method, k);
+        match device {
+            Device::Ndarray => steps::<Inner>(method, d, n),
+            Device::Wgpu => steps::<device::Wgpu>(method, d, n),
+            Device::Cuda => steps::<device::Cuda>(method, d, n),
         }
         return;
     }
     if args.iter().any(|a| a == "--table") {
-        table::<Inner>(&args, "burn-nested");
+        match device {
+            Device::Ndarray => table::<Inner>(&args, "burn-nested"),
+            Device::Wgpu => table::<device::Wgpu>(&args, "burn-nested (wgpu)"),
+            Device::Cuda => table::<device::Cuda>(&args, "burn-nested (cuda)"),
+        }
         return;
     }
     let mut c = Criterion::default()
@@ -78,4 +93,14 @@ fn main() {
     }
     group.finish();
     c.final_summary();
+}
+
+/// `--step METHOD D N` on `B`.
+fn steps<B: Backend>(method: &str, d: usize, n: u64) {
+    let case = Case::<B>::new(d, 64, 1024);
+    for k in 0..n {
+        case.step(method, k);
+    }
+    // Asynchronous backends queue kernels: wait for them.
+    B::sync(&Default::default()).expect("the device's queue");
 }

@@ -11,11 +11,14 @@
 //!
 //! - `cargo bench --bench scenarios` — ndarray (f32).
 //! - `cargo bench --bench scenarios --features wgpu` — ndarray and wgpu (f32),
-//!   plus `wgpu/pinn_gradient*/batch65536`.
+//!   plus `wgpu/pinn_gradient*/batch65536`; with `--features cuda` the same
+//!   ids under `cuda/` on Burn's CUDA backend (f32), skipped with a message
+//!   where CUDA cannot run. A filter anchored on one backend (`'^wgpu/'`) builds
+//!   only that backend's cases.
 //! - `cargo bench --bench scenarios -- --paired 15` — no criterion: the paths'
 //!   steps at bench size timed alternately (robust to a drifting load), medians
 //!   and ratios on ndarray; `--seed` at seed size, `--wgpu` on wgpu (built with
-//!   `--features wgpu`).
+//!   `--features wgpu`), `--cuda` on CUDA (built with `--features cuda`).
 //! - Every mode keeps freed memory in the heap (`examples/common/alloc.rs`);
 //!   `--system-malloc` leaves glibc's malloc at its defaults.
 //! - `cargo bench --bench scenarios -- --memory` — no timing: the peak heap bytes
@@ -24,15 +27,15 @@
 //!   timing: N steps of one scenario and path (bench size or BATCH rows,
 //!   ndarray), for a profiler.
 //!   `--paired` and `--step` run on burn-flex (Burn 0.21's other CPU backend)
-//!   instead with `--flex`.
+//!   instead with `--flex`, on wgpu with `--wgpu`, on CUDA with `--cuda`.
 //! - `cargo bench --bench scenarios -- --row-check [ITERS]` — no criterion: the
 //!   switched step of the per-row scenarios with the row guard off and on (the
 //!   default), timed alternately at bench size on ndarray, with how many calls
 //!   the audit proved and how many needed a numerical check.
 //! - `cargo bench --bench scenarios [--features wgpu] -- --tuning [STEPS]` — no
 //!   criterion: measured switching from a fresh start, STEPS switched steps per
-//!   scenario (ndarray at seed and bench size; wgpu at seed size, when built
-//!   with it):
+//!   scenario (ndarray at seed and bench size; wgpu and CUDA at seed size, when
+//!   built with them):
 //!   the shape rule's path, the path kept and each path's time per step, and
 //!   what the trial cost against steps after it.
 
@@ -52,11 +55,14 @@ use criterion::{BenchmarkId, Criterion, SamplingMode};
 mod alloc;
 #[path = "common/case.rs"]
 mod case;
+#[path = "../examples/common/device.rs"]
+mod device;
 #[path = "common/native.rs"]
 mod native;
 #[path = "../scenarios/mod.rs"]
 mod scenarios;
 use case::{Case, PathKind, SCENARIOS, Size, median, paired_report, runs, uniform};
+use device::Device;
 
 // ---------------------------------------------------------------------------
 // Counting allocator: current and peak live heap bytes.
@@ -121,7 +127,8 @@ fn peak_bytes(f: impl FnOnce()) -> usize {
 fn scenario_benches<B: Backend>(c: &mut Criterion, backend: &str, device: &B::Device) {
     for &scenario in SCENARIOS {
         for size in [Size::Seed, Size::Bench] {
-            if !runs(scenario, size) {
+            if !runs(scenario, size) || !selected(&format!("{backend}/{scenario}/{}", size.name()))
+            {
                 continue;
             }
             let case = Case::<B>::new(scenario, size, None, device);
@@ -148,7 +155,11 @@ fn batch_scaling<B: Backend>(
     device: &B::Device,
     batches: &[usize],
 ) {
-    let mut group = c.benchmark_group(format!("{backend}/pinn_gradient_rowwise/batch"));
+    let id = format!("{backend}/pinn_gradient_rowwise/batch");
+    if !selected(&id) {
+        return;
+    }
+    let mut group = c.benchmark_group(id);
     group.sampling_mode(SamplingMode::Flat);
     for &batch in batches {
         let case = Case::<B>::new("pinn_gradient_rowwise", Size::Bench, Some(batch), device);
@@ -167,22 +178,55 @@ fn ndarray_benches(c: &mut Criterion) {
     batch_scaling::<NdArray>(c, "ndarray", &device, &[1024, 4096, 16384]);
 }
 
-#[cfg(feature = "wgpu")]
-fn wgpu_benches(c: &mut Criterion) {
-    type Wgpu = burn_wgpu::Wgpu<f32>;
-    let device = burn_wgpu::WgpuDevice::default();
-    scenario_benches::<Wgpu>(c, "wgpu", &device);
-    batch_scaling::<Wgpu>(c, "wgpu", &device, &[4096, 16384, 65536]);
-    // The GPU target of issue 6: the PINN gradient at batch 65536, both forms.
+/// The GPU benches on `B` (wgpu or CUDA): every scenario, the batch scaling
+/// and the GPU target of issue 6, the PINN gradient at batch 65536 in both forms.
+fn gpu_benches<B: Backend>(c: &mut Criterion, backend: &str) {
+    let device = Default::default();
+    scenario_benches::<B>(c, backend, &device);
+    batch_scaling::<B>(c, backend, &device, &[4096, 16384, 65536]);
     for scenario in ["pinn_gradient", "pinn_gradient_rowwise"] {
-        let case = Case::<Wgpu>::new(scenario, Size::Bench, Some(65536), &device);
-        let mut group = c.benchmark_group(format!("wgpu/{scenario}/batch65536"));
+        let id = format!("{backend}/{scenario}/batch65536");
+        if !selected(&id) {
+            continue;
+        }
+        let case = Case::<B>::new(scenario, Size::Bench, Some(65536), &device);
+        let mut group = c.benchmark_group(id);
         group.sampling_mode(SamplingMode::Flat);
         for path in [PathKind::Switched, PathKind::Naive] {
             group.bench_function(path.name(), |b| b.iter(|| case.step(path, &device)));
         }
         group.finish();
     }
+}
+
+/// Whether this build can run on `device` here: built with its feature and, for
+/// CUDA, with a driver, NVRTC and the CUDA headers (otherwise says why on stderr).
+fn available(device: Device) -> bool {
+    if !device.built() {
+        return false;
+    }
+    match (device, device::cuda_problem()) {
+        (Device::Cuda, Some(problem)) => {
+            eprintln!("skipping the cuda benches: {problem}");
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Whether criterion's filter can select ids that start with `id`: an anchored
+/// filter whose literal start rules `id` out (`'^wgpu/'` rules out `cuda/…` and
+/// `ndarray/…`, `'^wgpu/pinn_gradient/seed'` every other wgpu case) skips
+/// building those cases, which on a GPU compiles kernels and starts the device.
+fn selected(id: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .filter_map(|a| {
+            let rest = a.strip_prefix('^')?;
+            let end = rest.find(|c: char| "\\.+*?()|[]{}^$".contains(c));
+            Some(rest[..end.unwrap_or(rest.len())].to_string())
+        })
+        .all(|literal| literal.starts_with(id) || id.starts_with(&literal))
 }
 
 /// `--memory`: peak heap bytes of one step per scenario, size and path on ndarray.
@@ -382,12 +426,22 @@ fn main() {
     if !args.iter().any(|a| a == "--system-malloc") {
         alloc::keep_freed_memory();
     }
-    // `--paired` and `--step` run on ndarray unless `--flex` is given.
+    // `--paired` and `--step` run on ndarray unless `--flex`, `--wgpu` or
+    // `--cuda` is given.
     let flex = args.iter().any(|a| a == "--flex");
+    let gpu = [Device::Wgpu, Device::Cuda]
+        .into_iter()
+        .find(|d| args.iter().any(|a| a.strip_prefix("--") == Some(d.name())));
     if let Some(i) = args.iter().position(|a| a == "--step") {
-        match flex {
-            true => step_only::<burn_flex::Flex>(&args[i + 1..]),
-            false => step_only::<NdArray>(&args[i + 1..]),
+        let rest = &args[i + 1..];
+        if let Some(d) = gpu {
+            device::check(d);
+        }
+        match (gpu, flex) {
+            (Some(Device::Wgpu), _) => step_only::<device::Wgpu>(rest),
+            (Some(Device::Cuda), _) => step_only::<device::Cuda>(rest),
+            (_, true) => step_only::<burn_flex::Flex>(rest),
+            _ => step_only::<NdArray>(rest),
         }
         return;
     }
@@ -404,8 +458,12 @@ fn main() {
         let steps = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(30);
         tuning_report::<NdArray>(steps, "ndarray", Size::Seed);
         tuning_report::<NdArray>(steps, "ndarray", Size::Bench);
-        #[cfg(feature = "wgpu")]
-        tuning_report::<burn_wgpu::Wgpu<f32>>(steps, "wgpu", Size::Seed);
+        if available(Device::Wgpu) {
+            tuning_report::<device::Wgpu>(steps, "wgpu", Size::Seed);
+        }
+        if available(Device::Cuda) {
+            tuning_report::<device::Cuda>(steps, "cuda", Size::Seed);
+        }
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--paired") {
@@ -414,15 +472,14 @@ fn main() {
             true => Size::Seed,
             false => Size::Bench,
         };
-        if args.iter().any(|a| a == "--wgpu") {
-            #[cfg(feature = "wgpu")]
-            paired_report::<burn_wgpu::Wgpu<f32>>(iters, "wgpu", size);
-            #[cfg(not(feature = "wgpu"))]
-            panic!("--wgpu needs the bench built with `--features wgpu`");
-        } else if flex {
-            paired_report::<burn_flex::Flex>(iters, "flex", size);
-        } else {
-            paired_report::<NdArray>(iters, "ndarray", size);
+        if let Some(d) = gpu {
+            device::check(d);
+        }
+        match (gpu, flex) {
+            (Some(Device::Wgpu), _) => paired_report::<device::Wgpu>(iters, "wgpu", size),
+            (Some(Device::Cuda), _) => paired_report::<device::Cuda>(iters, "cuda", size),
+            (_, true) => paired_report::<burn_flex::Flex>(iters, "flex", size),
+            _ => paired_report::<NdArray>(iters, "ndarray", size),
         }
         return;
     }
@@ -431,8 +488,14 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .sample_size(10)
         .configure_from_args();
-    ndarray_benches(&mut c);
-    #[cfg(feature = "wgpu")]
-    wgpu_benches(&mut c);
+    if selected("ndarray/") {
+        ndarray_benches(&mut c);
+    }
+    if selected("wgpu/") && available(Device::Wgpu) {
+        gpu_benches::<device::Wgpu>(&mut c, "wgpu");
+    }
+    if selected("cuda/") && available(Device::Cuda) {
+        gpu_benches::<device::Cuda>(&mut c, "cuda");
+    }
     c.final_summary();
 }

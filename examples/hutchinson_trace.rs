@@ -13,9 +13,10 @@
 //! ```text
 //! cargo run --example hutchinson_trace
 //! cargo run --features wgpu --example hutchinson_trace -- --device wgpu
+//! cargo run --features cuda --example hutchinson_trace -- --device cuda
 //! ```
-//! The second also runs the losses on wgpu in f32 and compares their gradients
-//! with the f64 ones.
+//! The second and third also run the losses on wgpu or CUDA in f32 and compare
+//! their gradients with the f64 ones.
 
 mod common;
 

@@ -14,9 +14,10 @@
 //! ```text
 //! cargo run --example jacobian_regularization
 //! cargo run --features wgpu --example jacobian_regularization -- --device wgpu
+//! cargo run --features cuda --example jacobian_regularization -- --device cuda
 //! ```
-//! The second also runs the loss on wgpu in f32 and compares its gradients with
-//! the f64 ones.
+//! The second and third also run the loss on wgpu or CUDA in f32 and compare
+//! its gradients with the f64 ones.
 
 mod common;
 

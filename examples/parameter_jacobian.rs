@@ -13,9 +13,10 @@
 //! ```text
 //! cargo run --example parameter_jacobian
 //! cargo run --features wgpu --example parameter_jacobian -- --device wgpu
+//! cargo run --features cuda --example parameter_jacobian -- --device cuda
 //! ```
-//! The second also runs the loss on wgpu in f32 and compares its gradients with
-//! the f64 ones.
+//! The second and third also run the loss on wgpu or CUDA in f32 and compare
+//! its gradients with the f64 ones.
 
 mod common;
 

@@ -8,6 +8,7 @@
 //! weights. The boundary condition is built into the network.
 //!
 //! `cargo run --release --example pinn [-- --steps 3000 --device wgpu]`
+//! (`--device wgpu` needs `--features wgpu`, `--device cuda` `--features cuda`)
 //!
 //! Writes `pinn_solution.png`, `pinn_loss.png` and `pinn_loss.csv` to the output
 //! folder and prints the relative L2 error against the exact solution.
@@ -32,20 +33,14 @@ use train::{Config, relative_l2, solution_grid};
 
 #[path = "common/alloc.rs"]
 mod alloc;
-
-/// Where training runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Device {
-    /// Burn's CPU backend (f32).
-    Ndarray,
-    /// Burn's wgpu backend (f32); needs the crate's `wgpu` feature.
-    Wgpu,
-}
+#[path = "common/device.rs"]
+mod device;
+use device::Device;
 
 /// Train a PINN for 2-D Poisson and plot the result.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Backend to train on.
+    /// Backend to train on (f32).
     #[arg(long, value_enum, default_value_t = Device::Ndarray)]
     device: Device,
     /// Optimizer steps.
@@ -163,17 +158,11 @@ fn start_up(ends: &[f64]) -> Option<(f64, f64)> {
 fn main() {
     alloc::keep_freed_memory();
     let args = Args::parse();
+    device::check(args.device);
     let result = match args.device {
         Device::Ndarray => run::<Autodiff<burn_ndarray::NdArray<f32>>>(&args, Default::default()),
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu => run::<Autodiff<burn_wgpu::Wgpu<f32>>>(&args, Default::default()),
-        #[cfg(not(feature = "wgpu"))]
-        Device::Wgpu => {
-            eprintln!(
-                "error: --device wgpu needs the crate's `wgpu` feature; rebuild with --features wgpu"
-            );
-            std::process::exit(2)
-        }
+        Device::Wgpu => run::<Autodiff<device::Wgpu>>(&args, Default::default()),
+        Device::Cuda => run::<Autodiff<device::Cuda>>(&args, Default::default()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -15,9 +15,10 @@
 //! ```text
 //! cargo run --example pinn_gradient
 //! cargo run --features wgpu --example pinn_gradient -- --device wgpu
+//! cargo run --features cuda --example pinn_gradient -- --device cuda
 //! ```
-//! The second also runs the losses on wgpu in f32 and compares their gradients
-//! with the f64 ones.
+//! The second and third also run the losses on wgpu or CUDA in f32 and compare
+//! their gradients with the f64 ones.
 
 mod common;
 

@@ -15,6 +15,8 @@
 //! test points for each, and exits non-zero if an error is above `--max-error`.
 //!
 //! `cargo run --release --example poisson_highdim [-- --dim 32 --steps 2000]`
+//! (`-- --device wgpu` with `--features wgpu`, `--device cuda` with
+//! `--features cuda`: f32 on the GPU)
 
 use std::time::Instant;
 
@@ -29,10 +31,16 @@ use clap::{Parser, ValueEnum};
 
 #[path = "common/alloc.rs"]
 mod alloc;
+#[path = "common/device.rs"]
+mod device;
+use device::Device;
 
 /// Train a PINN for Poisson's equation in many dimensions.
 #[derive(Debug, Parser)]
 struct Args {
+    /// Backend to train on (f32).
+    #[arg(long, value_enum, default_value_t = Device::Ndarray)]
+    device: Device,
     /// Input dimension d.
     #[arg(long, default_value_t = 16)]
     dim: usize,
@@ -176,16 +184,19 @@ fn train<B: AutodiffBackend>(args: &Args, method: Method, device: &B::Device) ->
 fn main() {
     alloc::keep_freed_memory();
     let args = Args::parse();
-    type B = Autodiff<burn_ndarray::NdArray<f32>>;
-    let device = Default::default();
+    device::check(args.device);
     let methods: &[Method] = match args.method {
         Method::Both => &[Method::Forward, Method::Stochastic],
         Method::Forward => &[Method::Forward],
         Method::Stochastic => &[Method::Stochastic],
     };
     println!(
-        "Poisson in d = {}: {} steps, {} interior + {} boundary points a step",
-        args.dim, args.steps, args.batch, args.batch
+        "Poisson in d = {}: {} steps, {} interior + {} boundary points a step, on {}",
+        args.dim,
+        args.steps,
+        args.batch,
+        args.batch,
+        args.device.name()
     );
     let mut failed = false;
     for &method in methods {
@@ -194,7 +205,13 @@ fn main() {
             _ => format!("forward Laplacian, {} lanes", args.dim + 1),
         };
         println!("{label}:");
-        let (ms, err) = train::<B>(&args, method, &device);
+        let (ms, err) = match args.device {
+            Device::Ndarray => {
+                train::<Autodiff<burn_ndarray::NdArray<f32>>>(&args, method, &Default::default())
+            }
+            Device::Wgpu => train::<Autodiff<device::Wgpu>>(&args, method, &Default::default()),
+            Device::Cuda => train::<Autodiff<device::Cuda>>(&args, method, &Default::default()),
+        };
         println!("  {ms:.2} ms per step, relative L2 error {err:.3e}");
         // A NaN error fails too.
         failed |= err.is_nan() || err > args.max_error;

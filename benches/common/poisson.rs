@@ -109,9 +109,12 @@ pub fn table<B: Backend>(args: &[String], framework: &str) {
     for &d in &dims {
         let case = Case::<B>::new(d, width, batch);
         // Warm-up, then steps of every method in turn until ~2 s have passed.
+        // Each timed step waits for the device (wgpu and CUDA queue kernels).
+        let device = Default::default();
         for m in METHODS {
             case.step(m, 0);
         }
+        B::sync(&device).expect("device sync");
         let mut times = vec![Vec::new(); METHODS.len()];
         let start = Instant::now();
         let mut round = 0u64;
@@ -119,6 +122,7 @@ pub fn table<B: Backend>(args: &[String], framework: &str) {
             for (k, m) in METHODS.iter().enumerate() {
                 let t = Instant::now();
                 case.step(m, round);
+                B::sync(&device).expect("device sync");
                 times[k].push(t.elapsed().as_secs_f64() * 1e3);
             }
             round += 1;

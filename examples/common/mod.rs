@@ -1,5 +1,5 @@
 //! Plumbing shared by the scenario examples: the command line, the seed-size f64
-//! check against central differences, and the optional wgpu comparison.
+//! check against central differences, and the optional wgpu or CUDA comparison.
 //!
 //! Each example defines its model and its loss with burn-nested's public API,
 //! describes them with [`Scenario`] and calls [`main`]. Nothing here is needed to
@@ -14,43 +14,35 @@ use burn_autodiff::Autodiff;
 use burn_nested::check::{
     DEFAULT_STEP, GradientCheck, check_gradients, param_gradients_or_zeros, scalar,
 };
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+#[path = "device.rs"]
+mod device;
+pub use device::{Device, check as check_device};
 
 /// The f64 reference backend with reverse mode.
 pub type Ad = Autodiff<burn_ndarray::NdArray<f64>>;
 
 /// wgpu in f32 with reverse mode, the backend of `--device wgpu`.
-#[cfg(feature = "wgpu")]
-pub type WgpuAd = Autodiff<burn_wgpu::Wgpu<f32>>;
-/// Without the `wgpu` feature `--device wgpu` exits before running anything
-/// ([`check_device`]); the alias only keeps [`main`]'s bounds the same.
-#[cfg(not(feature = "wgpu"))]
-pub type WgpuAd = Ad;
+pub type WgpuAd = Autodiff<device::Wgpu>;
+/// CUDA in f32 with reverse mode, the backend of `--device cuda`.
+pub type CudaAd = Autodiff<device::Cuda>;
 
 /// ∞-norm(AD − FD) allowed in f64 at seed size (docs/scenarios.md).
 pub const FD_TOL: f64 = 1e-6;
 /// Agreement required between forms of one scenario that compute the same loss.
 pub const AGREE_TOL: f64 = 1e-10;
-/// wgpu runs in f32: its AD gradients are compared with the f64 ones, relative to
+/// wgpu and CUDA run in f32: their AD gradients are compared with the f64 ones, relative to
 /// their ∞-norm; f32 keeps about 7 digits and these nested losses chain a few dozen
 /// ops, so 1e-4 leaves room for rounding but catches any wrong rule.
 pub const F32_TOL: f64 = 1e-4;
 
-/// Where a scenario runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Device {
-    /// Burn's CPU backend, in f64 (checked against central differences).
-    Ndarray,
-    /// Burn's wgpu backend, in f32 (compared with the f64 ndarray gradients);
-    /// needs the crate's `wgpu` feature and a Vulkan driver.
-    Wgpu,
-}
-
 /// Command line of every scenario example.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// Backend to run on.
+    /// Backend to run on: the checks run in f64 on ndarray, and wgpu and CUDA
+    /// run in f32 with the same weights, compared with the f64 results.
     #[arg(long, value_enum, default_value_t = Device::Ndarray)]
     pub device: Device,
 }
@@ -169,6 +161,7 @@ pub fn main<S: Scenario>(s: S)
 where
     S::Model<Ad>: AdModel<Ad>,
     S::Model<WgpuAd>: AdModel<WgpuAd>,
+    S::Model<CudaAd>: AdModel<CudaAd>,
 {
     let args = Args::parse();
     check_device(args.device);
@@ -193,21 +186,12 @@ where
         reference.push((value, check.input_ad, check.params_ad));
     }
     agree(&reference);
-    if args.device == Device::Wgpu {
-        wgpu::compare(&s, &model, &reference);
+    match args.device {
+        Device::Ndarray => {}
+        Device::Wgpu => compare::<WgpuAd, S>(args.device, &s, &model, &reference),
+        Device::Cuda => compare::<CudaAd, S>(args.device, &s, &model, &reference),
     }
     println!("ok");
-}
-
-/// Exits with status 2 if `device` is wgpu and the example was built without the
-/// crate's `wgpu` feature.
-pub fn check_device(device: Device) {
-    if device == Device::Wgpu && !cfg!(feature = "wgpu") {
-        eprintln!(
-            "error: --device wgpu needs the crate's `wgpu` feature; rebuild with --features wgpu"
-        );
-        std::process::exit(2)
-    }
 }
 
 /// Checks that all forms give the same value and gradients to [`AGREE_TOL`].
@@ -256,44 +240,32 @@ pub fn copy_weights<A: Backend, B: Backend, M: Module<B>>(from: &impl Module<A>,
     to.map(&mut Replace(collect.0.into_iter()))
 }
 
-#[cfg(feature = "wgpu")]
-mod wgpu {
-    use super::*;
-    use burn_wgpu::WgpuDevice;
-
-    /// Runs every form on wgpu in f32 with the reference model's weights and
-    /// compares loss and gradients with the f64 results.
-    pub fn compare<S: Scenario>(
-        s: &S,
-        model: &S::Model<Ad>,
-        reference: &[(f64, Vec<f64>, Vec<f64>)],
-    ) where
-        S::Model<WgpuAd>: AdModel<WgpuAd>,
-    {
-        let device = WgpuDevice::default();
-        let model = copy_weights(model, S::model::<WgpuAd>(&device));
-        for (form, (value, gx, gp)) in reference.iter().enumerate() {
-            let (v, x, p) = ad_gradients::<WgpuAd, S>(s, form, &model);
-            let rel = |a: &[f64], b: &[f64]| inf_norm_diff(a, b) / inf_norm(b).max(1.0);
-            let (ev, ex, ep) = (rel(&[v], &[*value]), rel(&x, gx), rel(&p, gp));
-            println!(
-                "wgpu f32 vs ndarray f64 ({}), relative ∞-norm: loss {ev:e}, ∂x {ex:e}, ∂ps {ep:e}",
-                S::FORMS[form]
-            );
-            if ev.max(ex).max(ep) > F32_TOL {
-                fail(format!(
-                    "wgpu differs from the f64 reference by more than {F32_TOL:e}"
-                ));
-            }
+/// Runs every form on `A` (wgpu or CUDA, in f32) with the reference model's
+/// weights and compares loss and gradients with the f64 results.
+fn compare<A, S>(
+    device: Device,
+    s: &S,
+    model: &S::Model<Ad>,
+    reference: &[(f64, Vec<f64>, Vec<f64>)],
+) where
+    A: AutodiffBackend,
+    S: Scenario,
+    S::Model<A>: AdModel<A>,
+{
+    let name = device.name();
+    let model = copy_weights(model, S::model::<A>(&Default::default()));
+    for (form, (value, gx, gp)) in reference.iter().enumerate() {
+        let (v, x, p) = ad_gradients::<A, S>(s, form, &model);
+        let rel = |a: &[f64], b: &[f64]| inf_norm_diff(a, b) / inf_norm(b).max(1.0);
+        let (ev, ex, ep) = (rel(&[v], &[*value]), rel(&x, gx), rel(&p, gp));
+        println!(
+            "{name} f32 vs ndarray f64 ({}), relative ∞-norm: loss {ev:e}, ∂x {ex:e}, ∂ps {ep:e}",
+            S::FORMS[form]
+        );
+        if ev.max(ex).max(ep) > F32_TOL {
+            fail(format!(
+                "{name} differs from the f64 reference by more than {F32_TOL:e}"
+            ));
         }
-    }
-}
-
-#[cfg(not(feature = "wgpu"))]
-mod wgpu {
-    use super::*;
-
-    pub fn compare<S: Scenario>(_: &S, _: &S::Model<Ad>, _: &[(f64, Vec<f64>, Vec<f64>)]) {
-        unreachable!("check_device exits first without the wgpu feature")
     }
 }
