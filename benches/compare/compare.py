@@ -294,6 +294,7 @@ def jax_step(jax, scenario, size, batch, device):
         if "r" in out:
             jax.block_until_ready(out["r"])
 
+    step.jitted, step.jit_args = grad, (x0, params)  # for tracing and lowering
     return step, sync
 
 

@@ -126,7 +126,9 @@ def relative_l2(learned, exact):
 # PyTorch
 
 
-def train_torch(torch, args, params0, points):
+def torch_trainer(torch, args, params0):
+    """The torch-loop training step, built but not run: (step(t, pts) -> loss, net).
+    `args` needs `lr` and `steps` (the learning-rate schedule)."""
     params = [torch.tensor(a, requires_grad=True) for pair in params0 for a in pair]
     n_lin = len(params0)
     opt = torch.optim.Adam(params, lr=args.lr, betas=(BETA1, BETA2), eps=EPS)
@@ -160,6 +162,11 @@ def train_torch(torch, args, params0, points):
         opt.step()
         return loss.item()
 
+    return step, net
+
+
+def train_torch(torch, args, params0, points):
+    step, net = torch_trainer(torch, args, params0)
     losses, t_first, t_rest = run_loop(step, points, lambda: None)
     pts, exact = grid_points(GRID)
     with torch.no_grad():
@@ -171,7 +178,10 @@ def train_torch(torch, args, params0, points):
 # JAX
 
 
-def train_jax(jax, folx, method, args, params0, points):
+def jax_trainer(jax, folx, method, args, params0):
+    """The jitted training step of `method`, built but not run: (step(t, pts) -> loss,
+    sync, state, u_single). `step.jitted` is the jitted update and
+    `step.jit_args(t, pts)` its arguments at step t, for tracing and lowering."""
     import jax.numpy as jnp
 
     params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in params0]
@@ -228,6 +238,16 @@ def train_jax(jax, folx, method, args, params0, points):
     def sync():
         jax.block_until_ready(state["ps"])
 
+    step.jitted = step_fn
+    step.jit_args = lambda t, pts: (state["ps"], state["m"], state["v"], state["t"],
+                                    np.float32(lr_at(t, args.steps, args.lr)), pts)
+    return step, sync, state, u_single
+
+
+def train_jax(jax, folx, method, args, params0, points):
+    import jax.numpy as jnp
+
+    step, sync, state, u_single = jax_trainer(jax, folx, method, args, params0)
     losses, t_first, t_rest = run_loop(step, points, sync)
     losses = [float(x) for x in losses]
     pts, exact = grid_points(GRID)

@@ -210,6 +210,7 @@ def jax_step(jax, folx, method, d, width, batch, seed, k):
         if "r" in out:
             jax.block_until_ready(out["r"])
 
+    step.jitted, step.jit_args = vg, (params, x0, f, *extra)  # for tracing and lowering
     return step, sync
 
 
