@@ -245,9 +245,16 @@ impl OpCounts {
     /// The counts of `steps` equal steps divided by `steps`, rounded to the
     /// nearest whole op: what one of them costs. Panics if `steps` is zero.
     pub fn per(&self, steps: u64) -> OpCounts {
-        assert!(steps > 0, "burn-nested: `OpCounts::per` needs at least one step");
+        assert!(
+            steps > 0,
+            "burn-nested: `OpCounts::per` needs at least one step"
+        );
         OpCounts {
-            counts: self.counts.iter().map(|n| (n + steps / 2) / steps).collect(),
+            counts: self
+                .counts
+                .iter()
+                .map(|n| (n + steps / 2) / steps)
+                .collect(),
         }
     }
 
