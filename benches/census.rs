@@ -41,6 +41,7 @@ mod scenarios;
 mod train;
 
 use case::{PathKind, Size};
+use poisson::flag;
 
 /// The kinds in table order.
 const KINDS: [(OpKind, &str); 7] = [
@@ -272,9 +273,4 @@ fn json(rows: &[Row]) -> String {
         })
         .collect();
     format!("[\n{}\n]\n", records.join(",\n"))
-}
-
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).map(String::as_str)
 }
