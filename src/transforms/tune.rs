@@ -408,8 +408,10 @@ pub(crate) fn choose(key: Option<&Key>, rule: Path, worth: impl FnOnce() -> bool
         }
         // The other path is clearly slower after one timed step: stop there, so
         // a trial costs at most two slow steps beyond the shape rule's.
+        // Only the first timed step is judged so: the trial's length then
+        // depends on one comparison, not on when a noisy step comes.
         let clearly_slower = trial.sides[0].done()
-            && !trial.sides[1].intervals.is_empty()
+            && trial.sides[1].intervals.len() == 1
             && trial.sides[1].mean_ms() > CLEARLY_SLOWER * trial.sides[0].mean_ms();
         if clearly_slower || trial.sides.iter().all(Side::done) {
             let trial = trials.active.take().expect("the trial just read");
