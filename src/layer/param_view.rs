@@ -1,14 +1,15 @@
 //! The parameter view: a layer as a function of its flat parameters at a fixed
 //! input (Lux.jl's `Base.Fix1(layer, x)`; see docs/design.md).
 
-use burn::module::{HasAutodiffModule, Module};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::module::{HasAutodiffModule, Module, ModuleVisitor, Param};
+use burn::tensor::{Shape, Tensor, TensorPrimitive, backend::Backend};
 use burn_autodiff::Autodiff;
+use burn_autodiff::grads::Gradients;
 
-use super::{Forward, NestedFn, NestedModel, StatefulLayer};
+use super::{Forward, NestedFn, NestedModel, ReverseDual, StatefulLayer};
 use crate::dual::Dual;
 use crate::lift::{constant, lift_module};
-use crate::params::{map_masked, visit_masked};
+use crate::params::{map_masked_slices, masked_numel, require_grad_masked, visit_masked};
 
 /// A layer seen as a function of its flat trainable parameter vector (see
 /// [`flatten_params`](crate::params::flatten_params)) at a fixed input. Every
@@ -101,18 +102,102 @@ where
 }
 
 /// `module` with its trainable parameters taken from `params`, checking the length.
+/// Each parameter costs one slice of `params` and, for more than one dim, one
+/// reshape; the module's own tensors are only read for their shapes.
 fn with_params<C: Backend, N: Module<C>>(module: N, mask: &[bool], params: Tensor<C, 1>) -> N {
     let [given] = params.dims();
-    let mut expected = 0;
-    visit_masked(&module, mask, |t| expected += t.dims()[0]);
+    let expected = masked_numel(&module, mask);
     assert!(
         given == expected,
         "burn-nested: the parameter view (`StatefulLayer::params_at`) needs a vector of \
          {expected} parameters, got {given}; evaluate it at `layer.flat_params()`, or at a \
          vector of that length in the same order"
     );
-    map_masked(module, mask, false, |offset, t| {
-        let [n] = t.dims();
-        params.clone().slice(offset..offset + n)
-    })
+    map_masked_slices(module, mask, false, &params)
+}
+
+impl<M> StatefulLayer<M> {
+    /// The model lifted to `Autodiff<Dual<B>>` with each trainable parameter a
+    /// leaf that requires a gradient (running statistics and frozen parameters
+    /// are not). A backward pass through it gives every parameter's gradient
+    /// directly; going through a flat vector instead
+    /// ([`params_at`](StatefulLayer::params_at)) costs a slice and a reshape per
+    /// parameter in the forward pass, and in the backward pass a zero-filled
+    /// vector, a `slice_assign` and an add per parameter, on the primal and the
+    /// tangent lanes, each recorded again on an outer tape.
+    pub(crate) fn reverse_leaves<B, const DI: usize, const DO: usize>(&self) -> ReverseDual<B, M>
+    where
+        B: Backend,
+        M: NestedModel<B, DI, DO>,
+    {
+        let lifted = lift_module::<B, M>(self.model())
+            .train::<Autodiff<Dual<B>>>()
+            .no_grad();
+        require_grad_masked(lifted, self.trainable())
+    }
+
+    /// The tangent lanes of the trainable parameters' gradients in `grads` (of a
+    /// backward pass through `leaves`, made by
+    /// [`reverse_leaves`](StatefulLayer::reverse_leaves), with `lanes` cotangent
+    /// lanes), side by side in [`flatten_params`](crate::params::flatten_params)
+    /// order: `[lanes, num_params]`, what `flat_params`' gradient would hold. A
+    /// parameter the output does not reach gets zeros.
+    pub(crate) fn lane_gradients<B, const DI: usize, const DO: usize>(
+        &self,
+        leaves: &ReverseDual<B, M>,
+        grads: &Gradients,
+        lanes: usize,
+    ) -> Tensor<B, 2>
+    where
+        B: Backend,
+        M: NestedModel<B, DI, DO>,
+    {
+        struct Lanes<'a, B: Backend> {
+            mask: &'a [bool],
+            index: usize,
+            grads: &'a Gradients,
+            lanes: usize,
+            parts: Vec<Tensor<B, 2>>,
+        }
+        impl<B: Backend> ModuleVisitor<Autodiff<Dual<B>>> for Lanes<'_, B> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Autodiff<Dual<B>>, D>>) {
+                let keep = self.mask[self.index];
+                self.index += 1;
+                if !keep {
+                    return;
+                }
+                let value = param.val();
+                let n = value.shape().num_elements();
+                let tangent = value
+                    .grad(self.grads)
+                    .and_then(|g| g.into_primitive().tensor().tangent);
+                let part = match tangent {
+                    // `[lanes, ..shape]` to `[lanes, numel]` on the tangent alone: a
+                    // reshape of the whole dual would reshape its primal too, which
+                    // is the zero gradient of the cotangents' zero primal.
+                    Some(t) if D == 1 => Tensor::from_primitive(TensorPrimitive::Float(t)),
+                    Some(t) => Tensor::from_primitive(TensorPrimitive::Float(B::float_reshape(
+                        t,
+                        Shape::new([self.lanes, n]),
+                    ))),
+                    None => Tensor::zeros([self.lanes, n], &value.device()),
+                };
+                self.parts.push(part);
+            }
+        }
+        let mut visitor = Lanes {
+            mask: self.trainable(),
+            index: 0,
+            grads,
+            lanes,
+            parts: Vec::new(),
+        };
+        leaves.visit(&mut visitor);
+        let mut parts = visitor.parts;
+        // One parameter needs no concatenation (and `cat` of one tensor is still an op).
+        match parts.len() {
+            1 => parts.pop().expect("one part"),
+            _ => Tensor::cat(parts, 1),
+        }
+    }
 }

@@ -165,10 +165,32 @@ where
     );
     // Off a tape, the new parameters become leaves so the module still trains.
     let leaves = !flat.is_require_grad();
-    map_masked(module, &mask, leaves, |offset, t| {
-        let [n] = t.dims();
-        flat.clone().slice(offset..offset + n)
-    })
+    map_masked_slices(module, &mask, leaves, &flat)
+}
+
+/// Number of elements of the masked-in float tensors: the length of the flat
+/// parameter vector. Reads shapes only, so it runs no op.
+pub(crate) fn masked_numel<B: Backend, M: Module<B>>(module: &M, mask: &[bool]) -> usize {
+    struct Count<'a> {
+        mask: &'a [bool],
+        index: usize,
+        numel: usize,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Count<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.mask[self.index] {
+                self.numel += param.lazy_shape().num_elements();
+            }
+            self.index += 1;
+        }
+    }
+    let mut count = Count {
+        mask,
+        index: 0,
+        numel: 0,
+    };
+    module.visit(&mut count);
+    count.numel
 }
 
 /// Calls `f` on each masked-in float tensor, flattened to rank 1.
@@ -185,12 +207,84 @@ pub(crate) fn visit_masked<B: Backend, M: Module<B>>(
     impl<B: Backend, F: FnMut(Tensor<B, 1>)> ModuleVisitor<B> for Visit<'_, F> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if self.mask[self.index] {
-                (self.f)(param.val().flatten(0, D - 1));
+                (self.f)(to_rank1(param.val()));
             }
             self.index += 1;
         }
     }
     module.visit(&mut Visit { mask, index: 0, f });
+}
+
+/// `tensor` flattened to rank 1. A rank-1 tensor (a bias) is only retyped: a
+/// reshape to its own shape would still be an op on the backend, and on a tape
+/// one more node for every backward pass to walk.
+fn to_rank1<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor<B, 1> {
+    match D {
+        1 => Tensor::from_primitive(tensor.into_primitive()),
+        _ => tensor.flatten(0, D - 1),
+    }
+}
+
+/// The inverse of [`to_rank1`]: `flat` reshaped to `shape`, retyped only when
+/// `D` is 1 (for the same reason).
+fn from_rank1<B: Backend, const D: usize>(flat: Tensor<B, 1>, shape: [usize; D]) -> Tensor<B, D> {
+    match D {
+        1 => Tensor::from_primitive(flat.into_primitive()),
+        _ => flat.reshape(shape),
+    }
+}
+
+/// What a [`Map`] puts in place of one masked-in float tensor. A trait rather
+/// than a closure because the replacement is generic over the tensor's rank.
+trait Replace<B: Backend> {
+    /// The new value of `original`, which starts at `offset` in the flat
+    /// parameter vector.
+    fn replace<const D: usize>(&mut self, offset: usize, original: Tensor<B, D>) -> Tensor<B, D>;
+}
+
+/// A [`ModuleMapper`] that replaces each masked-in float tensor through `R`,
+/// keeping parameter ids; with `leaves`, each new tensor (which must not be on a
+/// tape) is made a leaf that requires a gradient, as a trainable parameter is.
+struct Map<'a, R> {
+    mask: &'a [bool],
+    leaves: bool,
+    index: usize,
+    offset: usize,
+    replace: R,
+}
+
+impl<B: Backend, R: Replace<B>> ModuleMapper<B> for Map<'_, R> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let keep = self.mask[self.index];
+        self.index += 1;
+        if !keep {
+            return param;
+        }
+        let (id, tensor, mapper) = param.consume();
+        let n = tensor.shape().num_elements();
+        let mut mapped = self.replace.replace(self.offset, tensor);
+        if self.leaves {
+            mapped = mapped.set_require_grad(true);
+        }
+        self.offset += n;
+        Param::from_mapped_value(id, mapped, mapper)
+    }
+}
+
+/// Runs a [`Map`] over `module`.
+fn map_with<B: Backend, M: Module<B>>(
+    module: M,
+    mask: &[bool],
+    leaves: bool,
+    replace: impl Replace<B>,
+) -> M {
+    module.map(&mut Map {
+        mask,
+        leaves,
+        index: 0,
+        offset: 0,
+        replace,
+    })
 }
 
 /// Replaces each masked-in float tensor by `f(offset, flattened)`, reshaped back;
@@ -203,36 +297,55 @@ pub(crate) fn map_masked<B: Backend, M: Module<B>>(
     leaves: bool,
     f: impl FnMut(usize, Tensor<B, 1>) -> Tensor<B, 1>,
 ) -> M {
-    struct Map<'a, F> {
-        mask: &'a [bool],
-        leaves: bool,
-        index: usize,
-        offset: usize,
-        f: F,
-    }
-    impl<B: Backend, F: FnMut(usize, Tensor<B, 1>) -> Tensor<B, 1>> ModuleMapper<B> for Map<'_, F> {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let keep = self.mask[self.index];
-            self.index += 1;
-            if !keep {
-                return param;
-            }
-            let (id, tensor, mapper) = param.consume();
-            let shape = tensor.dims();
-            let n: usize = shape.iter().product();
-            let mut mapped = (self.f)(self.offset, tensor.flatten(0, D - 1)).reshape(shape);
-            if self.leaves {
-                mapped = mapped.set_require_grad(true);
-            }
-            self.offset += n;
-            Param::from_mapped_value(id, mapped, mapper)
+    struct Flat<F>(F);
+    impl<B: Backend, F: FnMut(usize, Tensor<B, 1>) -> Tensor<B, 1>> Replace<B> for Flat<F> {
+        fn replace<const D: usize>(
+            &mut self,
+            offset: usize,
+            original: Tensor<B, D>,
+        ) -> Tensor<B, D> {
+            let shape = original.dims();
+            from_rank1((self.0)(offset, to_rank1(original)), shape)
         }
     }
-    module.map(&mut Map {
-        mask,
-        leaves,
-        index: 0,
-        offset: 0,
-        f,
-    })
+    map_with(module, mask, leaves, Flat(f))
+}
+
+/// Replaces each masked-in float tensor by its consecutive slice of `flat`,
+/// reshaped to the tensor's shape (with `leaves` as in [`map_masked`]). The
+/// original tensors are not touched, so no op runs on them: one slice per
+/// tensor, and a reshape only where the shape has more than one dim. The caller
+/// checks that `flat` has [`masked_numel`] entries.
+pub(crate) fn map_masked_slices<B: Backend, M: Module<B>>(
+    module: M,
+    mask: &[bool],
+    leaves: bool,
+    flat: &Tensor<B, 1>,
+) -> M {
+    struct Slices<'a, B: Backend>(&'a Tensor<B, 1>);
+    impl<B: Backend> Replace<B> for Slices<'_, B> {
+        fn replace<const D: usize>(
+            &mut self,
+            offset: usize,
+            original: Tensor<B, D>,
+        ) -> Tensor<B, D> {
+            let shape = original.dims();
+            let n = original.shape().num_elements();
+            from_rank1(self.0.clone().slice(offset..offset + n), shape)
+        }
+    }
+    map_with(module, mask, leaves, Slices(flat))
+}
+
+/// Makes each masked-in float tensor (which must not be on a tape) a leaf that
+/// requires a gradient, running no op on it: a module whose trainable parameters
+/// can each be differentiated against directly, with no flat vector between.
+pub(crate) fn require_grad_masked<B: Backend, M: Module<B>>(module: M, mask: &[bool]) -> M {
+    struct Keep;
+    impl<B: Backend> Replace<B> for Keep {
+        fn replace<const D: usize>(&mut self, _: usize, original: Tensor<B, D>) -> Tensor<B, D> {
+            original
+        }
+    }
+    map_with(module, mask, true, Keep)
 }
