@@ -44,7 +44,7 @@ use burn::tensor::backend::Backend;
 use device::Device;
 use poisson::{Case, METHODS, flag, table};
 
-type Inner = NdArray<f32>;
+type Inner = device::Cpu;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -60,6 +60,7 @@ fn main() {
         let n = args.get(i + 3).and_then(|n| n.parse().ok()).unwrap_or(10);
         match device {
             Device::Ndarray => steps::<Inner>(method, d, n),
+            Device::BurnNdarray => steps::<NdArray<f32>>(method, d, n),
             Device::Wgpu => steps::<device::Wgpu>(method, d, n),
             Device::Cuda => steps::<device::Cuda>(method, d, n),
         }
@@ -68,6 +69,7 @@ fn main() {
     if args.iter().any(|a| a == "--table") {
         match device {
             Device::Ndarray => table::<Inner>(&args, "burn-nested"),
+            Device::BurnNdarray => table::<NdArray<f32>>(&args, "burn-nested (burn-ndarray)"),
             Device::Wgpu => table::<device::Wgpu>(&args, "burn-nested (wgpu)"),
             Device::Cuda => table::<device::Cuda>(&args, "burn-nested (cuda)"),
         }

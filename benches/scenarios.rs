@@ -170,7 +170,9 @@ fn batch_scaling<B: Backend>(
     group.finish();
 }
 
-type NdArray = burn_ndarray::NdArray<f32>;
+/// The CPU backend of the ndarray rows: burn-ndarray with this crate's faster
+/// kernels (`--device ndarray` of the examples).
+type NdArray = device::Cpu;
 
 fn ndarray_benches(c: &mut Criterion) {
     let device = Default::default();

@@ -160,7 +160,10 @@ fn main() {
     let args = Args::parse();
     device::check(args.device);
     let result = match args.device {
-        Device::Ndarray => run::<Autodiff<burn_ndarray::NdArray<f32>>>(&args, Default::default()),
+        Device::Ndarray => run::<Autodiff<device::Cpu>>(&args, Default::default()),
+        Device::BurnNdarray => {
+            run::<Autodiff<burn_ndarray::NdArray<f32>>>(&args, Default::default())
+        }
         Device::Wgpu => run::<Autodiff<device::Wgpu>>(&args, Default::default()),
         Device::Cuda => run::<Autodiff<device::Cuda>>(&args, Default::default()),
     };

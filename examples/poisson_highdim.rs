@@ -206,7 +206,8 @@ fn main() {
         };
         println!("{label}:");
         let (ms, err) = match args.device {
-            Device::Ndarray => {
+            Device::Ndarray => train::<Autodiff<device::Cpu>>(&args, method, &Default::default()),
+            Device::BurnNdarray => {
                 train::<Autodiff<burn_ndarray::NdArray<f32>>>(&args, method, &Default::default())
             }
             Device::Wgpu => train::<Autodiff<device::Wgpu>>(&args, method, &Default::default()),

@@ -82,6 +82,8 @@
 //! - **Around the transforms**: [`params`] (parameters as one flat vector),
 //!   [`check`] (finite-difference gradient checks) and [`engd`] (energy natural
 //!   gradient descent, the Gauss–Newton step for PINNs).
+//! - **A faster CPU backend**: [`cpu::FastNdArray`], burn-ndarray with faster
+//!   `matmul`, f32 `tanh`, `reshape` and `zeros` (feature `ndarray`, default).
 //! - **Counting ops**: [`census`], a backend decorator that counts the ops a
 //!   step sends to its inner backend, by op and by kind.
 //!
@@ -101,11 +103,14 @@
 
 pub mod census;
 pub mod check;
+#[cfg(feature = "ndarray")]
+pub mod cpu;
 pub mod dual;
 pub mod engd;
 pub mod layer;
 pub mod lift;
 pub mod params;
+mod relay;
 pub mod transforms;
 
 pub use dual::{Dual, DualTensor};

@@ -1,4 +1,5 @@
-//! The `--device` of the examples and benches: Burn's CPU backend, wgpu or CUDA,
+//! The `--device` of the examples and benches: the CPU ([`Cpu`], burn-ndarray
+//! with this crate's faster kernels, or burn-ndarray as it is), wgpu or CUDA,
 //! each GPU backend in f32 behind the crate feature of the same name.
 //!
 //! [`Wgpu`] and [`Cuda`] name the backends whatever the features, so a binary
@@ -18,8 +19,11 @@ use clap::ValueEnum;
 /// Where a binary runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Device {
-    /// Burn's CPU backend (burn-ndarray).
+    /// The CPU: burn-ndarray with this crate's faster kernels
+    /// (`burn_nested::cpu::FastNdArray`).
     Ndarray,
+    /// Burn's CPU backend (burn-ndarray) as it is, for comparison.
+    BurnNdarray,
     /// Burn's wgpu backend, in f32; needs the crate's `wgpu` feature and a
     /// Vulkan driver.
     Wgpu,
@@ -33,6 +37,7 @@ impl Device {
     pub fn name(self) -> &'static str {
         match self {
             Device::Ndarray => "ndarray",
+            Device::BurnNdarray => "burn-ndarray",
             Device::Wgpu => "wgpu",
             Device::Cuda => "cuda",
         }
@@ -41,21 +46,27 @@ impl Device {
     /// Whether the binary was built with the backend.
     pub fn built(self) -> bool {
         match self {
-            Device::Ndarray => true,
+            Device::Ndarray | Device::BurnNdarray => true,
             Device::Wgpu => cfg!(feature = "wgpu"),
             Device::Cuda => cfg!(feature = "cuda"),
         }
     }
 
-    /// The device named `name` (`ndarray`, `wgpu` or `cuda`), for the benches'
+    /// The device named `name` (`ndarray`, `burn-ndarray`, `wgpu` or `cuda`), for the benches'
     /// hand-parsed command lines; exits with status 2 on another name.
     pub fn parse(name: &str) -> Device {
         Device::from_str(name, true).unwrap_or_else(|_| {
-            eprintln!("error: unknown device {name:?}; expected ndarray, wgpu or cuda");
+            eprintln!(
+                "error: unknown device {name:?}; expected ndarray, burn-ndarray, wgpu or cuda"
+            );
             std::process::exit(2)
         })
     }
 }
+
+/// The CPU backend of `--device ndarray`: burn-ndarray with this crate's faster
+/// kernels, in f32.
+pub type Cpu = burn_nested::cpu::FastNdArray<f32>;
 
 /// Burn's wgpu backend in f32 (`NdArray<f32>` without the `wgpu` feature).
 #[cfg(feature = "wgpu")]

@@ -187,7 +187,7 @@ where
     }
     agree(&reference);
     match args.device {
-        Device::Ndarray => {}
+        Device::Ndarray | Device::BurnNdarray => {}
         Device::Wgpu => compare::<WgpuAd, S>(args.device, &s, &model, &reference),
         Device::Cuda => compare::<CudaAd, S>(args.device, &s, &model, &reference),
     }

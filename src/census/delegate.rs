@@ -4,6 +4,11 @@
 //! `Census<B>`'s op traits: every method notes its op and forwards to `B`,
 //! methods with a default body included.
 
+use crate::relay::{
+    deform_conv2d_backward_out, max_pool1d_backward_out, max_pool1d_indices_out,
+    max_pool2d_backward_out, max_pool2d_indices_out, primitive_in, primitive_out, qparams_in,
+    transaction_in,
+};
 use burn_backend::ops::{
     ActivationOps, BoolTensorOps, FloatTensorOps, IntTensorOps, ModuleOps, QTensorOps,
     TransactionOps,
@@ -25,11 +30,7 @@ use burn_backend::{
 use core::ops::Range;
 
 use super::table::Op;
-use super::{
-    Census, deform_conv2d_backward_out, max_pool1d_backward_out, max_pool1d_indices_out,
-    max_pool2d_backward_out, max_pool2d_indices_out, note, primitive_in, primitive_out, qparams_in,
-    transaction_in,
-};
+use super::{Census, note};
 
 impl<B: Backend> FloatTensorOps<Self> for Census<B> {
     fn float_from_data(data: TensorData, device: &Device<Self>) -> FloatTensor<Self> {

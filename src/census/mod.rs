@@ -88,14 +88,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use burn_backend::ops::{
-    DeformConv2dBackward, MaxPool1dBackward, MaxPool1dWithIndices, MaxPool2dBackward,
-    MaxPool2dWithIndices, TransactionPrimitive,
-};
-use burn_backend::quantization::QuantizationParametersPrimitive;
 use burn_backend::{
-    Backend, DType, DTypeUsageSet, ExecutionError, TensorData, TensorPrimitive,
-    backend::BackendTypes,
+    Backend, DType, DTypeUsageSet, ExecutionError, TensorData, backend::BackendTypes,
 };
 
 use table::{KINDS, NAMES, OP_COUNT, Op};
@@ -397,74 +391,4 @@ impl<B: Backend> Backend for Census<B> {
         note(Op::device_count);
         B::device_count(type_id)
     }
-}
-
-// The few values generic over the backend that are not its primitives cross
-// between `Census<B>` and `B` rebuilt, field by field (the fields are the same).
-
-fn qparams_in<B: Backend>(
-    qparams: QuantizationParametersPrimitive<Census<B>>,
-) -> QuantizationParametersPrimitive<B> {
-    QuantizationParametersPrimitive {
-        scales: qparams.scales,
-    }
-}
-
-fn primitive_in<B: Backend>(tensor: TensorPrimitive<Census<B>>) -> TensorPrimitive<B> {
-    match tensor {
-        TensorPrimitive::Float(t) => TensorPrimitive::Float(t),
-        TensorPrimitive::QFloat(t) => TensorPrimitive::QFloat(t),
-    }
-}
-
-fn primitive_out<B: Backend>(tensor: TensorPrimitive<B>) -> TensorPrimitive<Census<B>> {
-    match tensor {
-        TensorPrimitive::Float(t) => TensorPrimitive::Float(t),
-        TensorPrimitive::QFloat(t) => TensorPrimitive::QFloat(t),
-    }
-}
-
-/// A transaction reaches `tr_execute` with its read order already taken out
-/// (`TransactionPrimitive::execute_async`), so the four lists are all it holds.
-fn transaction_in<B: Backend>(
-    transaction: TransactionPrimitive<Census<B>>,
-) -> TransactionPrimitive<B> {
-    TransactionPrimitive::new(
-        transaction.read_floats,
-        transaction.read_qfloats,
-        transaction.read_ints,
-        transaction.read_bools,
-    )
-}
-
-fn max_pool1d_indices_out<B: Backend>(
-    out: MaxPool1dWithIndices<B>,
-) -> MaxPool1dWithIndices<Census<B>> {
-    MaxPool1dWithIndices::new(out.output, out.indices)
-}
-
-fn max_pool2d_indices_out<B: Backend>(
-    out: MaxPool2dWithIndices<B>,
-) -> MaxPool2dWithIndices<Census<B>> {
-    MaxPool2dWithIndices::new(out.output, out.indices)
-}
-
-fn max_pool1d_backward_out<B: Backend>(out: MaxPool1dBackward<B>) -> MaxPool1dBackward<Census<B>> {
-    MaxPool1dBackward::new(out.x_grad)
-}
-
-fn max_pool2d_backward_out<B: Backend>(out: MaxPool2dBackward<B>) -> MaxPool2dBackward<Census<B>> {
-    MaxPool2dBackward::new(out.x_grad)
-}
-
-fn deform_conv2d_backward_out<B: Backend>(
-    out: DeformConv2dBackward<B>,
-) -> DeformConv2dBackward<Census<B>> {
-    DeformConv2dBackward::new(
-        out.x_grad,
-        out.offset_grad,
-        out.weight_grad,
-        out.mask_grad,
-        out.bias_grad,
-    )
 }
