@@ -54,28 +54,6 @@ const KINDS: [(OpKind, &str); 7] = [
     (OpKind::HostRead, "host read"),
 ];
 
-/// Ops that only relabel a buffer on burn-cubecl (wgpu, CUDA): a contiguous
-/// reshape, an expand, a transpose or a slice is a new view, not a kernel, as
-/// the corresponding aten ops are views in PyTorch (`benches/compare/census.py`
-/// counts them apart the same way). burn-ndarray copies on some of them.
-const VIEWS: [&str; 10] = [
-    "float_reshape",
-    "float_expand",
-    "float_swap_dims",
-    "float_permute",
-    "float_transpose",
-    "float_slice",
-    "int_reshape",
-    "int_expand",
-    "bool_reshape",
-    "bool_expand",
-];
-
-/// The ops of `ops` that are views on a GPU backend (see [`VIEWS`]).
-fn views(ops: &OpCounts) -> u64 {
-    VIEWS.iter().map(|name| ops.count(name)).sum()
-}
-
 /// Steps of the main job before counting: the first ones carry measured
 /// switching's trial.
 const PINN_WARMUP: usize = 20;
@@ -248,7 +226,7 @@ fn print_table(rows: &[Row], backend: &str) {
             row.key,
             row.path,
             row.ops.total(),
-            row.ops.total() - views(&row.ops),
+            row.ops.kernels(),
             by_kind.join(" | ")
         );
     }
@@ -267,7 +245,7 @@ fn json(rows: &[Row]) -> String {
                 row.key,
                 row.path,
                 row.ops.total(),
-                views(&row.ops),
+                row.ops.views(),
                 kinds.join(", ")
             )
         })

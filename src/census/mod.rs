@@ -181,7 +181,34 @@ impl Default for OpCounts {
     }
 }
 
+/// Ops that only relabel a buffer on burn-cubecl (wgpu, CUDA): a contiguous
+/// reshape, an expand, a transpose or a slice is a new view, not a kernel, as
+/// the corresponding aten ops are views in PyTorch (`benches/compare/census.py`
+/// counts them apart the same way). burn-ndarray copies on some of them.
+pub const VIEWS: [&str; 10] = [
+    "float_reshape",
+    "float_expand",
+    "float_swap_dims",
+    "float_permute",
+    "float_transpose",
+    "float_slice",
+    "int_reshape",
+    "int_expand",
+    "bool_reshape",
+    "bool_expand",
+];
+
 impl OpCounts {
+    /// The ops in [`VIEWS`]: views, not kernels, on a GPU backend.
+    pub fn views(&self) -> u64 {
+        VIEWS.iter().map(|name| self.count(name)).sum()
+    }
+
+    /// Kernel ops: [`total`](Self::total) less the [`views`](Self::views).
+    pub fn kernels(&self) -> u64 {
+        self.total() - self.views()
+    }
+
     /// Every counted data op, of all kinds; queries (module docs) are not in it.
     pub fn total(&self) -> u64 {
         self.data_ops().map(|(_, _, n)| n).sum()
