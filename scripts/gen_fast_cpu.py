@@ -2,7 +2,7 @@
 """Generate `FastNdArray<E>`'s delegation of Burn's backend traits.
 
 `FastNdArray<E>` (src/cpu/) is burn-ndarray's `NdArray<E>` with a few kernels
-replaced (src/cpu/kernels.rs) and the `linear` ops left to their trait
+replaced (src/cpu/kernels.rs) and two `linear` ops left to their trait
 defaults (built on the replaced matmul): every other method of every backend
 trait forwards to `NdArray<E>`, defaults included (a default left in place
 would decompose an op that burn-ndarray runs natively).
@@ -24,12 +24,16 @@ spec.loader.exec_module(census)
 
 # The methods src/cpu/kernels.rs implements (as `Kernels::<E>::NAME`, with the
 # trait method's parameters); everything else goes to burn-ndarray.
-OVERRIDES = ["float_zeros", "float_matmul", "float_reshape", "float_tanh"]
+OVERRIDES = [
+    "float_zeros", "float_ones", "float_full", "float_matmul", "float_reshape", "float_tanh",
+    "float_add", "float_sub", "float_mul", "float_div",
+    "linear_weight_backward", "linear_bias_backward",
+]
 
 # Methods left to the trait's default body, which builds them from this
 # backend's own ops (so from the kernels above): burn-ndarray runs them through
 # the same default, but on its own `float_matmul`.
-DEFAULTS = ["linear", "linear_x_backward", "linear_weight_backward", "linear_bias_backward"]
+DEFAULTS = ["linear", "linear_x_backward"]
 
 
 def all_methods(root):

@@ -68,6 +68,9 @@ fn matmul_matches_burn_ndarray() {
         // Transposed: `[4, 5]ᵀ · [6, 4]ᵀ`, strided views on both sides.
         matmul_gap::<2>(&[4, 5], &[6, 4], transposed, transposed),
         matmul_gap::<3>(&[3, 4, 5], &[1, 6, 4], transposed, transposed),
+        // Large enough to be cut among threads: stacked rows, then a batch.
+        matmul_gap::<3>(&[4, 1024, 64], &[1, 64, 32], as_is, as_is),
+        matmul_gap::<3>(&[8, 256, 64], &[8, 64, 64], as_is, as_is),
     ];
     for (case, gap) in gaps.iter().enumerate() {
         assert!(
@@ -143,6 +146,102 @@ fn other_kernels_match_burn_ndarray() {
     assert_eq!(values(fr), values(pr));
     let z = Tensor::<Fast32, 3>::zeros([2, 3, 4], &Default::default());
     assert_eq!(values(z), vec![0.0; 24]);
+}
+
+/// Divisors away from zero, so the quotients are plain numbers.
+fn divisor<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+    t.abs() + 0.5
+}
+
+/// The four elementwise binary ops on operands of the given shapes, on both
+/// backends in f64, bit for bit (each output element is one IEEE operation in
+/// both kernels).
+fn elementwise_agrees<const D: usize>(a: &[usize], b: &[usize], transpose_b: bool) {
+    let (da, db) = (data(4, a), data(5, b));
+    let (pa, mut pb) = (
+        tensor::<NdArray<f64>, D>(&da),
+        tensor::<NdArray<f64>, D>(&db),
+    );
+    let (fa, mut fb) = (tensor::<Fast64, D>(&da), tensor::<Fast64, D>(&db));
+    if transpose_b {
+        (pb, fb) = (pb.transpose(), fb.transpose());
+    }
+    let want = [
+        pa.clone() + pb.clone(),
+        pa.clone() - pb.clone(),
+        pa.clone() * pb.clone(),
+        pa / divisor(pb),
+    ];
+    let got = [
+        fa.clone() + fb.clone(),
+        fa.clone() - fb.clone(),
+        fa.clone() * fb.clone(),
+        fa / divisor(fb),
+    ];
+    for (op, (g, w)) in got.into_iter().zip(want).enumerate() {
+        assert_eq!(g.dims(), w.dims(), "{a:?} op {op} vs {b:?}: shape");
+        let (g, w) = (values(g), values(w));
+        assert_eq!(g.len(), w.len());
+        assert!(!w.is_empty(), "nothing compared");
+        let first = g
+            .iter()
+            .zip(&w)
+            .position(|(x, y)| x.to_bits() != y.to_bits());
+        assert_eq!(first, None, "{a:?} op {op} vs {b:?}: first difference");
+    }
+}
+
+/// Same shapes, small and large (cut among threads); the `Dual` broadcasts
+/// (lanes times a primal factor, per-row scalars); broadcasts on both sides;
+/// a single element; and a transposed operand, which goes to burn-ndarray.
+#[test]
+fn elementwise_ops_match_burn_ndarray() {
+    elementwise_agrees::<2>(&[5, 7], &[5, 7], false);
+    elementwise_agrees::<3>(&[3, 128, 200], &[3, 128, 200], false);
+    elementwise_agrees::<3>(&[9, 32, 16], &[1, 32, 16], false);
+    elementwise_agrees::<3>(&[1, 512, 64], &[9, 512, 64], false);
+    elementwise_agrees::<3>(&[9, 512, 64], &[9, 512, 1], false);
+    elementwise_agrees::<3>(&[1, 300, 1], &[7, 1, 40], false);
+    elementwise_agrees::<3>(&[4, 1, 5], &[1, 1, 1], false);
+    elementwise_agrees::<2>(&[1, 1], &[1, 1], false);
+    elementwise_agrees::<2>(&[6, 4], &[4, 6], true);
+}
+
+/// `linear`'s backward on a stack of lanes (`[L, B, in]`, as a `Dual` tensor
+/// runs it under `Autodiff`): the gradients of the input, weight and bias, on
+/// both backends in f64.
+fn linear_backward<B: Backend>(x: &TensorData, w: &TensorData, b: &TensorData) -> Vec<f64> {
+    let x = tensor::<Autodiff<B>, 3>(x).require_grad();
+    let w = tensor::<Autodiff<B>, 2>(w).require_grad();
+    let b = tensor::<Autodiff<B>, 1>(b).require_grad();
+    let y = burn::tensor::module::linear(x.clone(), w.clone(), Some(b.clone()));
+    let grads = (y.clone() * y).sum().backward();
+    let mut out = values(x.grad(&grads).expect("x gradient"));
+    out.extend(values(w.grad(&grads).expect("weight gradient")));
+    out.extend(values(b.grad(&grads).expect("bias gradient")));
+    out
+}
+
+/// Small (one product on this thread) and large (the contraction cut among
+/// threads and summed).
+#[test]
+fn linear_backward_matches_burn_ndarray() {
+    for (lanes, rows, inputs, outputs) in [(3, 5, 4, 2), (4, 1024, 64, 32)] {
+        let (x, w, b) = (
+            data(6, &[lanes, rows, inputs]),
+            data(7, &[inputs, outputs]),
+            data(8, &[outputs]),
+        );
+        let want = linear_backward::<NdArray<f64>>(&x, &w, &b);
+        let got = linear_backward::<Fast64>(&x, &w, &b);
+        assert_eq!(
+            got.len(),
+            lanes * rows * inputs + inputs * outputs + outputs
+        );
+        let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
+        let gap = max_gap(&got, &want) / scale;
+        assert!(gap < 1e-13, "[{lanes}, {rows}, {inputs}]: {gap}");
+    }
 }
 
 /// A small network with fixed weights: `tanh(tanh(x W₁) W₂) W₃`.

@@ -2,7 +2,7 @@
 // Regenerate: python3 scripts/gen_fast_cpu.py ~/.cargo/registry/src/*/burn-backend-0.21.0 src/cpu
 //             && rustfmt --edition 2024 src/cpu/delegate.rs
 //! `FastNdArray<E>`'s op traits: `kernels.rs`'s kernels where it has one,
-//! the trait's default for `linear`, `linear_x_backward`, `linear_weight_backward`, `linear_bias_backward`
+//! the trait's default for `linear`, `linear_x_backward`
 //! (built on those kernels), every other method forwarded to burn-ndarray's
 //! `NdArray<E>`, methods with a default body included.
 
@@ -57,7 +57,7 @@ where
     }
 
     fn float_ones(shape: Shape, device: &Device<Self>, dtype: FloatDType) -> FloatTensor<Self> {
-        Inner::<E>::float_ones(shape, device, dtype)
+        Kernels::<E>::float_ones(shape, device, dtype)
     }
 
     fn float_full(
@@ -66,7 +66,7 @@ where
         device: &Device<Self>,
         dtype: FloatDType,
     ) -> FloatTensor<Self> {
-        Inner::<E>::float_full(shape, fill_value, device, dtype)
+        Kernels::<E>::float_full(shape, fill_value, device, dtype)
     }
 
     fn float_into_data(
@@ -96,7 +96,7 @@ where
     }
 
     fn float_add(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        Inner::<E>::float_add(lhs, rhs)
+        Kernels::<E>::float_add(lhs, rhs)
     }
 
     fn float_add_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
@@ -116,7 +116,7 @@ where
     }
 
     fn float_sub(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        Inner::<E>::float_sub(lhs, rhs)
+        Kernels::<E>::float_sub(lhs, rhs)
     }
 
     fn float_sub_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
@@ -124,7 +124,7 @@ where
     }
 
     fn float_mul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        Inner::<E>::float_mul(lhs, rhs)
+        Kernels::<E>::float_mul(lhs, rhs)
     }
 
     fn float_mul_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
@@ -132,7 +132,7 @@ where
     }
 
     fn float_div(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        Inner::<E>::float_div(lhs, rhs)
+        Kernels::<E>::float_div(lhs, rhs)
     }
 
     fn float_div_scalar(lhs: FloatTensor<Self>, rhs: Scalar) -> FloatTensor<Self> {
@@ -1418,6 +1418,17 @@ where
         indices: IntTensor<Self>,
     ) -> FloatTensor<Self> {
         Inner::<E>::embedding_backward(weights, output_grad, indices)
+    }
+
+    fn linear_weight_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Kernels::<E>::linear_weight_backward(x, output_grad)
+    }
+
+    fn linear_bias_backward(output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Kernels::<E>::linear_bias_backward(output_grad)
     }
 
     fn conv1d(

@@ -4,17 +4,54 @@
 
 use core::marker::PhantomData;
 
-use burn_backend::ops::FloatTensorOps;
-use burn_backend::{FloatDType, Shape};
+use burn_backend::ops::{FloatTensorOps, ModuleOps};
+use burn_backend::{FloatDType, Scalar, Shape};
 use burn_ndarray::{FloatNdArrayElement, NdArrayDevice, NdArrayTensor, SharedArray};
-use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, IxDyn, LinalgScalar};
+use ndarray::{Axis, IxDyn};
 
-use super::Inner;
+use super::{Inner, binary, matmul};
 
-/// Batched products above this many multiply-adds go to burn-ndarray's kernel,
-/// which spreads the matrices over rayon's threads; below it the hand-off to
-/// the pool costs more than it saves.
-const PARALLEL_BATCH_WORK: usize = 1 << 22;
+/// Elementwise ops on fewer elements stay on the calling thread (a same-shape
+/// binary op then with burn-ndarray's SIMD kernel, which writes in place into
+/// an operand it owns); larger ones are spread over rayon's threads.
+const PARALLEL_ELEMENTS: usize = binary::PARALLEL_ELEMENTS;
+
+/// `$body` with `$l`, `$r` bound to the two operands' arrays when both are f32
+/// or both f64; `$fallback(lhs, rhs)` for any other pair of dtypes.
+macro_rules! same_float {
+    (($lhs:expr, $rhs:expr), |$l:ident, $r:ident| $body:expr, $fallback:expr) => {
+        match ($lhs, $rhs) {
+            (NdArrayTensor::F32(l), NdArrayTensor::F32(r)) => {
+                let ($l, $r) = (l.into_shared(), r.into_shared());
+                $body
+            }
+            (NdArrayTensor::F64(l), NdArrayTensor::F64(r)) => {
+                let ($l, $r) = (l.into_shared(), r.into_shared());
+                $body
+            }
+            (l, r) => $fallback(l, r),
+        }
+    };
+}
+
+/// An elementwise binary op: [`binary::broadcast`] for broadcast or large
+/// operands, `$fallback` (burn-ndarray) for the rest and for what the kernel
+/// does not cover.
+macro_rules! elementwise {
+    ($lhs:expr, $rhs:expr, $op:tt, $fallback:expr) => {
+        same_float!(
+            ($lhs, $rhs),
+            |l, r| {
+                let fast = l.shape() != r.shape() || l.len() >= PARALLEL_ELEMENTS;
+                match fast.then(|| binary::broadcast(&l, &r, |a, b| a $op b)).flatten() {
+                    Some(out) => out.into(),
+                    None => $fallback(l.into(), r.into()),
+                }
+            },
+            $fallback
+        )
+    };
+}
 
 /// The replaced kernels, named as the backend methods they implement.
 pub(crate) struct Kernels<E>(PhantomData<E>);
@@ -37,6 +74,32 @@ where
         }
     }
 
+    /// Ones, by [`Self::float_full`].
+    pub(crate) fn float_ones(
+        shape: Shape,
+        device: &NdArrayDevice,
+        dtype: FloatDType,
+    ) -> NdArrayTensor {
+        Self::float_full(shape, 1.0.into(), device, dtype)
+    }
+
+    /// One fill of a new array (burn-ndarray builds a `TensorData` and
+    /// converts it: a fill and a copy). Autodiff's backward of `sum` and `mean`
+    /// multiplies by such a tensor of ones.
+    pub(crate) fn float_full(
+        shape: Shape,
+        fill_value: Scalar,
+        device: &NdArrayDevice,
+        dtype: FloatDType,
+    ) -> NdArrayTensor {
+        let dims = IxDyn(&shape);
+        match dtype {
+            FloatDType::F32 => SharedArray::<f32>::from_elem(dims, fill_value.elem()).into(),
+            FloatDType::F64 => SharedArray::<f64>::from_elem(dims, fill_value.elem()).into(),
+            _ => Inner::<E>::float_full(shape, fill_value, device, dtype),
+        }
+    }
+
     /// A view with the new shape when the tensor is contiguous in row-major
     /// order; otherwise burn-ndarray's copy.
     pub(crate) fn float_reshape(tensor: NdArrayTensor, shape: Shape) -> NdArrayTensor {
@@ -54,25 +117,86 @@ where
                 let mut array = s.into_shared();
                 // In place when the buffer is this tensor's alone (the usual case
                 // for an intermediate), else on a copy (`ArcArray` copies on write).
-                array.mapv_inplace(tanh_f32);
+                if array.len() < PARALLEL_ELEMENTS {
+                    array.mapv_inplace(tanh_f32);
+                } else {
+                    array.par_mapv_inplace(tanh_f32);
+                }
                 array.into()
             }
             other => Inner::<E>::float_tanh(other),
         }
     }
 
-    /// On the calling thread (see the module documentation), for same-dtype
-    /// operands of rank 2 or more.
+    /// [`matmul::matmul`] for same-dtype operands of rank 2 or more.
     pub(crate) fn float_matmul(lhs: NdArrayTensor, rhs: NdArrayTensor) -> NdArrayTensor {
-        match (lhs, rhs) {
-            (NdArrayTensor::F32(l), NdArrayTensor::F32(r)) => {
-                matmul_or::<f32>(l.into_shared(), r.into_shared())
-            }
-            (NdArrayTensor::F64(l), NdArrayTensor::F64(r)) => {
-                matmul_or::<f64>(l.into_shared(), r.into_shared())
-            }
-            (l, r) => Inner::<E>::float_matmul(l, r),
+        same_float!(
+            (lhs, rhs),
+            |l, r| match matmul::matmul(&l, &r) {
+                Some(out) => out.into(),
+                None => Inner::<E>::float_matmul(l.into(), r.into()),
+            },
+            Inner::<E>::float_matmul
+        )
+    }
+
+    /// `lhs + rhs`, see [`binary`].
+    pub(crate) fn float_add(lhs: NdArrayTensor, rhs: NdArrayTensor) -> NdArrayTensor {
+        elementwise!(lhs, rhs, +, Inner::<E>::float_add)
+    }
+
+    /// `lhs − rhs`, see [`binary`].
+    pub(crate) fn float_sub(lhs: NdArrayTensor, rhs: NdArrayTensor) -> NdArrayTensor {
+        elementwise!(lhs, rhs, -, Inner::<E>::float_sub)
+    }
+
+    /// `lhs · rhs`, see [`binary`].
+    pub(crate) fn float_mul(lhs: NdArrayTensor, rhs: NdArrayTensor) -> NdArrayTensor {
+        elementwise!(lhs, rhs, *, Inner::<E>::float_mul)
+    }
+
+    /// `lhs / rhs`, see [`binary`].
+    pub(crate) fn float_div(lhs: NdArrayTensor, rhs: NdArrayTensor) -> NdArrayTensor {
+        elementwise!(lhs, rhs, /, Inner::<E>::float_div)
+    }
+
+    /// [`matmul::weight_gradient`]: one product over every row.
+    pub(crate) fn linear_weight_backward(
+        x: NdArrayTensor,
+        output_grad: NdArrayTensor,
+    ) -> NdArrayTensor {
+        same_float!(
+            (x, output_grad),
+            |x, g| match matmul::weight_gradient(&x, &g) {
+                Some(out) => out.into(),
+                None => Inner::<E>::linear_weight_backward(x.into(), g.into()),
+            },
+            Inner::<E>::linear_weight_backward
+        )
+    }
+
+    /// The output gradient summed over all its rows in one reduction
+    /// (Burn's default sums one leading dimension at a time).
+    pub(crate) fn linear_bias_backward(output_grad: NdArrayTensor) -> NdArrayTensor {
+        match output_grad {
+            NdArrayTensor::F32(g) => column_sum::<f32>(g.into_shared()),
+            NdArrayTensor::F64(g) => column_sum::<f64>(g.into_shared()),
+            other => Inner::<E>::linear_bias_backward(other),
         }
+    }
+}
+
+/// The sum over every dimension but the last, as a vector.
+fn column_sum<T>(g: SharedArray<T>) -> NdArrayTensor
+where
+    T: ndarray::LinalgScalar + FloatNdArrayElement,
+    NdArrayTensor: From<SharedArray<T>>,
+{
+    let n = g.shape().last().copied().unwrap_or(1);
+    let rows = g.len() / n.max(1);
+    match g.view().into_shape_with_order((rows, n)) {
+        Ok(view) => view.sum_axis(Axis(0)).into_dyn().into_shared().into(),
+        Err(_) => Inner::<T>::linear_bias_backward(g.into()),
     }
 }
 
@@ -88,139 +212,6 @@ where
     }
     // A strided tensor is copied, as burn-ndarray does.
     Inner::<T>::float_reshape(array.into(), shape)
-}
-
-/// [`matmul`], or burn-ndarray's kernel for the cases it does not cover.
-fn matmul_or<T>(lhs: SharedArray<T>, rhs: SharedArray<T>) -> NdArrayTensor
-where
-    T: LinalgScalar + FloatNdArrayElement,
-    NdArrayTensor: From<SharedArray<T>>,
-{
-    match matmul(&lhs, &rhs) {
-        Some(out) => out.into(),
-        None => Inner::<T>::float_matmul(lhs.into(), rhs.into()),
-    }
-}
-
-/// `lhs · rhs` over the last two dimensions, batch dimensions broadcast, on the
-/// calling thread. `None` for what it leaves to burn-ndarray: ranks below 2 or
-/// unequal, mismatched inner dimensions (burn-ndarray's error), a broadcast
-/// other than "one side has a single matrix", or a batched product large
-/// enough for burn-ndarray's parallel kernel.
-fn matmul<T: LinalgScalar>(lhs: &SharedArray<T>, rhs: &SharedArray<T>) -> Option<SharedArray<T>> {
-    let (ls, rs) = (lhs.shape(), rhs.shape());
-    let rank = ls.len();
-    if rank < 2 || rs.len() != rank {
-        return None;
-    }
-    let (m, k, n) = (ls[rank - 2], ls[rank - 1], rs[rank - 1]);
-    if rs[rank - 2] != k {
-        return None;
-    }
-    let (lb, rb) = (&ls[..rank - 2], &rs[..rank - 2]);
-    let (l_count, r_count): (usize, usize) = (lb.iter().product(), rb.iter().product());
-    let batch: Vec<usize> = if r_count == 1 {
-        lb.to_vec()
-    } else if l_count == 1 || lb == rb {
-        rb.to_vec()
-    } else {
-        return None;
-    };
-    let count: usize = batch.iter().product();
-    let mut out_dims = batch;
-    out_dims.extend([m, n]);
-    let mut out = ndarray::Array::<T, _>::zeros(IxDyn(&out_dims));
-
-    if r_count == 1 {
-        // One right matrix: the left matrices stacked are one GEMM when their rows
-        // are contiguous (the lanes of a `Dual` tensor through a layer).
-        let r = matrix(rhs.view(), 0);
-        if lhs.is_standard_layout() {
-            let l = lhs
-                .view()
-                .into_shape_with_order((count * m, k))
-                .expect("a standard-layout array takes any shape of its size");
-            let mut o = out
-                .view_mut()
-                .into_shape_with_order((count * m, n))
-                .expect("a new array takes any shape of its size");
-            gemm_into(&l, &r, &mut o);
-            return Some(out.into_shared());
-        }
-    }
-    if count > 1 && count * m * k * n > PARALLEL_BATCH_WORK {
-        return None;
-    }
-    for b in 0..count {
-        let l = matrix(lhs.view(), if l_count == 1 { 0 } else { b });
-        let r = matrix(rhs.view(), if r_count == 1 { 0 } else { b });
-        let mut o = out
-            .view_mut()
-            .into_shape_with_order((count, m, n))
-            .expect("a new array takes any shape of its size");
-        let mut o = o.index_axis_mut(Axis(0), b);
-        gemm_into(&l, &r, &mut o);
-    }
-    Some(out.into_shared())
-}
-
-/// `o = l · r` on this thread, by the `gemm` crate (any strides).
-fn gemm_into<T: LinalgScalar>(
-    l: &ArrayView2<'_, T>,
-    r: &ArrayView2<'_, T>,
-    o: &mut ArrayViewMut2<'_, T>,
-) {
-    let ([m, k], n) = ([l.nrows(), l.ncols()], r.ncols());
-    debug_assert_eq!((r.nrows(), o.nrows(), o.ncols()), (k, m, n));
-    if m * n * k == 0 {
-        // `o` is a new zeroed array: an empty sum is already there.
-        return;
-    }
-    let (ls, rs) = (l.strides(), r.strides());
-    let os = [o.strides()[0], o.strides()[1]];
-    // SAFETY: the three views are valid for the strides ndarray reports, with
-    // the shapes checked above; `o` is borrowed mutably, so it aliases neither
-    // operand. With `read_dst` false, `o`'s old values are not read.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            o.as_mut_ptr(),
-            os[1],
-            os[0],
-            false,
-            l.as_ptr(),
-            ls[1],
-            ls[0],
-            r.as_ptr(),
-            rs[1],
-            rs[0],
-            T::zero(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
-/// The `index`-th matrix (row-major over the batch dimensions) of `a`, as a
-/// strided 2-D view.
-fn matrix<T>(mut a: ArrayViewD<'_, T>, mut index: usize) -> ArrayView2<'_, T> {
-    let rank = a.ndim();
-    for axis in (0..rank - 2).rev() {
-        let len = a.shape()[axis];
-        a.collapse_axis(Axis(axis), index % len);
-        index /= len;
-    }
-    // Collapsed axes have length 1; dropping them leaves the matrix.
-    for _ in 0..rank - 2 {
-        a = a.index_axis_move(Axis(0), 0);
-    }
-    a.into_dimensionality::<Ix2>()
-        .expect("two dimensions are left")
 }
 
 /// Beyond this, `tanh` rounds to ±1 in f32 (`1 − tanh(10) ≈ 4·10⁻⁹`, below half

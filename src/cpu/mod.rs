@@ -2,29 +2,40 @@
 //! training step replaced.
 //!
 //! [`FastNdArray<E>`](FastNdArray) is burn-ndarray's `NdArray<E>` (same
-//! tensors, same device, same elements) except for four ops, whose burn-ndarray
-//! 0.21 kernels cost a PINN step about a third of its time (measured in
+//! tensors, same device, same elements) except for the ops whose burn-ndarray
+//! 0.21 kernels cost a PINN step most of its time (measured in
 //! `docs/backends.md`, "`FastNdArray`"):
 //!
-//! - **`matmul`** runs on the calling thread, through the `gemm` crate.
-//!   burn-ndarray hands every product
-//!   to rayon's pool and blocks until it is done, so on a small product the
-//!   step pays two thread hand-offs and the idle workers' spinning
-//!   (`sched_yield`). Here a batch of matrices times one matrix (the `Dual`
-//!   lanes through a layer) is one GEMM over the stacked rows, and other
-//!   batches loop over their matrices; a large batched product still goes to
-//!   burn-ndarray's parallel kernel.
+//! - **`matmul`** runs through the `gemm` crate, on the calling thread when it
+//!   is small. burn-ndarray hands every product to rayon's pool and blocks
+//!   until it is done, so on a small product the step pays two thread
+//!   hand-offs and the idle workers' spinning (`sched_yield`), and it copies
+//!   batched operands into new layouts first. Here a batch of matrices times
+//!   one matrix (the `Dual` lanes through a layer) is one GEMM over the stacked
+//!   rows; a large product is cut among rayon's threads by rows or by matrix.
+//! - **`linear`'s weight and bias gradients** are one product (one sum)
+//!   contracted over every row, lanes included, instead of a product per lane
+//!   summed afterwards; a large contraction is cut among the threads and the
+//!   pieces added.
+//! - **`add`, `sub`, `mul`, `div`** with broadcasting read both operands in
+//!   runs along the merged inner dimensions (burn-ndarray steps through a
+//!   broadcast one element at a time, after copying a shared left operand);
+//!   large ones are spread over rayon's threads. Small same-shape ones stay
+//!   with burn-ndarray's SIMD kernel.
 //! - **`tanh`** in f32 is a rational approximation that the compiler
 //!   vectorises, accurate to a few units in the last place (burn-ndarray
-//!   computes every f32 `tanh` through libm's f64 `tanh`). f64 keeps libm's.
+//!   computes every f32 `tanh` through libm's f64 `tanh`); f64 keeps libm's.
 //! - **`reshape`** of a contiguous tensor changes the view without copying
 //!   (burn-ndarray copies on every reshape).
-//! - **`zeros`** asks the allocator for zeroed memory instead of filling it.
+//! - **`zeros`** asks the allocator for zeroed memory instead of filling it,
+//!   and **`ones`/`full`** fill a new array once (burn-ndarray fills a
+//!   `TensorData` and converts it).
 //!
-//! Burn's `linear` ops keep their default bodies, built on this `matmul`.
-//! In f64 every op gives burn-ndarray's values up to the order of a product's
-//! sums; in f32 `tanh` also differs, within one unit in the last place.
-//! The tests in `tests/fast_cpu.rs` compare each kernel with burn-ndarray's.
+//! `linear` itself and its input gradient keep Burn's default bodies, built on
+//! this `matmul`. In f64 every op gives burn-ndarray's values up to the order
+//! of a product's sums (elementwise ops bit for bit); in f32 `tanh` also
+//! differs, within one unit in the last place. The tests in
+//! `tests/fast_cpu.rs` compare each kernel with burn-ndarray's.
 //!
 //! ```
 //! use burn::tensor::Tensor;
@@ -40,8 +51,10 @@
 //! `FastNdArray<f64>` for checks. The examples and benches of this crate run on
 //! it when given `--device ndarray`.
 
+mod binary;
 mod delegate;
 mod kernels;
+mod matmul;
 
 use core::marker::PhantomData;
 
@@ -53,8 +66,9 @@ use burn_ndarray::{FloatNdArrayElement, NdArray, NdArrayTensor, SharedArray};
 /// The backend every op not replaced here forwards to.
 type Inner<E> = NdArray<E>;
 
-/// burn-ndarray's `NdArray<E>` with faster kernels for `matmul`, f32 `tanh`,
-/// `reshape` and `zeros` (see the [module documentation](self)).
+/// burn-ndarray's `NdArray<E>` with faster kernels for `matmul`, `linear`'s
+/// backward, broadcast arithmetic, f32 `tanh`, `reshape` and fills (see the
+/// [module documentation](self)).
 ///
 /// Its tensors, device and elements are `NdArray<E>`'s.
 #[derive(Clone, Copy, Debug, Default)]
