@@ -78,6 +78,15 @@ fn matmul_matches_burn_ndarray() {
             "case {case}: differs from burn-ndarray by {gap}"
         );
     }
+    // An empty inner dimension is an empty sum: zeros (burn-ndarray 0.21
+    // divides by zero on it, so there is nothing to compare with).
+    let device = Default::default();
+    let a = Tensor::<Fast64, 3>::zeros([2, 3, 0], &device);
+    let b = Tensor::<Fast64, 3>::zeros([2, 0, 4], &device);
+    assert_eq!(values(a.matmul(b)), vec![0.0; 24]);
+    let a = Tensor::<Fast64, 2>::zeros([3, 0], &device);
+    let b = Tensor::<Fast64, 2>::zeros([0, 4], &device);
+    assert_eq!(values(a.matmul(b)), vec![0.0; 12]);
 }
 
 /// An f32 tensor whatever the device's default dtype: Burn 0.21 keys the

@@ -47,7 +47,18 @@ pub(super) fn matmul<T: LinalgScalar + Send + Sync>(
     let count: usize = batch.iter().product();
     let mut out_dims = batch;
     out_dims.extend([m, n]);
-    let mut out = ndarray::Array::<T, _>::zeros(IxDyn(&out_dims));
+    // Every GEMM below overwrites its output (`read_dst` false), so the output
+    // starts uninitialised rather than zeroed (a memset was 4 % of a step).
+    let mut out = ndarray::ArrayD::<T>::uninit(IxDyn(&out_dims));
+    // SAFETY: a view of `out`'s own buffer with its shape and standard strides;
+    // it is only written through (by the GEMMs or the fill) before `out` is read.
+    let mut view = unsafe {
+        ndarray::ArrayViewMut::from_shape_ptr(IxDyn(&out_dims), out.as_mut_ptr().cast::<T>())
+    };
+    if k == 0 {
+        // An empty sum: the GEMMs write nothing.
+        view.fill(T::zero());
+    }
 
     if r_count == 1 && lhs.is_standard_layout() {
         // One right matrix: the left matrices stacked are one GEMM, since their
@@ -57,15 +68,14 @@ pub(super) fn matmul<T: LinalgScalar + Send + Sync>(
             .view()
             .into_shape_with_order((count * m, k))
             .expect("a standard-layout array takes any shape of its size");
-        let o = out
-            .view_mut()
+        let o = view
             .into_shape_with_order((count * m, n))
             .expect("a new array takes any shape of its size");
         gemm_rows(&l, &r, o);
-        return Some(out.into_shared());
+        // SAFETY: the GEMM wrote every element.
+        return Some(unsafe { out.assume_init() }.into_shared());
     }
-    let mut o = out
-        .view_mut()
+    let mut o = view
         .into_shape_with_order((count, m, n))
         .expect("a new array takes any shape of its size");
     let product = |b: usize, mut o: ArrayViewMut2<'_, T>| {
@@ -83,7 +93,8 @@ pub(super) fn matmul<T: LinalgScalar + Send + Sync>(
             .enumerate()
             .for_each(|(b, o)| product(b, o));
     }
-    Some(out.into_shared())
+    // SAFETY: the GEMMs wrote every element of every matrix.
+    Some(unsafe { out.assume_init() }.into_shared())
 }
 
 /// The weight gradient of `linear`, `xᵀ · g` summed over every leading
@@ -162,7 +173,7 @@ fn gemm_into<T: LinalgScalar>(
     let ([m, k], n) = ([l.nrows(), l.ncols()], r.ncols());
     debug_assert_eq!((r.nrows(), o.nrows(), o.ncols()), (k, m, n));
     if m * n * k == 0 {
-        // `o` is a new zeroed array: an empty sum is already there.
+        // Nothing to write, or an empty sum, which the callers have zeroed.
         return;
     }
     let (ls, rs) = (l.strides(), r.strides());
