@@ -201,3 +201,25 @@ fn wgpu_census_is_a_backend() {
     autodiff::<Autodiff<Dual<Autodiff<W>>>>();
     autodiff::<Dual<Autodiff<W>>>();
 }
+
+/// A reverse-path `jacobian` inside a loss: Burn's backward recomputes `tanh`
+/// from its input, and inside the nested backward `Dual` hands it the forward's
+/// own output instead. `tanh` reaches the inner backend for the probe, the
+/// nested forward and the loss's backward (which recomputes it on the outer
+/// tape), and not for the nested backward (it did: 4).
+#[test]
+fn nested_backward_reuses_the_forward_tanh() {
+    let _serial = serial();
+    let device = Default::default();
+    let model = mlp::<Counted>(&device);
+    let x = Tensor::<Counted, 2>::from_data(data([2, 3], 4), &device);
+    let ((), ops) = census::counted(|| {
+        burn_nested::with_switching(false, || {
+            let layer = StatefulLayer::from_ref(&model);
+            let j = jacobian(&layer, x, Mode::AutoReverse);
+            drop(j.powf_scalar(2.0).sum().backward());
+        })
+    });
+    assert!(ops.of(OpKind::MatmulConv) > 0, "{ops:?}");
+    assert_eq!(ops.count("float_tanh"), 3, "{ops:?}");
+}

@@ -154,8 +154,8 @@ fn parameter_jacobian_step_ops() {
     let kernels = ops.kernels();
     assert_eq!(ops.count("float_slice_assign"), 0, "{ops:?}");
     assert!(ops.count("float_zeros") <= 1, "{ops:?}");
-    assert!(kernels <= 169, "{kernels} kernel ops: {ops:?}");
-    assert!(ops.total() <= 300, "{} ops: {ops:?}", ops.total());
+    assert!(kernels <= 142, "{kernels} kernel ops: {ops:?}");
+    assert!(ops.total() <= 269, "{} ops: {ops:?}", ops.total());
 }
 
 /// The panic message of `f`, if it panics.

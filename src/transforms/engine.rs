@@ -1,11 +1,15 @@
 //! The two primitive passes every transform is built from.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
 use super::switching::{count_forward, count_reverse};
-use crate::dual::Dual;
 use crate::dual::passes::{Observed, begin_pass, observe};
+use crate::dual::{Dual, DualTensor};
 use crate::layer::NestedFn;
 use crate::lift::{constant, primal, seed, split, tangent};
 
@@ -90,6 +94,52 @@ pub(crate) trait Cotangent<B: Backend, const DO: usize> {
     /// If `dims` is not a shape the transform accepts, naming the transform.
     #[track_caller]
     fn at(&self, dims: &[usize; DO]) -> Tensor<B, DO>;
+
+    /// [`at`](Self::at), or `None` where `v` is all ones (a gradient's): the ones
+    /// Burn's `backward` seeds are then `v` already.
+    #[track_caller]
+    fn unless_ones(&self, dims: &[usize; DO]) -> Option<Tensor<B, DO>> {
+        Some(self.at(dims))
+    }
+}
+
+/// The root of a nested backward whose cotangent is given: the identity forward,
+/// and a backward that hands on its state, the cotangent, in place of the ones
+/// Burn's `backward` seeds.
+///
+/// Why not `(y * v).sum().backward()`: that costs six inner ops (the product and
+/// the sum, then the seed's ones spread by the sum's backward and multiplied by
+/// `v`), all to arrive at `v`; this costs the seed alone.
+#[derive(Debug)]
+struct SeedCotangent;
+
+impl<B: Backend> Backward<Dual<B>, 1> for SeedCotangent {
+    type State = DualTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let v = ops.state;
+        unary::<Dual<B>, _>(ops.parents, ops.node, grads, |_ones| v);
+    }
+}
+
+/// `y` as the root of a backward pass whose cotangent is `v` (shaped like `y`):
+/// `seeded(y, v).backward()` gives the gradients of `⟨v, y⟩`. Only for a
+/// backward taken from the result at once: the node replaces whatever gradient
+/// reaches it by `v`.
+pub(crate) fn seeded<B: Backend, const D: usize>(
+    y: Tensor<Autodiff<Dual<B>>, D>,
+    v: DualTensor<B>,
+) -> Tensor<Autodiff<Dual<B>>, D> {
+    let y = y.into_primitive().tensor();
+    let out = match SeedCotangent
+        .prepare::<NoCheckpointing>([y.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(v, y.primitive),
+        OpsKind::UnTracked(prep) => prep.finish(y.primitive),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
 /// One reverse pass: the value `f(x)` and the gradient of `⟨v, f(x)⟩` (`v` from
@@ -121,8 +171,10 @@ where
         return None;
     }
     let value = primal(y.clone().inner());
-    let v = cotangent.at(&y.dims());
-    let grads = (y * Tensor::from_inner(constant(v))).sum().backward();
+    let grads = match cotangent.unless_ones(&y.dims()) {
+        Some(v) => seeded(y, constant(v).into_primitive().tensor()).backward(),
+        None => y.backward(),
+    };
     let grad = match xa.grad(&grads) {
         Some(g) => primal(g),
         None => Tensor::zeros(x.dims(), &x.device()),
@@ -197,7 +249,16 @@ where
         value.get_or_insert(y);
         parts.push(t);
     }
-    (value.expect("at least one pass"), Tensor::cat(parts, 0))
+    (value.expect("at least one pass"), cat_parts(parts))
+}
+
+/// The parts of a result taken in chunks, concatenated along dim 0; a single
+/// part as it is (Burn's `cat` copies even one tensor).
+pub(crate) fn cat_parts<B: Backend, const D: usize>(mut parts: Vec<Tensor<B, D>>) -> Tensor<B, D> {
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    Tensor::cat(parts, 0)
 }
 
 /// Reverse passes with lane-stacked cotangents: `cotangents` is `[lanes,
@@ -223,13 +284,16 @@ where
     let [lanes, m] = cotangents.dims();
     let n = x.shape().num_elements();
     let chunk = super::policy::lanes_within_budget(lanes, n.max(m));
+    if chunk >= lanes {
+        return reverse_lanes_pass::<B, F, DI, DO>(f, x, cotangents, lanes, m, n);
+    }
     let parts = chunks(lanes, chunk)
         .map(|range| {
             let part = cotangents.clone().slice(range.clone());
             reverse_lanes_pass::<B, F, DI, DO>(f, x, part, range.len(), m, n)
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(Tensor::cat(parts, 0))
+    Some(cat_parts(parts))
 }
 
 /// One nested backward for `lanes` cotangent lanes (see [`reverse_lanes`]).
@@ -253,7 +317,7 @@ where
         return None;
     }
     let w = seed(Tensor::<B, 1>::zeros([m], &x.device()), cotangents);
-    let grads = (y.reshape([m]) * Tensor::from_inner(w)).sum().backward();
+    let grads = seeded(y.reshape([m]), w.into_primitive().tensor()).backward();
     Some(match xa.grad(&grads) {
         Some(g) => tangent::<B, 1, 2>(g.reshape([n]), lanes),
         None => Tensor::zeros([lanes, n], &x.device()),

@@ -20,6 +20,12 @@ impl<B: Backend, const DO: usize> Cotangent<B, DO> for Ones<'_, B> {
         scalar_output(self.op, dims);
         Tensor::ones(*dims, self.device)
     }
+
+    #[track_caller]
+    fn unless_ones(&self, dims: &[usize; DO]) -> Option<Tensor<B, DO>> {
+        scalar_output(self.op, dims);
+        None
+    }
 }
 
 /// `∇f(x)` for a scalar-valued `f` (output of one element), shaped like `x`.

@@ -4,7 +4,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::engine::{basis, chunks, refuse_reverse_defect, require_faithful_reverse};
+use super::engine::{basis, cat_parts, chunks, refuse_reverse_defect, require_faithful_reverse};
 use super::laplacian::{refused, row_hessian_columns};
 use super::mode::Mode;
 use super::switching::count_reverse;
@@ -62,7 +62,7 @@ where
     for range in chunks(n, chunk) {
         columns.push(hessian_columns(OP, f, &x, range));
     }
-    Tensor::cat(columns, 0)
+    cat_parts(columns)
 }
 
 /// Columns `range` of the Hessian of a scalar `f`: `[lanes, n]`.

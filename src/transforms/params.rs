@@ -4,7 +4,9 @@
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
-use super::engine::{basis, forward_lanes, inside_reverse, reverse_is_faithful, reverse_lanes};
+use super::engine::{
+    basis, forward_lanes, inside_reverse, reverse_is_faithful, reverse_lanes, seeded,
+};
 use super::gradient::value_and_gradient_named;
 use super::mode::Path;
 use super::switching::count_reverse;
@@ -109,11 +111,9 @@ where
     non_empty_output(OP, &y.dims());
     let m = y.shape().num_elements();
     let view = layer.params_at(x.clone());
-    // `tune::key` reads only the input's shape and device: an uninitialized
-    // vector of the flat parameters' length stands in for them, so the key is
-    // `jacobian`'s without building the flat vector.
-    let placeholder = Tensor::<B, 1>::empty([n], &device);
-    let key = tune::key::<B, _, 1, DO>(OP, &view, &placeholder, mode, true);
+    // The key of `jacobian` of the view, from the flat parameters' length and
+    // device alone: neither the flat vector nor a stand-in is built.
+    let key = tune::key_at::<B, _, 1, DO>(OP, &view, &[n], &device, mode, true);
     let rule = policy::jacobian(mode, true, n, m);
     if tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, n, m)) == Path::Reverse {
         if reverse_is_faithful(true, seen) {
@@ -159,7 +159,7 @@ where
     // A zero primal and the identity as tangent lanes: the backward pass gives
     // every row of the Jacobian in the gradients' tangents.
     let w = seed(Tensor::<B, 1>::zeros([m], &device), basis(0..m, m, &device));
-    let grads = (y.reshape([m]) * Tensor::from_inner(w)).sum().backward();
+    let grads = seeded(y.reshape([m]), w.into_primitive().tensor()).backward();
     layer.lane_gradients::<B, DI, DO>(&leaves, &grads, m)
 }
 

@@ -3,7 +3,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::engine::{
-    Cotangent, basis, chunks, forward_pass, inside_reverse, probe, reverse_is_faithful,
+    Cotangent, basis, cat_parts, chunks, forward_pass, inside_reverse, probe, reverse_is_faithful,
     reverse_pass,
 };
 use super::mode::{Mode, Path};
@@ -86,6 +86,6 @@ where
         parts.push((t * w).sum_dim(1).reshape([lanes]));
         value.get_or_insert(y);
     }
-    let grad = Tensor::cat(parts, 0).reshape(x.dims());
+    let grad = cat_parts(parts).reshape(x.dims());
     (value.expect("at least one pass"), grad)
 }

@@ -207,5 +207,5 @@ pub(crate) fn row_basis_lanes<B: Backend>(
         let dir = row_dir.expect("the row-varying lane is only asked for when checking");
         parts.push(dir.clone().reshape([1, batch * k]));
     }
-    Tensor::cat(parts, 0)
+    super::engine::cat_parts(parts)
 }

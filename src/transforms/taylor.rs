@@ -10,7 +10,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::engine::chunks;
+use super::engine::{cat_parts, chunks};
 use super::rows::{audited, check_rows, count_row_check, row_direction, row_weights};
 use super::switching::count_forward;
 use crate::dual::passes::begin_pass;
@@ -62,7 +62,7 @@ where
             second.push(t.slice(layout.first_order()..layout.lanes()));
             value.get_or_insert(y);
         }
-        (value.expect("at least one pass"), Tensor::cat(second, 0))
+        (value.expect("at least one pass"), cat_parts(second))
     });
     if guard.check() {
         check_second_order(op, f, x);

@@ -210,6 +210,23 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
+    key_at::<B, F, DI, DO>(transform, f, &x.dims(), &x.device(), mode, inside)
+}
+
+/// [`key`] for an input of shape `dims` on `device`, without the input itself
+/// (the key reads nothing else of it).
+pub(crate) fn key_at<B, F, const DI: usize, const DO: usize>(
+    transform: &'static str,
+    f: &F,
+    dims: &[usize; DI],
+    device: &B::Device,
+    mode: Mode,
+    inside: bool,
+) -> Option<Key>
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
     let free = match mode {
         Mode::Auto => true,
         Mode::AutoReverse => inside,
@@ -221,8 +238,8 @@ where
     Some(Key {
         transform,
         backend: core::any::type_name::<B>(),
-        device: format!("{:?}", x.device()),
-        input_dims: x.dims().to_vec(),
+        device: format!("{device:?}"),
+        input_dims: dims.to_vec(),
         structure: f.structure_key()?,
         portable: f.portable_key(),
         inside,
@@ -308,6 +325,13 @@ fn decisions() -> std::sync::MutexGuard<'static, Store> {
     // A panic while the lock was held (in a user's function, elsewhere) leaves the
     // maps intact: every change is a single call.
     DECISIONS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The path measured switching has settled on for `key`, if any. A transform
+/// that evaluates `f` once only to choose its path skips that evaluation once
+/// the choice is made.
+pub(crate) fn settled(key: Option<&Key>) -> Option<Path> {
+    decided(key?).map(Into::into)
 }
 
 /// The decision for `key`: one in use, else a loaded one for its portable key

@@ -192,6 +192,10 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
 
     /// `y·(1 − y)` from the output `y`.
     fn sigmoid(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            // Burn's `Autodiff` recomputes it in the backward pass.
+            return tensor.recall("sigmoid", B::sigmoid);
+        }
         tensor.elementwise(
             B::sigmoid,
             |_, y| {

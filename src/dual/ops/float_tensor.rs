@@ -655,6 +655,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_exp(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            // Burn's `Autodiff` recomputes it in the backward pass.
+            return tensor.recall("exp", B::float_exp);
+        }
         tensor.elementwise(B::float_exp, |_, y| y, |_, y, _| Some(y))
     }
 
@@ -767,6 +771,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_tan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            // Burn's `Autodiff` recomputes it in the backward pass.
+            return tensor.recall("tan", B::float_tan);
+        }
         // f'' = 2y·f'
         tensor.elementwise(
             B::float_tan,
@@ -784,6 +792,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_tanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
+        if tensor.tangent.is_none() {
+            // Burn's `Autodiff` recomputes it in the backward pass.
+            return tensor.recall("tanh", B::float_tanh);
+        }
         // f'' = −2y·f'
         tensor.elementwise(
             B::float_tanh,
