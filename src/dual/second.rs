@@ -134,10 +134,13 @@ fn check<B: Backend>(op: &str, t: &Prim<B>, layout: &Layout) {
 /// `Σₗ op(a₁ₗ, b₁ₗ)` over the summed lanes, `[1, ..]` (or per lane, `[summed, ..]`,
 /// when diagonal); `op` acts on lane-stacked operands.
 ///
-/// Collapsed, `op` runs on every lane and the lanes are weighted by ones and zeros
-/// and summed: slicing the tangent instead would cost, under an outer `Autodiff`,
-/// a zero tensor of the whole tangent's size per slice in the backward pass (and
-/// burn-ndarray 0.21 copies on every reshape, so none is used either).
+/// Collapsed, `op` runs on every lane and the lanes are summed with weights one
+/// and zero, as one product `[1, lanes] · [lanes, rest]`: slicing the tangent
+/// instead would cost, under an outer `Autodiff`, a zero tensor of the whole
+/// tangent's size per slice in the backward pass. The product replaces a
+/// weighting and a `sum_dim`, and in the backward a tensor of ones, two
+/// lane-sized products and the weighting's: 12 fewer kernel ops in a Poisson
+/// step (docs/performance.md, "The census of every workload").
 pub(crate) fn lane_products<B: Backend>(
     a: &Prim<B>,
     b: &Prim<B>,
@@ -152,22 +155,40 @@ pub(crate) fn lane_products<B: Backend>(
         );
     }
     let products = op(a.clone(), b.clone());
-    let weights = lane_indicator::<B>(&products, 0..n);
-    B::float_sum_dim(B::float_mul(products, weights), 0)
+    let shape = products.shape();
+    let lanes = shape[0];
+    let rest = shape.num_elements() / lanes.max(1);
+    let flat = B::float_reshape(products, Shape::new([lanes, rest]));
+    let weights = lane_weights::<B>(&flat, 0..n);
+    let mut summed = shape;
+    summed[0] = 1;
+    B::float_reshape(B::float_matmul(weights, flat), summed)
+}
+
+/// Ones on lanes `range` and zeros on the other lanes of `like` (`[lanes, ..]`),
+/// as a row `[1, lanes]` that sums the lanes by a product.
+fn lane_weights<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>) -> Prim<B> {
+    lane_mask::<B>(like, range, Shape::new([1, like.shape()[0]]))
+}
+
+/// Ones on lanes `range` of `like` and zeros on its other lanes, shaped `dims`
+/// (which hold `like`'s lane count once and ones elsewhere), on `like`'s device
+/// and dtype.
+fn lane_mask<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>, dims: Shape) -> Prim<B> {
+    let values: Vec<f64> = (0..like.shape()[0])
+        .map(|l| f64::from(u8::from(range.contains(&l))))
+        .collect();
+    let data = TensorData::new(values, dims).convert_dtype(like.dtype());
+    B::float_from_data(data, &B::float_device(like))
 }
 
 /// Ones on lanes `range` and zeros on the other lanes of `like` (`[lanes, ..]`),
 /// shaped `[lanes, 1, .., 1]` to broadcast against it.
 fn lane_indicator<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>) -> Prim<B> {
     let shape = like.shape();
-    let lanes = shape[0];
-    let values: Vec<f64> = (0..lanes)
-        .map(|l| f64::from(u8::from(range.contains(&l))))
-        .collect();
     let mut dims = vec![1; shape.num_dims()];
-    dims[0] = lanes;
-    let data = TensorData::new(values, Shape::from(dims)).convert_dtype(like.dtype());
-    B::float_from_data(data, &B::float_device(like))
+    dims[0] = shape[0];
+    lane_mask::<B>(like, range, Shape::from(dims))
 }
 
 /// `tangent` with `term` (shaped like its accumulators, or broadcasting to them)
