@@ -279,9 +279,18 @@ pub fn paired_report<B: Backend>(iters: usize, backend: &str, size: Size) {
         clear_tuning();
         case.settle_tuning(&device);
         for d in tuning_decisions() {
+            // Both times are NaN where the shape rule's path was kept untimed.
+            let timing = if d.forward_ms.is_nan() && d.reverse_ms.is_nan() {
+                "by the shape rule, without a trial".to_string()
+            } else {
+                format!(
+                    "forward {:.2} ms, reverse {:.2} ms per step",
+                    d.forward_ms, d.reverse_ms
+                )
+            };
             decisions.push(format!(
-                "{scenario}: {} {:?} kept {:?} (forward {:.2} ms, reverse {:.2} ms per step)",
-                d.transform, d.input_dims, d.chosen, d.forward_ms, d.reverse_ms
+                "{scenario}: {} {:?} kept {:?} ({timing})",
+                d.transform, d.input_dims, d.chosen
             ));
         }
         let paths: Vec<PathKind> = PathKind::ALL
