@@ -18,7 +18,7 @@ use burn::tensor::{Distribution, Tensor};
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
 use burn_nested::census::{Census, OpCounts, OpKind, counted, snapshot};
-use burn_nested::{Mode, with_switching};
+use burn_nested::{Mode, settings::with_switching};
 
 #[path = "../examples/common/alloc.rs"]
 mod alloc;

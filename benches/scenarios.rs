@@ -46,8 +46,12 @@ use std::time::Duration;
 use burn::tensor::backend::Backend;
 use burn_autodiff::Autodiff;
 use burn_nested::{
-    Mode, Pure, TunedPath, batched_jacobian, clear_tuning, path_counts, reset_path_counts,
-    tensor_fn, tuning_decisions, with_row_check, with_tuning,
+    Mode, Pure, batched_jacobian,
+    settings::{
+        TunedPath, clear_tuning, path_counts, reset_path_counts, tuning_decisions, with_row_check,
+        with_tuning,
+    },
+    tensor_fn,
 };
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 

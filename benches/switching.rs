@@ -8,7 +8,7 @@
 mod scenarios;
 
 use burn::tensor::{Tensor, TensorData};
-use burn_nested::{Mode, StatefulLayer, gradient, jacobian, with_switching};
+use burn_nested::{Mode, StatefulLayer, gradient, jacobian, settings::with_switching};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use scenarios::{Mlp, SumOfSquares};
 

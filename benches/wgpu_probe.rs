@@ -11,7 +11,7 @@ mod scenarios;
 use std::time::Instant;
 
 use burn::tensor::{Distribution, Tensor, backend::Backend};
-use burn_nested::{Forward, Mode, with_switching};
+use burn_nested::{Forward, Mode, settings::with_switching};
 use burn_wgpu::Wgpu;
 use scenarios::{Mlp, pinn_gradient, pinn_gradient_rowwise, sizes};
 

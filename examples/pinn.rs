@@ -109,7 +109,7 @@ fn run<B: AutodiffBackend>(
     let mut ends = Vec::with_capacity(config.steps);
     // Pinning the reverse path inside the loss needs switching off.
     let switching = !matches!(args.laplacian, LaplacianPath::Reverse);
-    let trained = burn_nested::with_switching(switching, || {
+    let trained = burn_nested::settings::with_switching(switching, || {
         train::train::<B>(&config, &device, |_, loss| {
             ends.push(start.elapsed().as_secs_f64());
             bar.set_message(format!("{loss:.3e}"));

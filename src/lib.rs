@@ -72,13 +72,14 @@
 //!   [`NestedModel`]), compositions [`Then`], [`After`] and [`Pure`] with
 //!   backend-generic [`TensorFn`]s declared by [`tensor_fn!`], or any
 //!   [`NestedFn`].
-//! - **Paths**: [`Mode`]; automatic switching ([`with_switching`],
-//!   [`set_switching`]), measured switching ([`with_tuning`],
-//!   [`tuning_decisions`]; [`save_tuning`] and [`load_tuning`] keep its
-//!   decisions across runs), the per-row guard ([`with_row_check`]), and
-//!   [`path_counts`] to see which path ran.
-//! - **Forward mode by hand**: [`Dual`], [`seed`], [`tangent`], [`primal`],
-//!   [`lift_module`] (module [`lift`]).
+//! - **Paths**: [`Mode`] per call, and [`settings`], where the path choice lives:
+//!   the one options value [`settings::Options`] (switching, measured switching,
+//!   the per-row guard, the lane budget; serde-serialisable, so it can sit in a
+//!   Burn `Config`), measured switching's decisions and their file
+//!   ([`settings::save_tuning`], [`settings::load_tuning`]), and
+//!   [`settings::path_counts`] to see which path ran.
+//! - **Forward mode by hand**: [`Dual`] and the module [`lift`] ([`lift::seed`],
+//!   [`lift::tangent`], [`lift::primal`], [`lift::lift_module`], ...).
 //! - **Around the transforms**: [`params`] (parameters as one flat vector),
 //!   [`check`] (finite-difference gradient checks) and [`engd`] (energy natural
 //!   gradient descent, the Gauss–Newton step for PINNs).
@@ -111,13 +112,13 @@ pub mod layer;
 pub mod lift;
 pub mod params;
 mod relay;
+pub mod settings;
 pub mod transforms;
 
 pub use dual::{Dual, DualTensor};
 pub use layer::{
     After, Forward, NestedFn, NestedModel, ParamView, Pure, StatefulLayer, TensorFn, Then,
 };
-pub use lift::{constant, lift_module, primal, seed, split, tangent};
 pub use transforms::*;
 
 /// The guide's pages and the README, compiled as doctests.

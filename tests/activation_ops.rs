@@ -6,7 +6,7 @@
 mod common;
 
 use burn::tensor::{Tensor, TensorData, activation};
-use burn_nested::{constant, seed, split};
+use burn_nested::lift::{constant, seed, split};
 use common::{Check, Df, F, values};
 
 /// Piecewise-linear activations have kinks (at 0 or at thresholds); random inputs

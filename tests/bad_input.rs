@@ -14,8 +14,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 use burn_nested::{
-    Mode, Pure, StatefulLayer, batched_jacobian, constant, gradient, hvp, jacobian, jvp, jvp_lanes,
-    param_gradient, param_jacobian, seed, tangent, value_and_batched_jacobian, value_and_gradient,
+    Mode, Pure, StatefulLayer, batched_jacobian, gradient, hvp, jacobian, jvp, jvp_lanes,
+    lift::{constant, seed, tangent},
+    param_gradient, param_jacobian, value_and_batched_jacobian, value_and_gradient,
     value_and_jacobian, value_and_jvp, value_and_vjp, vjp,
 };
 use common::{Df, F, TanhLinear, random_data, tensor, values};
@@ -133,7 +134,7 @@ fn vjp_rejects_a_wrong_cotangent_inside_a_loss() {
                 let xa =
                     Tensor::<Ad, 2>::from_data(x().into_data(), &Default::default()).require_grad();
                 let v = Tensor::<Ad, 2>::zeros([2, 2], &Default::default());
-                let _ = burn_nested::with_switching(switching, || {
+                let _ = burn_nested::settings::with_switching(switching, || {
                     vjp(&f(), xa.slice([0..1, 0..4]), v, Mode::Auto)
                 });
             },
@@ -440,7 +441,8 @@ fn a_nan_input_inside_a_loss_propagates_to_the_gradient() {
     ] {
         let xa = Tensor::<Ad, 2>::from_data(x_with_nan().into_data(), &Default::default())
             .require_grad();
-        let j = burn_nested::with_switching(switching, || jacobian(&f(), xa.clone(), mode));
+        let j =
+            burn_nested::settings::with_switching(switching, || jacobian(&f(), xa.clone(), mode));
         let loss = (j.clone() * j).sum();
         assert!(values(loss.clone())[0].is_nan(), "{mode:?}");
         let g = values(xa.grad(&loss.backward()).expect("a gradient"));

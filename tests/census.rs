@@ -214,7 +214,7 @@ fn nested_backward_reuses_the_forward_tanh() {
     let model = mlp::<Counted>(&device);
     let x = Tensor::<Counted, 2>::from_data(data([2, 3], 4), &device);
     let ((), ops) = census::counted(|| {
-        burn_nested::with_switching(false, || {
+        burn_nested::settings::with_switching(false, || {
             let layer = StatefulLayer::from_ref(&model);
             let j = jacobian(&layer, x, Mode::AutoReverse);
             drop(j.powf_scalar(2.0).sum().backward());

@@ -6,7 +6,10 @@ use burn::module::{AutodiffModule, Module};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
-use burn_nested::{Dual, constant, lift_module, seed, split, tangent};
+use burn_nested::{
+    Dual,
+    lift::{constant, lift_module, seed, split, tangent},
+};
 use common::{F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -112,7 +115,7 @@ fn two_derivatives(
     let (_, first) = split::<Dual<F>, 1, 2>(f(outer));
     let first = first.expect("outer tangent");
     let second: Tensor<F, 3> = tangent(first.clone(), 1);
-    (values(burn_nested::primal(first)), values(second))
+    (values(burn_nested::lift::primal(first)), values(second))
 }
 
 #[test]

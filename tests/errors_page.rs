@@ -21,7 +21,7 @@ use burn::tensor::{Tensor, TensorData};
 use burn_nested::engd::{Engd, EngdConfig};
 use burn_nested::{
     Mode, Pure, Stochastic, batched_jacobian, gradient, hessian, hvp, jacobian, jvp, jvp_lanes,
-    second_order_operator, seed, stochastic_laplacian, vjp,
+    lift::seed, second_order_operator, stochastic_laplacian, vjp,
 };
 use scenarios::Mlp;
 

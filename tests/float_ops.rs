@@ -16,7 +16,7 @@ use burn::tensor::{
     ops::{GridSampleOptions, GridSamplePaddingMode, InterpolateMode},
     s,
 };
-use burn_nested::{constant, seed, split};
+use burn_nested::lift::{constant, seed, split};
 use common::{Check, Df, F, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -777,11 +777,11 @@ fn seed_rejects_a_tangent_of_the_wrong_rank() {
 fn grid_sample_nearest_with_a_tangent_panics_naming_the_op() {
     use burn::tensor::ops::{GridSampleOptions, InterpolateMode};
     let device = Default::default();
-    let x = burn_nested::seed(
+    let x = burn_nested::lift::seed(
         burn::tensor::Tensor::<common::F, 4>::ones([1, 1, 2, 2], &device),
         burn::tensor::Tensor::<common::F, 5>::ones([1, 1, 1, 2, 2], &device),
     );
-    let grid = burn_nested::constant(burn::tensor::Tensor::<common::F, 4>::zeros(
+    let grid = burn_nested::lift::constant(burn::tensor::Tensor::<common::F, 4>::zeros(
         [1, 1, 1, 2],
         &device,
     ));

@@ -96,10 +96,14 @@ fn linear_lanes<
         .collect();
 
     let plain = common::values(f.call::<Inner>(xs.iter().map(on).collect()));
-    let lifted = f.call::<Dual<Inner>>(xs.iter().map(|x| burn_nested::constant(on(x))).collect());
+    let lifted = f.call::<Dual<Inner>>(
+        xs.iter()
+            .map(|x| burn_nested::lift::constant(on(x)))
+            .collect(),
+    );
     assert_eq!(
         plain,
-        common::values(burn_nested::primal(lifted)),
+        common::values(burn_nested::lift::primal(lifted)),
         "not transparent"
     );
 
@@ -108,10 +112,10 @@ fn linear_lanes<
         .zip(&us)
         .map(|(x, u)| {
             let u: Vec<Tensor<Inner, D>> = u.iter().map(on).collect();
-            burn_nested::seed::<Inner, D, DL>(on(x), Tensor::stack(u, 0))
+            burn_nested::lift::seed::<Inner, D, DL>(on(x), Tensor::stack(u, 0))
         })
         .collect();
-    let jvp = common::values(burn_nested::tangent::<Inner, O, OL>(
+    let jvp = common::values(burn_nested::lift::tangent::<Inner, O, OL>(
         f.call::<Dual<Inner>>(seeded),
         lanes,
     ));
@@ -207,9 +211,9 @@ op_test!(deform_conv2d_offset_groups_differences_only, [[1, 4, 5, 5], [4, 2, 3, 
 #[should_panic(expected = "deform_conv2d offset")]
 fn deform_conv2d_offset_tangent_panics_naming_the_op() {
     let device = Default::default();
-    let x = burn_nested::constant(Tensor::<F, 4>::ones([1, 1, 3, 3], &device));
-    let w = burn_nested::constant(Tensor::<F, 4>::ones([1, 1, 1, 1], &device));
-    let offset = burn_nested::seed(
+    let x = burn_nested::lift::constant(Tensor::<F, 4>::ones([1, 1, 3, 3], &device));
+    let w = burn_nested::lift::constant(Tensor::<F, 4>::ones([1, 1, 1, 1], &device));
+    let offset = burn_nested::lift::seed(
         Tensor::<F, 4>::zeros([1, 2, 3, 3], &device),
         Tensor::<F, 5>::ones([1, 1, 2, 3, 3], &device),
     );
@@ -221,8 +225,8 @@ fn deform_conv2d_offset_tangent_panics_naming_the_op() {
 #[should_panic(expected = "deform_conv2d_backward offset")]
 fn deform_conv2d_backward_offset_tangent_panics_naming_the_op() {
     let device = Default::default();
-    let c = |t: Tensor<F, 4>| prim(burn_nested::constant(t));
-    let offset = burn_nested::seed(
+    let c = |t: Tensor<F, 4>| prim(burn_nested::lift::constant(t));
+    let offset = burn_nested::lift::seed(
         Tensor::<F, 4>::zeros([1, 2, 3, 3], &device),
         Tensor::<F, 5>::ones([1, 1, 2, 3, 3], &device),
     );
@@ -473,11 +477,11 @@ fn ctc_loss_backward_value_and_tangent() {
     ));
     let w = vec![0.4, -0.2, -0.9, 0.5];
 
-    let seed_lp = burn_nested::seed(
+    let seed_lp = burn_nested::lift::seed(
         Tensor::<F, 3>::from_data(TensorData::new(lp.clone(), [6, 2, 4]), &device),
         Tensor::<F, 4>::from_data(TensorData::new(u.clone(), [lanes, 6, 2, 4]), &device),
     );
-    let seed_gl = burn_nested::seed(
+    let seed_gl = burn_nested::lift::seed(
         Tensor::<F, 1>::from_data(TensorData::new(gl.clone(), [2]), &device),
         Tensor::<F, 2>::from_data(TensorData::new(w.clone(), [lanes, 2]), &device),
     );
@@ -490,7 +494,7 @@ fn ctc_loss_backward_value_and_tangent() {
         prim(seed_gl),
         0,
     ));
-    let (value, tangent) = burn_nested::split::<F, 3, 4>(out);
+    let (value, tangent) = burn_nested::lift::split::<F, 3, 4>(out);
     let value = common::values(value);
     let tangent = common::values(tangent.expect("a tangent"));
 
@@ -838,8 +842,8 @@ fn rfft_then_irfft_carries_the_tangent_through() {
     let u: Vec<f64> = (0..32).map(|i| (i as f64 * 0.3).cos()).collect();
     let u_t =
         Tensor::<Flex, 3>::from_data(TensorData::new(u.clone(), [2, 2, 8]), (&device, DType::F64));
-    let y = RoundTrip.call::<Dual<Flex>>(vec![burn_nested::seed(x, u_t)]);
-    let t = common::values(burn_nested::tangent::<Flex, 2, 3>(y, 2));
+    let y = RoundTrip.call::<Dual<Flex>>(vec![burn_nested::lift::seed(x, u_t)]);
+    let t = common::values(burn_nested::lift::tangent::<Flex, 2, 3>(y, 2));
     for (a, b) in t.iter().zip(&u) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }

@@ -15,7 +15,7 @@ use burn_autodiff::Autodiff;
 use burn_nested::census::{Census, counted};
 use burn_nested::check::param_gradients_or_zeros;
 use burn_nested::{
-    Forward, Mode, NestedModel, StatefulLayer, jacobian, param_jacobian, with_switching,
+    Forward, Mode, NestedModel, StatefulLayer, jacobian, param_jacobian, settings::with_switching,
 };
 use common::{Ad, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};

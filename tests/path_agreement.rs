@@ -16,9 +16,10 @@ use burn::nn::{
 use burn::tensor::{Tensor, TensorData, activation, backend::Backend};
 use burn_nested::check::fd_gradient;
 use burn_nested::{
-    Forward, Mode, PathCounts, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp,
-    jacobian, laplacian, path_counts, reset_path_counts, tensor_fn, value_and_gradient,
-    value_and_jacobian, with_row_check, with_switching,
+    Forward, Mode, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp, jacobian,
+    laplacian,
+    settings::{PathCounts, path_counts, reset_path_counts, with_row_check, with_switching},
+    tensor_fn, value_and_gradient, value_and_jacobian,
 };
 use common::{Ad, F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
@@ -883,9 +884,9 @@ fn running_extremes_carry_nan() {
     let x = TensorData::new(vec![f64::NAN, 1.0, 2.0, 0.5], [1, 4]);
     let u = TensorData::new(vec![10.0, 20.0, 30.0, 40.0], [1, 1, 4]);
     for max in [true, false] {
-        let xd = burn_nested::seed(tensor::<F, 2>(&x), tensor::<F, 3>(&u));
+        let xd = burn_nested::lift::seed(tensor::<F, 2>(&x), tensor::<F, 3>(&u));
         let y = if max { xd.cummax(1) } else { xd.cummin(1) };
-        let (p, t) = burn_nested::split::<F, 2, 3>(y);
+        let (p, t) = burn_nested::lift::split::<F, 2, 3>(y);
         let p = values(p);
         let t = values(t.expect("a tangent"));
         assert!(p[0].is_nan(), "{p:?}");
@@ -913,7 +914,7 @@ fn lanes_are_chunked_within_the_budget() {
     reset_path_counts();
     let j = batched_jacobian(&Pure(RowSquares), xa, Mode::Auto);
     let counts = path_counts();
-    let per_pass = burn_nested::transforms::policy::LANE_BUDGET / (rows * k);
+    let per_pass = burn_nested::settings::policy::LANE_BUDGET / (rows * k);
     assert_eq!(counts.forward, k.div_ceil(per_pass), "{counts:?}");
     let expected: Vec<f64> = x.to_vec::<f64>().unwrap().iter().map(|v| 2.0 * v).collect();
     assert_close("2x", &values(j), &expected, 1e-14);

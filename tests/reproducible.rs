@@ -14,8 +14,11 @@ use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_nested::{
-    Forward, Mode, NestedFn, StatefulLayer, TunedPath, TuningDecision, clear_tuning, laplacian,
-    load_tuning, path_counts, reset_path_counts, save_tuning, tuning_decisions, with_tuning,
+    Forward, Mode, NestedFn, StatefulLayer, laplacian,
+    settings::{
+        TunedPath, TuningDecision, clear_tuning, load_tuning, path_counts, reset_path_counts,
+        save_tuning, tuning_decisions, with_tuning,
+    },
 };
 
 type Ad = burn_autodiff::Autodiff<burn_ndarray::NdArray<f32>>;

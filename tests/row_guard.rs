@@ -17,9 +17,9 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_nested::{
     Forward, Mode, NestedFn, Probe, Pure, StatefulLayer, Stochastic, batched_hessian,
-    batched_jacobian, clear_tuning, diag_hessian, jacobian, laplacian, path_counts,
-    reset_path_counts, second_order_operator, stochastic_laplacian, tensor_fn, with_row_check,
-    with_tuning,
+    batched_jacobian, diag_hessian, jacobian, laplacian, second_order_operator,
+    settings::{clear_tuning, path_counts, reset_path_counts, with_row_check, with_tuning},
+    stochastic_laplacian, tensor_fn,
 };
 use common::{Ad, F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};

@@ -7,7 +7,10 @@ mod scenarios;
 
 use burn::tensor::{Tensor, backend::Backend as _};
 use burn_nested::check::{DEFAULT_STEP, check_gradients};
-use burn_nested::{Mode, PathCounts, path_counts, reset_path_counts, with_switching};
+use burn_nested::{
+    Mode,
+    settings::{PathCounts, path_counts, reset_path_counts, with_switching},
+};
 use common::{F, random_data, tensor, values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use scenarios::{Hutchinson, Mlp, sizes};
@@ -57,7 +60,7 @@ fn check_gradients_ad_only(
     let gx = values(xa.grad(&grads).unwrap_or_else(|| {
         panic!(
             "no input gradient (switching {})",
-            burn_nested::switching_enabled()
+            burn_nested::settings::switching_enabled()
         )
     }));
     // `parameter_jacobian`'s loss never reaches the last bias (its Jacobian column

@@ -10,8 +10,9 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData, activation, backend::Backend};
 use burn_nested::{
     Forward, Mode, NestedFn, Pure, StatefulLayer, Stochastic, TensorFn, batched_hessian,
-    diag_hessian, hessian, laplacian, path_counts, reset_path_counts, second_order_operator,
-    stochastic_laplacian, stochastic_operator, with_switching,
+    diag_hessian, hessian, laplacian, second_order_operator,
+    settings::{path_counts, reset_path_counts, with_switching},
+    stochastic_laplacian, stochastic_operator,
 };
 use common::{F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};

@@ -17,7 +17,10 @@ use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
-use burn_nested::{Mode, path_counts, reset_path_counts};
+use burn_nested::{
+    Mode,
+    settings::{path_counts, reset_path_counts},
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use scenarios::{Mlp, pinn_gradient, sizes};
 
@@ -53,7 +56,7 @@ fn two_thousand_adam_steps_of_a_nested_loss_do_not_grow_memory() {
     reset_path_counts();
     // Measured switching would try forward lanes for a few steps; this test is
     // about the reverse path, so it stays on the shape rule's choice.
-    burn_nested::set_tuning(false);
+    burn_nested::settings::set_tuning(false);
     for step in 1..=STEPS {
         // A 16-entry input gradient inside the loss: one nested backward per step
         // (the reverse path, where leftover graphs would come from).

@@ -6,7 +6,8 @@ mod scenarios;
 
 use burn::tensor::Tensor;
 use burn_nested::{
-    Mode, path_counts, reset_path_counts, set_switching, switching_enabled, with_switching,
+    Mode,
+    settings::{path_counts, reset_path_counts, set_switching, switching_enabled, with_switching},
 };
 use scenarios::{Mlp, batched_jacobian_loss, sizes};
 
@@ -24,15 +25,18 @@ fn paths(model: &Mlp<Ad>) -> (usize, usize) {
 fn environment_then_scoped_then_global_settings_choose_the_path() {
     // SAFETY: the only test in this binary, run before any other thread reads the
     // environment.
-    unsafe { std::env::set_var(burn_nested::SWITCHING_ENV, "false") };
+    unsafe { std::env::set_var(burn_nested::settings::SWITCHING_ENV, "false") };
     // SAFETY: as above.
-    unsafe { std::env::set_var(burn_nested::TUNE_ENV, "off") };
+    unsafe { std::env::set_var(burn_nested::settings::TUNE_ENV, "off") };
     assert!(
-        !burn_nested::tuning_enabled(),
+        !burn_nested::settings::tuning_enabled(),
         "measured switching off from the environment"
     );
-    burn_nested::with_tuning(true, || assert!(burn_nested::tuning_enabled()));
-    assert!(!burn_nested::tuning_enabled(), "the scope restores it");
+    burn_nested::settings::with_tuning(true, || assert!(burn_nested::settings::tuning_enabled()));
+    assert!(
+        !burn_nested::settings::tuning_enabled(),
+        "the scope restores it"
+    );
     let model = Mlp::<Ad>::new(sizes::BATCHED_JACOBIAN, false, &Default::default());
 
     assert!(!switching_enabled());
@@ -44,12 +48,12 @@ fn environment_then_scoped_then_global_settings_choose_the_path() {
     });
     assert!(!switching_enabled(), "the scope restores the setting");
 
-    burn_nested::set_tuning(true);
+    burn_nested::settings::set_tuning(true);
     assert!(
-        burn_nested::tuning_enabled(),
+        burn_nested::settings::tuning_enabled(),
         "set_tuning overrides the environment"
     );
-    burn_nested::with_tuning(false, || assert!(!burn_nested::tuning_enabled()));
+    burn_nested::settings::with_tuning(false, || assert!(!burn_nested::settings::tuning_enabled()));
     set_switching(true);
     assert_eq!(paths(&model), (1, 0), "globally on");
     with_switching(false, || {

@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use burn::tensor::Tensor;
 use burn_nested::{
-    Mode, path_counts, reset_path_counts, set_switching, switching_enabled, with_switching,
+    Mode,
+    settings::{
+        Options, options, path_counts, reset_path_counts, set_switching, switching_enabled,
+        with_switching,
+    },
 };
 use scenarios::{Mlp, pinn_gradient, sizes};
 
@@ -67,4 +71,82 @@ fn set_switching_reaches_every_thread_and_a_scope_still_wins() {
         off,
         "a scope wins on its thread"
     );
+}
+
+/// The options value travels in a Burn `Config`: saved as JSON and read back whole,
+/// and a field the file leaves out takes its default.
+#[test]
+fn options_sit_in_a_burn_config() {
+    use burn::config::{Config, config_to_json};
+
+    #[derive(Config, Debug)]
+    struct RunConfig {
+        options: Options,
+        #[config(default = 10)]
+        steps: usize,
+    }
+
+    let options = Options::default()
+        .with_tuning(false)
+        .with_row_check(false)
+        .with_lane_budget(4096);
+    let json = config_to_json(&RunConfig::new(options));
+    let back = RunConfig::load_binary(json.as_bytes()).expect("the JSON reads back");
+    assert_eq!((back.options, back.steps), (options, 10));
+    assert_ne!(
+        options,
+        Options::default(),
+        "the round trip moved non-default values"
+    );
+
+    let partial = r#"{ "options": { "tuning": false }, "steps": 3 }"#;
+    let read = RunConfig::load_binary(partial.as_bytes()).expect("a partial options value reads");
+    assert_eq!(read.options, Options::default().with_tuning(false));
+}
+
+/// A scope holds for the calls inside it, nests, and is restored on the way out,
+/// also when the closure panics. Only scopes here: the global test beside it
+/// changes the process default, which a scope overrides.
+#[test]
+fn a_scope_nests_and_is_restored_after_a_panic() {
+    let outer = Options::default().with_switching(false);
+    outer.scope(|| {
+        assert_eq!(Options::current(), outer);
+        let inner = outer.with_row_check(false);
+        inner.scope(|| assert_eq!(options(), inner));
+        assert_eq!(Options::current(), outer, "restored after the inner scope");
+        let caught = std::panic::catch_unwind(|| {
+            Options::default()
+                .with_lane_budget(1)
+                .scope(|| panic!("inside"))
+        });
+        assert!(caught.is_err());
+        assert_eq!(Options::current(), outer, "restored after a panic");
+    });
+}
+
+/// The lane budget decides how many forward passes a forward Jacobian takes when
+/// burn-nested picks the lanes: 12 input entries in one pass by default, one lane
+/// per pass when the budget holds a single lane's entries. Same Jacobian.
+#[test]
+fn the_lane_budget_splits_forward_passes() {
+    use burn_nested::{StatefulLayer, jacobian};
+    let device = Default::default();
+    let model = burn::nn::LinearConfig::new(3, 2).init::<Ad>(&device);
+    let layer = StatefulLayer::from_ref(&model);
+    let x = Tensor::<Ad, 2>::ones([4, 3], &device).require_grad();
+    let run = |budget: usize| {
+        let options = Options::default()
+            .with_tuning(false)
+            .with_lane_budget(budget);
+        reset_path_counts();
+        let j = options.scope(|| jacobian(&layer, x.clone(), Mode::Auto));
+        (j, path_counts().forward)
+    };
+    let (whole, one_pass) = run(Options::default().lane_budget);
+    let (split, passes) = run(12);
+    assert_eq!((one_pass, passes), (1, 12), "forward passes per budget");
+    assert_eq!(whole.dims(), [8, 12]);
+    let gap = (whole - split).abs().max().into_scalar();
+    assert!(gap < 1e-12, "gap {gap}");
 }

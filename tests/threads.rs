@@ -20,8 +20,9 @@ use std::time::Duration;
 use burn::module::AutodiffModule;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_nested::{
-    Mode, StatefulLayer, hvp, jacobian, path_counts, reset_path_counts, switching_enabled, vjp,
-    with_switching,
+    Mode, StatefulLayer, hvp, jacobian,
+    settings::{path_counts, reset_path_counts, switching_enabled, with_switching},
+    vjp,
 };
 use common::{F, random_data, tensor, trainable, values};
 use rand::{SeedableRng, rngs::StdRng};

@@ -256,7 +256,9 @@ burn_nested::tensor_fn!(PoolSum, |x: 4| -> 1 {
 fn reverse_over_reverse_through_pooling_is_refused_naming_the_op() {
     type Ad = burn_autodiff::Autodiff<F>;
     let x = Tensor::<Ad, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
-    let _ = burn_nested::with_switching(false, || gradient(&Pure(PoolSum), x, Mode::AutoReverse));
+    let _ = burn_nested::settings::with_switching(false, || {
+        gradient(&Pure(PoolSum), x, Mode::AutoReverse)
+    });
 }
 
 #[test]

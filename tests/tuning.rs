@@ -15,8 +15,11 @@ use std::time::Duration;
 use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 use burn_nested::{
-    Dual, Mode, NestedFn, StatefulLayer, TUNE_SAMPLES, TUNE_WARMUP, TunedPath, jacobian,
-    path_counts, reset_path_counts, tuning_decisions, with_tuning,
+    Dual, Mode, NestedFn, StatefulLayer, jacobian,
+    settings::{
+        TUNE_SAMPLES, TUNE_WARMUP, TunedPath, path_counts, reset_path_counts, tuning_decisions,
+        with_tuning,
+    },
 };
 use common::{Ad, F, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
@@ -261,4 +264,42 @@ fn laplacian_keeps_the_faster_path_inside_a_loss() {
         .map(|v| -2.0 * v.tanh() * (1.0 - v.tanh().powi(2)))
         .collect();
     common::assert_close("laplacian of tanh", &runs[0][..7], &want, 1e-12);
+}
+
+/// A trial left unfinished by a thread that ended is taken over by the next
+/// thread that calls the key: burn-train's multi-device strategy runs each epoch
+/// on fresh worker threads, and a trial longer than an epoch would otherwise
+/// start over every epoch and never end.
+#[test]
+fn a_trial_outlives_the_thread_that_began_it() {
+    let f = std::sync::Arc::new(Slow {
+        id: 0x7e57_0007,
+        forward: Duration::from_millis(15),
+        reverse: Duration::ZERO,
+    });
+    let x = Tensor::<F, 2>::ones([13, 2], &Default::default()) * 0.3;
+    // The shape rule's path (forward lanes, the slow one) needs TUNE_WARMUP +
+    // TUNE_SAMPLES calls; four leave it unfinished, so nothing is decided yet.
+    let first_calls = 4;
+    assert!(first_calls < TUNE_WARMUP + TUNE_SAMPLES);
+    let on_a_thread = |calls: usize| {
+        let (f, x) = (f.clone(), x.clone());
+        std::thread::spawn(move || jacobians(&f, &x, calls).1)
+            .join()
+            .expect("the thread ran")
+    };
+    assert_eq!(on_a_thread(first_calls), first_calls, "all trial calls");
+    assert!(decision_for(&[13, 2], false, "NdArray").is_empty());
+    // The second thread goes on from the fourth call: one step's interval (the
+    // first thread's last) is lost, so one call more than the rest of the trial.
+    let rest = on_a_thread(TRIAL_CALLS + 3);
+    assert_eq!(
+        rest,
+        TRIAL_CALLS - first_calls + 1,
+        "trial calls on the second thread"
+    );
+    assert_eq!(
+        decision_for(&[13, 2], false, "NdArray"),
+        vec![TunedPath::Reverse]
+    );
 }

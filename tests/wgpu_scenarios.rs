@@ -9,7 +9,7 @@ mod scenarios;
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_nested::params::{flatten_params, unflatten_params};
-use burn_nested::{Mode, with_switching};
+use burn_nested::{Mode, settings::with_switching};
 use burn_wgpu::Wgpu;
 use common::{F, F32_SCENARIO_TOL, random_data, values};
 use rand::{Rng, SeedableRng, rngs::StdRng};

@@ -9,7 +9,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_nested::{
-    Mode, TUNE_SAMPLES, TUNE_WARMUP, clear_tuning, tuning_decisions, with_switching,
+    Mode,
+    settings::{TUNE_SAMPLES, TUNE_WARMUP, clear_tuning, tuning_decisions, with_switching},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 

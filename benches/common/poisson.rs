@@ -11,7 +11,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_nested::{
-    Mode, StatefulLayer, Stochastic, laplacian, stochastic_laplacian, with_switching,
+    Mode, StatefulLayer, Stochastic, laplacian, settings::with_switching, stochastic_laplacian,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 

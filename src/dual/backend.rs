@@ -114,7 +114,7 @@ impl<B: Backend> AutodiffBackend for Dual<B> {
     fn backward(_tensor: FloatTensor<Self>) -> NoGradients {
         panic!(
             "burn-nested: `backward` called on a `Dual` tensor. `Dual` is forward mode: read \
-             derivatives with `burn_nested::tangent`, or wrap it as `Autodiff<Dual<B>>` for a \
+             derivatives with `burn_nested::lift::tangent`, or wrap it as `Autodiff<Dual<B>>` for a \
              reverse pass"
         )
     }

@@ -43,8 +43,8 @@ pub trait NestedFn<B: Backend, const DI: usize, const DO: usize> {
     /// its model's type and the shapes of its parameters in visiting order,
     /// compositions combine their parts, with a hash fixed by burn-nested (64-bit
     /// FNV-1a) rather than std's. Tuning decisions saved to a file
-    /// ([`save_tuning`](crate::save_tuning)) are matched on it when loaded
-    /// ([`load_tuning`](crate::load_tuning)) in a later run. `None` (the default)
+    /// ([`save_tuning`](crate::settings::save_tuning)) are matched on it when loaded
+    /// ([`load_tuning`](crate::settings::load_tuning)) in a later run. `None` (the default)
     /// keeps the function's decisions out of the file; they are still made and
     /// kept for the process.
     ///

@@ -12,9 +12,9 @@ use super::rows::{
     Guard, audited, check_rows, contract, count_row_check, row_basis_lanes, row_direction,
 };
 use super::validate::{non_empty_input, non_empty_output};
-use super::{policy, tune};
 use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
+use crate::settings::{policy, tune};
 
 #[track_caller]
 fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
@@ -51,13 +51,13 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 /// assumed: an audit of the function's ops proves the rows apart or panics naming
 /// the op that mixes them, and where it cannot follow the rows one more pass, with
 /// a direction that differs from row to row, must give what the per-row Jacobians
-/// predict (see [`set_row_check`](crate::set_row_check); turn the guard off with
-/// [`with_row_check`](crate::with_row_check) only when the rows are known to be
+/// predict (see [`set_row_check`](crate::settings::set_row_check); turn the guard off with
+/// [`with_row_check`](crate::settings::with_row_check) only when the rows are known to be
 /// independent).
 ///
 /// Inside a loss with switching on, `Mode::AutoReverse` and `Mode::Auto` take
 /// forward lanes (one per input feature, chunked within
-/// [`LANE_BUDGET`](crate::transforms::policy::LANE_BUDGET)): they return the same
+/// [`LANE_BUDGET`](crate::settings::policy::LANE_BUDGET)): they return the same
 /// Jacobian faster (see docs/modes-and-switching.md, "Automatic switching").
 /// Forward lanes are also taken whenever a backward pass would differentiate
 /// another function (see [`jacobian`](crate::jacobian)).

@@ -7,11 +7,11 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
-use super::switching::{count_forward, count_reverse};
 use crate::dual::passes::{Observed, begin_pass, observe};
 use crate::dual::{Dual, DualTensor};
 use crate::layer::NestedFn;
 use crate::lift::{constant, primal, seed, split, tangent};
+use crate::settings::{count_forward, count_reverse};
 
 /// Chunks of `0..total`, `chunk` long (the last one shorter).
 pub(crate) fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
@@ -264,7 +264,7 @@ pub(crate) fn cat_parts<B: Backend, const D: usize>(mut parts: Vec<Tensor<B, D>>
 /// Reverse passes with lane-stacked cotangents: `cotangents` is `[lanes,
 /// numel(f(x))]` and the result `[lanes, numel(x)]` holds `vₗᵀJ` for every lane.
 /// Lanes go in as few passes as the lane budget allows
-/// ([`LANE_BUDGET`](super::policy::LANE_BUDGET)), one when they fit. `None` when
+/// ([`LANE_BUDGET`](crate::settings::policy::LANE_BUDGET)), one when they fit. `None` when
 /// a pass met an op whose reverse rule in Burn 0.21 is inexact.
 ///
 /// The cotangent is a `Dual` with a zero primal and the lanes as its tangent, so the
@@ -283,7 +283,7 @@ where
 {
     let [lanes, m] = cotangents.dims();
     let n = x.shape().num_elements();
-    let chunk = super::policy::lanes_within_budget(lanes, n.max(m));
+    let chunk = crate::settings::policy::lanes_within_budget(lanes, n.max(m));
     if chunk >= lanes {
         return reverse_lanes_pass::<B, F, DI, DO>(f, x, cotangents, lanes, m, n);
     }

@@ -7,13 +7,13 @@ use burn_autodiff::Autodiff;
 use super::engine::{basis, cat_parts, chunks, refuse_reverse_defect, require_faithful_reverse};
 use super::laplacian::{refused, row_hessian_columns};
 use super::mode::Mode;
-use super::switching::count_reverse;
 use super::taylor::{taylor_rows, unit_directions};
 use super::validate::{non_empty_input, scalar_output};
 use crate::dual::Dual;
 use crate::dual::passes::{begin_pass, observe, shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{seed, tangent};
+use crate::settings::count_reverse;
 
 /// The Hessian `∇²f(x)` of a scalar-valued `f`, `[n, n]` with `n = numel(x)`
 /// (entries in `x`'s row-major order), like `jax.hessian` or
@@ -22,7 +22,7 @@ use crate::lift::{seed, tangent};
 /// Forward over reverse: a backward pass on `Autodiff<Dual<B>>` with `x` seeded
 /// in `n` unit directions, so the gradient's lanes are the Hessian's columns
 /// (lanes are split into several passes only beyond
-/// [`LANE_BUDGET`](crate::transforms::policy::LANE_BUDGET)). Inside a loss on
+/// [`LANE_BUDGET`](crate::settings::policy::LANE_BUDGET)). Inside a loss on
 /// `Autodiff<I>` the result stays on the loss's tape. For the Laplacian or the
 /// diagonal of a per-row function, [`laplacian`](crate::laplacian) and
 /// [`diag_hessian`] cost `d` times less.

@@ -4,12 +4,12 @@ use burn::tensor::{Tensor, backend::Backend};
 use burn_autodiff::Autodiff;
 
 use super::engine::{refuse_reverse_defect, require_faithful_reverse};
-use super::switching::count_reverse;
 use super::validate::{non_empty_input, scalar_output};
 use crate::dual::Dual;
 use crate::dual::passes::{begin_pass, observe, shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{seed, split};
+use crate::settings::count_reverse;
 
 /// `∇²f(x)·v` for a scalar-valued `f`, shaped like `x`: the gradient is taken on
 /// `Autodiff<Dual<B>>` with `x` seeded in the direction `v`, so its tangent is the

@@ -7,9 +7,9 @@ use super::engine::{
 };
 use super::mode::{Mode, Path};
 use super::validate::{non_empty_input, non_empty_output};
-use super::{policy, tune};
 use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
+use crate::settings::{policy, tune};
 
 /// The Jacobian of `f` at `x`, `[numel(f(x)), numel(x)]`, both flattened in
 /// row-major order.

@@ -10,20 +10,21 @@ use super::engine::{
 };
 use super::mode::{Mode, Path};
 use super::rows::{audited, check_rows, contract, count_row_check, row_direction, row_weights};
-use super::switching::count_reverse;
 use super::taylor::{taylor_rows, unit_directions};
-use super::{policy, tune, validate};
+use super::validate;
 use crate::dual::Dual;
 use crate::dual::passes::{Observed, begin_pass, observe, shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{constant, primal, seed, tangent};
+use crate::settings::count_reverse;
+use crate::settings::{policy, tune};
 
 /// `Δu = Σᵢ ∂²u/∂xᵢ²` for every row of `x` (`[batch, d]`), where `f` maps `x` to
 /// `u` of shape `[batch, 1]` and each output row depends on its own input row only
 /// (an MLP; not a model with `BatchNorm` in training mode). The result is
 /// `[batch]`. Row independence is guarded on every call: an audit of the
 /// function's ops, and a numerical second-order check where the audit cannot
-/// follow the rows (see [`set_row_check`](crate::set_row_check)).
+/// follow the rows (see [`set_row_check`](crate::settings::set_row_check)).
 ///
 /// Two paths compute it, and agree to rounding:
 /// - **forward Laplacian** (`Mode::AutoForward`, and what `Mode::Auto` takes): one
@@ -41,7 +42,7 @@ use crate::lift::{constant, primal, seed, tangent};
 ///   training mode).
 ///
 /// Inside a loss on `Autodiff<I>` with switching on, `AutoReverse` takes the forward
-/// path too; with measured switching ([`set_tuning`](crate::set_tuning)) `Auto`
+/// path too; with measured switching ([`set_tuning`](crate::settings::set_tuning)) `Auto`
 /// times both paths on its first calls and keeps the faster. Either way the result
 /// stays on the loss's tape, so the loss can be differentiated w.r.t. the
 /// parameters.

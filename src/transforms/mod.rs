@@ -3,23 +3,19 @@
 //! loss and outside any.
 
 mod batched;
-mod engine;
+pub(crate) mod engine;
 mod gradient;
 mod hessian;
 mod hvp;
 mod jacobian;
 mod jvp;
 mod laplacian;
-mod mode;
+pub(crate) mod mode;
 mod operator;
 mod params;
-pub mod policy;
 mod pullback;
 mod rows;
-mod setting;
-mod switching;
 mod taylor;
-mod tune;
 mod validate;
 mod vjp;
 
@@ -35,12 +31,4 @@ pub use operator::{
     Probe, Stochastic, second_order_operator, stochastic_laplacian, stochastic_operator,
 };
 pub use params::{param_gradient, param_jacobian};
-pub use switching::{
-    PathCounts, ROW_CHECK_ENV, SWITCHING_ENV, path_counts, reset_path_counts, row_check_enabled,
-    set_row_check, set_switching, switching_enabled, with_row_check, with_switching,
-};
-pub use tune::{
-    TUNE_CACHE, TUNE_ENV, TUNE_SAMPLES, TUNE_WARMUP, TunedPath, TuningDecision, clear_tuning,
-    load_tuning, save_tuning, set_tuning, tuning_decisions, tuning_enabled, with_tuning,
-};
 pub use vjp::{value_and_vjp, vjp};

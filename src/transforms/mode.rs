@@ -3,17 +3,17 @@
 /// The differentiation mode a transform is asked to use.
 ///
 /// Inside a reverse-mode loss (the input is on an `Autodiff` backend) and with
-/// switching on (see [`switching_enabled`](crate::switching_enabled)), burn-nested may
+/// switching on (see [`switching_enabled`](crate::settings::switching_enabled)), burn-nested may
 /// replace `AutoReverse` and `Auto` by the faster correct composition; `AutoForward`
 /// is always honoured.
 ///
 /// The replacement changes the speed only: every path returns the same
 /// derivative. To keep an explicit `AutoReverse` as asked, turn switching off
-/// around the call; [`path_counts`](crate::path_counts) says which path ran.
+/// around the call; [`path_counts`](crate::settings::path_counts) says which path ran.
 ///
 /// ```
 /// use burn::tensor::Tensor;
-/// use burn_nested::{Mode, StatefulLayer, jacobian, path_counts, reset_path_counts, with_switching};
+/// use burn_nested::{Mode, StatefulLayer, jacobian, settings::{path_counts, reset_path_counts, with_switching}};
 ///
 /// type B = burn_autodiff::Autodiff<burn_ndarray::NdArray<f64>>;
 /// let device = Default::default();
@@ -35,7 +35,7 @@ pub enum Mode {
     /// Forward mode on `Dual<B>`, `chunk` directions (lanes) per pass; `None` puts
     /// every direction in one pass. Smaller chunks bound memory, larger ones cut
     /// passes. When `Auto` (or switching) picks forward mode, lanes are chunked to
-    /// stay within [`LANE_BUDGET`](crate::transforms::policy::LANE_BUDGET).
+    /// stay within [`LANE_BUDGET`](crate::settings::policy::LANE_BUDGET).
     AutoForward {
         /// Lanes per pass; `Some(0)` is rejected.
         chunk: Option<usize>,
@@ -75,7 +75,7 @@ impl Mode {
     /// The lanes per pass for `total` directions, each seeding `lane_numel`
     /// entries: the mode's chunk when it gives one, every lane for
     /// `AutoForward { chunk: None }` (the caller asked for one pass), and as many
-    /// as the [`LANE_BUDGET`](super::policy::LANE_BUDGET) allows when burn-nested
+    /// as the [`LANE_BUDGET`](crate::settings::policy::LANE_BUDGET) allows when burn-nested
     /// chose forward mode itself.
     ///
     /// # Panics
@@ -86,7 +86,7 @@ impl Mode {
         match self {
             Mode::AutoForward { chunk: Some(c) } => (*c).min(total.max(1)),
             Mode::AutoForward { chunk: None } => total.max(1),
-            _ => super::policy::lanes_within_budget(total, lane_numel),
+            _ => crate::settings::policy::lanes_within_budget(total, lane_numel),
         }
     }
 }

@@ -9,14 +9,15 @@ use super::engine::{
 };
 use super::gradient::value_and_gradient_named;
 use super::mode::Path;
-use super::switching::count_reverse;
 use super::validate::{non_empty_input, non_empty_output};
-use super::{Mode, jacobian, policy, tune};
+use super::{Mode, jacobian};
 use crate::dual::Dual;
 use crate::dual::passes::{begin_pass, observe, shared_draws};
 use crate::layer::{Forward, NestedModel, ReverseDual, StatefulLayer, TensorFn, Then};
 use crate::lift::{constant, primal, seed};
 use crate::params::masked_numel;
+use crate::settings::count_reverse;
+use crate::settings::{policy, tune};
 
 /// The Jacobian of the layer's output at `x` w.r.t. its flattened trainable
 /// parameters (see [`flatten_params`](crate::params::flatten_params)):

@@ -7,9 +7,9 @@ use super::engine::{
     reverse_pass,
 };
 use super::mode::{Mode, Path};
-use super::{policy, tune};
 use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
+use crate::settings::{policy, tune};
 
 /// `(f(x), vᵀJ(x))` where `cotangent` checks the output shape and gives `v`.
 /// Reverse: one backward pass of `⟨v, f(x)⟩`; forward: one lane per input entry,

@@ -25,9 +25,9 @@
 
 use burn::tensor::{DType, ElementConversion, Tensor, backend::Backend};
 
-pub(crate) use super::switching::count_row_check;
-use super::switching::{count_rows_proved, row_check_enabled};
 use crate::dual::rows::{Verdict, audit};
+pub(crate) use crate::settings::count_row_check;
+use crate::settings::{count_rows_proved, row_check_enabled};
 
 /// What is left to do after an audited call (see [`audited`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,11 +12,11 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::engine::{cat_parts, chunks};
 use super::rows::{audited, check_rows, count_row_check, row_direction, row_weights};
-use super::switching::count_forward;
 use crate::dual::passes::begin_pass;
 use crate::dual::second::{Layout, with_layout};
 use crate::layer::NestedFn;
 use crate::lift::{seed, split};
+use crate::settings::count_forward;
 
 /// What second-order passes over all directions give.
 pub(crate) struct Taylor<B: Backend> {

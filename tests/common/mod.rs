@@ -5,7 +5,10 @@
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
-use burn_nested::{Dual, TensorFn, constant, seed, tangent};
+use burn_nested::{
+    Dual, TensorFn,
+    lift::{constant, seed, tangent},
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// The f64 reference backend.
@@ -281,7 +284,7 @@ pub fn check_op_on<B: Backend, const D: usize, const O: usize, const DL: usize, 
 
     // Transparency.
     let plain = values(f.call::<B>(xs.iter().map(tensor::<B, D>).collect()));
-    let lifted = values(burn_nested::primal(
+    let lifted = values(burn_nested::lift::primal(
         f.call::<Dual<B>>(xs.iter().map(|x| constant(tensor::<B, D>(x))).collect()),
     ));
     assert_eq!(

@@ -7,7 +7,10 @@
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
-use burn_nested::{Dual, seed, tangent};
+use burn_nested::{
+    Dual,
+    lift::{seed, tangent},
+};
 use rand::{SeedableRng, rngs::StdRng};
 
 use crate::common::{Ad, F, random_data, random_lanes, tensor, values};
@@ -146,7 +149,7 @@ pub fn check_hvp<const D: usize, const DL: usize>(
         let n = d.num_elements();
         match x.grad(&grads) {
             Some(g) => {
-                let g_primal = values(burn_nested::primal(g.clone()));
+                let g_primal = values(burn_nested::lift::primal(g.clone()));
                 let tol = oracle.tolerances().1;
                 for (a, b) in g_primal.iter().zip(g_ref) {
                     assert!(

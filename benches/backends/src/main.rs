@@ -35,7 +35,7 @@ use std::time::Instant;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_autodiff::Autodiff;
 use burn_nested::params::{flatten_params, unflatten_params};
-use burn_nested::{Mode, with_switching};
+use burn_nested::{Mode, settings::with_switching};
 
 use case::{Case, PathKind, SCENARIOS, Size, paired_report, runs};
 use native::NativeMlp;

@@ -34,15 +34,10 @@ use std::time::Instant;
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::mode::{Mode, Path};
-use super::setting::{Setting, scoped_slot};
-use super::switching::{count_tuning, switching_enabled};
+use super::counts::count_tuning;
+use super::options::Options;
 use crate::layer::NestedFn;
-
-/// The environment variable that turns measured switching off (`false`, `0`,
-/// `off`) or on (`true`, `1`, `on`, the default). Read once, at the first
-/// transform call.
-pub const TUNE_ENV: &str = "BURN_NESTED_AD_TUNE";
+use crate::transforms::mode::{Mode, Path};
 
 /// Calls per path that run before timing starts (first-call allocations, lazy
 /// initialisation).
@@ -54,30 +49,6 @@ pub const TUNE_SAMPLES: usize = 4;
 
 /// At most this many decisions are kept; a new key beyond them evicts one.
 pub const TUNE_CACHE: usize = 1024;
-
-scoped_slot!(TUNE_SCOPED);
-static TUNING: Setting = Setting::new(TUNE_ENV, &TUNE_SCOPED);
-
-/// Whether measured switching is on for the current thread: a [`with_tuning`]
-/// scope wins, then [`set_tuning`], then the [`TUNE_ENV`] variable; on by
-/// default. It applies where switching may choose the path (`Mode::Auto`, and
-/// `Mode::AutoReverse` inside a loss) and only while
-/// [`switching_enabled`](crate::switching_enabled). With it off, the shape rules
-/// of [`policy`](crate::transforms::policy) decide alone.
-pub fn tuning_enabled() -> bool {
-    TUNING.enabled()
-}
-
-/// Turns measured switching on or off for every thread (overrides the
-/// environment).
-pub fn set_tuning(enabled: bool) {
-    TUNING.set(enabled)
-}
-
-/// Runs `f` with measured switching on or off on this thread only.
-pub fn with_tuning<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
-    TUNING.scoped(enabled, f)
-}
 
 /// A path between which measured switching chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -232,7 +203,8 @@ where
         Mode::AutoReverse => inside,
         Mode::AutoForward { .. } => false,
     };
-    if !free || !switching_enabled() || !tuning_enabled() {
+    let options = Options::current();
+    if !free || !options.switching || !options.tuning {
         return None;
     }
     Some(Key {
@@ -284,6 +256,19 @@ struct Trials {
     active: Option<Trial>,
 }
 
+impl Drop for Trials {
+    /// A thread that ends in the middle of a trial leaves it to the next thread
+    /// that calls the key: burn-train's multi-device strategy runs every epoch's
+    /// steps on fresh worker threads, and a trial longer than an epoch would
+    /// otherwise start over each epoch and never end. The steps timed so far stay
+    /// valid; only the interval of the last call is lost.
+    fn drop(&mut self) {
+        if let Some(trial) = self.active.take() {
+            decisions().orphan(trial);
+        }
+    }
+}
+
 /// After one timed step, a second path this many times slower than the first
 /// ends the trial.
 const CLEARLY_SLOWER: f64 = 3.0;
@@ -300,6 +285,8 @@ struct Store {
     made: HashMap<Key, TuningDecision>,
     /// Decisions loaded by [`load_tuning`], by portable key.
     loaded: HashMap<Portable, Loaded>,
+    /// Trials left unfinished by threads that ended (see `Trials`'s `Drop`).
+    orphans: Vec<Trial>,
 }
 
 impl Store {
@@ -312,6 +299,26 @@ impl Store {
             }
         }
         map.insert(key.clone(), decision);
+        self.orphans.retain(|t| t.key != *key);
+    }
+
+    /// Keeps a trial whose thread ended, for the next thread to call its key (at
+    /// most [`TUNE_CACHE`], the oldest dropped first).
+    fn orphan(&mut self, mut trial: Trial) {
+        if self.made.contains_key(&trial.key) {
+            return;
+        }
+        trial.last = None;
+        if self.orphans.len() >= TUNE_CACHE {
+            self.orphans.remove(0);
+        }
+        self.orphans.push(trial);
+    }
+
+    /// Takes over the unfinished trial of `key` that an ended thread left.
+    fn adopt(&mut self, key: &Key) -> Option<Trial> {
+        let i = self.orphans.iter().position(|t| t.key == *key)?;
+        Some(self.orphans.swap_remove(i))
     }
 }
 
@@ -415,12 +422,14 @@ pub(crate) fn choose(key: Option<&Key>, rule: Path, worth: impl FnOnce() -> bool
             }
             trials.active = None;
         }
-        let trial = trials.active.get_or_insert_with(|| Trial {
-            key: key.clone(),
-            first: rule,
-            sides: Default::default(),
-            last: None,
-            last_tick: tick,
+        let trial = trials.active.get_or_insert_with(|| {
+            decisions().adopt(key).unwrap_or_else(|| Trial {
+                key: key.clone(),
+                first: rule,
+                sides: Default::default(),
+                last: None,
+                last_tick: tick,
+            })
         });
         trial.last_tick = tick;
         // The interval since the previous call is the step that call took.
@@ -474,7 +483,7 @@ pub(crate) fn choose(key: Option<&Key>, rule: Path, worth: impl FnOnce() -> bool
 }
 
 /// The reverse path turned out unable to evaluate the function (see
-/// [`reverse_is_faithful`](super::engine::reverse_is_faithful)): forward lanes
+/// [`reverse_is_faithful`](crate::transforms::engine::reverse_is_faithful)): forward lanes
 /// are kept for the key without timing.
 pub(crate) fn reverse_refused(key: Option<&Key>) {
     let Some(key) = key else {
@@ -507,6 +516,7 @@ pub fn clear_tuning() {
     let mut store = decisions();
     store.made.clear();
     store.loaded.clear();
+    store.orphans.clear();
     drop(store);
     TRIALS.with(|t| t.borrow_mut().active = None);
 }

@@ -31,8 +31,13 @@
 //! costs more than a forward lane, so forward stays ahead up to a ratio of about
 //! 16.
 
-use super::mode::{Mode, Path};
-use super::switching::switching_enabled;
+use super::options::Options;
+use crate::transforms::mode::{Mode, Path};
+
+/// Whether switching is on for the current thread.
+fn switching_enabled() -> bool {
+    Options::current().switching
+}
 
 /// A gradient or VJP inside a reverse loss goes forward when the input has at
 /// most this many entries (measured: reverse already wins at 16).
@@ -43,8 +48,9 @@ pub const FORWARD_GRADIENT_MAX_INPUTS: usize = 8;
 /// one-pass reverse Jacobian: forward ties at 16, loses at 32).
 pub const FORWARD_JACOBIAN_MAX_RATIO: usize = 16;
 
-/// At most this many tangent entries are seeded per pass when burn-nested picks
-/// the lanes itself (`Mode::Auto`, switching, reverse cotangent lanes): `lanes ×
+/// The default of [`Options::lane_budget`](super::Options::lane_budget): at most
+/// this many tangent entries are seeded per pass when burn-nested picks the lanes
+/// itself (`Mode::Auto`, switching, reverse cotangent lanes): `lanes ×
 /// numel` of the seeded tensor. Every intermediate of the pass carries the same
 /// lanes, so this bounds the pass's memory to a multiple of it (64 MiB per
 /// seeded tensor in f32). A per-row Jacobian of 3072 features over 64 rows is
@@ -52,10 +58,10 @@ pub const FORWARD_JACOBIAN_MAX_RATIO: usize = 16;
 /// `Mode::AutoForward { chunk }` is honoured as given.
 pub const LANE_BUDGET: usize = 1 << 24;
 
-/// Lanes per pass for `total` lanes of `lane_numel` entries each, within
-/// [`LANE_BUDGET`] (at least one).
+/// Lanes per pass for `total` lanes of `lane_numel` entries each, within the
+/// current [`Options::lane_budget`] (at least one).
 pub(crate) fn lanes_within_budget(total: usize, lane_numel: usize) -> usize {
-    (LANE_BUDGET / lane_numel.max(1)).clamp(1, total.max(1))
+    (Options::current().lane_budget / lane_numel.max(1)).clamp(1, total.max(1))
 }
 
 /// Path for a full Jacobian `[out, in]`.

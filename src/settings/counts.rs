@@ -1,0 +1,79 @@
+//! Observing which path ran: the per-thread path counters.
+
+use std::cell::Cell;
+
+thread_local! {
+    static COUNTS: Cell<PathCounts> = const {
+        Cell::new(PathCounts { forward: 0, reverse: 0, row_checks: 0, rows_proved: 0, tuning: 0 })
+    };
+}
+
+/// How many forward (`Dual`) and reverse (`Autodiff`) passes transforms ran on
+/// this thread since the last [`reset_path_counts`]. A debugging aid that makes the
+/// chosen path observable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PathCounts {
+    /// Forward-mode passes (one per lane chunk).
+    pub forward: usize,
+    /// Reverse-mode passes (one per backward).
+    pub reverse: usize,
+    /// Numerical row-independence checks made by the per-row transforms: one
+    /// per call whose rows the audit could not follow (see [`Options::row_check`](super::Options::row_check)).
+    pub row_checks: usize,
+    /// Per-row transform calls whose rows the audit proved apart, with no
+    /// numerical check (see [`Options::row_check`](super::Options::row_check)).
+    pub rows_proved: usize,
+    /// Transform calls whose path was a trial step of measured switching (see
+    /// [`Options::tuning`](super::Options::tuning)) rather than a decision.
+    pub tuning: usize,
+}
+
+/// This thread's [`PathCounts`].
+pub fn path_counts() -> PathCounts {
+    COUNTS.with(Cell::get)
+}
+
+/// Zeroes this thread's [`PathCounts`].
+pub fn reset_path_counts() {
+    COUNTS.with(|c| c.set(PathCounts::default()));
+}
+
+pub(crate) fn count_forward() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.forward += 1;
+        c.set(v);
+    });
+}
+
+pub(crate) fn count_reverse() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.reverse += 1;
+        c.set(v);
+    });
+}
+
+pub(crate) fn count_row_check() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.row_checks += 1;
+        c.set(v);
+    });
+}
+
+pub(crate) fn count_rows_proved() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.rows_proved += 1;
+        c.set(v);
+    });
+}
+
+pub(crate) fn count_tuning() {
+    COUNTS.with(|c| {
+        let mut v = c.get();
+        v.tuning += 1;
+        c.set(v);
+    });
+}
