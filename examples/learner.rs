@@ -8,9 +8,20 @@
 //! under a small worst-case input perturbation (FGSM, `x + ε·sign ∇ₓ loss`, the
 //! input gradient taken with `burn_nested::gradient`).
 //!
-//! `cargo run --release --example learner [-- --epochs 40 --penalty 0.05]`
+//! With `--devices N` (N > 1) each run trains on N workers through burn-train's
+//! multi-device strategy (N copies of the CPU device, one thread each), and the
+//! penalised run is repeated on one device with N batches accumulated per step
+//! (the same optimizer steps): the two must agree. The classifier carries the
+//! burn-nested options its loss runs under ([`Options`], a `#[module(skip)]` field,
+//! so they travel with the model to each worker); the example checks that every
+//! worker thread saw them, and lists the path decisions the workers' measured
+//! switching made, which every thread shares.
+//!
+//! `cargo run --release --example learner [-- --epochs 40 --penalty 0.05 --devices 2]`
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::thread::ThreadId;
 
 use burn::data::dataloader::{DataLoaderBuilder, batcher::Batcher};
 use burn::data::dataset::InMemDataset;
@@ -32,10 +43,12 @@ use burn::train::renderer::{
     MetricsRendererTraining, ProgressType, TrainingProgress,
 };
 use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
+    ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, MultiDeviceOptim,
+    SupervisedTraining, TrainOutput, TrainStep,
 };
 use burn_autodiff::Autodiff;
 use burn_flex::Flex;
+use burn_nested::settings::{Options, tuning_decisions};
 use burn_nested::{Forward, Mode, StatefulLayer, TensorFn, batched_jacobian, gradient, tensor_fn};
 use clap::Parser;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -60,16 +73,32 @@ struct Args {
     /// Where the learners write their logs and checkpoints.
     #[arg(long, default_value = "target/learner")]
     out: PathBuf,
+    /// Train on this many workers (copies of the CPU device) with burn-train's
+    /// multi-device strategy; above 1, the penalised run is compared with one
+    /// device accumulating as many batches per step.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
 }
 
 /// A small tanh classifier, logits for two classes. `penalty` is a constant of the
-/// module (saved with it, never trained).
+/// module (saved with it, never trained); `options` are the burn-nested options its
+/// loss runs under, carried by the module (not saved) to whichever thread runs a
+/// step.
 #[derive(Module, Debug)]
 struct Classifier<B: Backend> {
     hidden: Linear<B>,
     mid: Linear<B>,
     out: Linear<B>,
     penalty: f64,
+    #[module(skip)]
+    options: Options,
+}
+
+/// The options of the training runs: the defaults with the row guard's audit on
+/// (as by default) and a lane budget of its own, so a step that saw the process
+/// default instead would be told apart.
+fn run_options() -> Options {
+    Options::default().with_lane_budget(1 << 20)
 }
 
 impl<B: Backend> Classifier<B> {
@@ -79,9 +108,14 @@ impl<B: Backend> Classifier<B> {
             mid: LinearConfig::new(32, 32).init(device),
             out: LinearConfig::new(32, 2).init(device),
             penalty,
+            options: run_options(),
         }
     }
 }
+
+/// Each thread that evaluated the loss (training workers, validation), and whether the options in force there
+/// were the model's.
+static STEP_THREADS: Mutex<Vec<(ThreadId, bool)>> = Mutex::new(Vec::new());
 
 impl<B: Backend> Forward<B, 2, 2> for Classifier<B> {
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -153,6 +187,18 @@ impl<B: Backend> Classifier<B> {
     /// the weights through it) and on the plain inner backend for validation
     /// (`burn_nested` takes forward lanes there).
     fn objective(&self, batch: MoonsBatch<B>) -> NestedOutput<B> {
+        self.options.scope(|| self.objective_in_scope(batch))
+    }
+
+    fn objective_in_scope(&self, batch: MoonsBatch<B>) -> NestedOutput<B> {
+        // The module's `options` field survived Burn's fork to the worker's device
+        // and every optimizer step, and is in force on this thread.
+        let seen = Options::current() == run_options();
+        let entry = (std::thread::current().id(), seen);
+        let mut threads = STEP_THREADS.lock().expect("no step panicked");
+        if !threads.contains(&entry) {
+            threads.push(entry);
+        }
         let layer = StatefulLayer::from_ref(self);
         let logits: Tensor<B, 2> = layer.forward(batch.x.clone());
         let cross_entropy = CrossEntropyLossConfig::new()
@@ -318,9 +364,17 @@ impl MetricsRenderer for EpochLines {
     fn register_metric(&mut self, _: burn::train::metric::MetricDefinition) {}
 }
 
+/// Where a run trains: on `devices` workers, or on one device accumulating
+/// `accumulate` batches per optimizer step.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    devices: usize,
+    accumulate: usize,
+}
+
 /// Trains one classifier with `Learner` and returns the trained (inference) model
 /// after checking that the last checkpoint reloads to the same predictions.
-fn train(args: &Args, penalty: f64, label: &str) -> Classifier<Inner> {
+fn train(args: &Args, penalty: f64, label: &str, placement: Placement) -> Classifier<Inner> {
     let device = Default::default();
     let dir = args.out.join(label);
     // A previous run's checkpoints would be resumed from, not overwritten.
@@ -339,7 +393,19 @@ fn train(args: &Args, penalty: f64, label: &str) -> Classifier<Inner> {
     Train::seed(&device, 17);
     let model = Classifier::<Train>::new(penalty, &device);
     let learner = Learner::new(model, AdamConfig::new().init(), 5e-3);
-    let result = SupervisedTraining::new(&dir, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(&dir, train_loader, valid_loader);
+    if placement.devices > 1 {
+        // N copies of the CPU device: one worker thread each, every step one batch
+        // per worker, their gradients summed on the first before one Adam step.
+        let devices = vec![device; placement.devices];
+        training = training.with_training_strategy(
+            ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice).into(),
+        );
+    }
+    if placement.accumulate > 1 {
+        training = training.grads_accumulation(placement.accumulate);
+    }
+    let result = training
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(JacobianNormMetric::new())
         .metric_valid_numeric(JacobianNormMetric::new())
@@ -457,10 +523,17 @@ fn main() {
         .iter()
         .map(|&(label, penalty)| {
             println!("training {label} (λ = {penalty}, {} epochs)", args.epochs);
-            let model = train(&args, penalty, label);
+            let placement = Placement {
+                devices: args.devices,
+                accumulate: 1,
+            };
+            let model = train(&args, penalty, label, placement);
             (label, penalty, measure(&model, &args))
         })
         .collect();
+    if args.devices > 1 {
+        check_devices(&args, &reports[1].2);
+    }
 
     println!();
     println!("held-out two moons ({} points):", args.points / 2);
@@ -485,6 +558,78 @@ fn main() {
     let (plain, penalised) = (&reports[0].2, &reports[1].2);
     if args.penalty > 0.0 && penalised.jacobian_norm >= plain.jacobian_norm {
         eprintln!("the penalty did not lower the Jacobian norm");
+        std::process::exit(1);
+    }
+}
+
+/// After a multi-device run: the worker threads evaluated the loss under the
+/// model's options, and the penalised classifier trained on one device with as
+/// many batches per step measures like the multi-device one. They are not equal
+/// bit for bit: the workers take contiguous halves of the data, so the batches
+/// summed in one step differ (burn-train's `split_dataloader`).
+fn check_devices(args: &Args, multi: &Report) {
+    let threads = STEP_THREADS.lock().expect("no step panicked").clone();
+    let workers = threads
+        .iter()
+        .filter(|(id, _)| *id != std::thread::current().id())
+        .count();
+    println!(
+        "the loss ran on {} threads ({workers} besides this one), each under the model's \
+         options: {}",
+        threads.len(),
+        threads.iter().all(|(_, seen)| *seen)
+    );
+    assert!(
+        workers >= args.devices,
+        "the multi-device run used {workers} worker threads for {} devices",
+        args.devices
+    );
+    assert!(
+        threads.iter().all(|(_, seen)| *seen),
+        "a thread ran the loss without the model's burn-nested options"
+    );
+    // Measured switching times its trial on the workers; burn-train starts fresh
+    // worker threads every epoch, and a trial cut short by one is taken over by
+    // the next epoch's. Its decision is then the process's, shared by every thread.
+    let decisions = tuning_decisions();
+    for d in &decisions {
+        println!(
+            "  path decision shared by every thread: {} {:?} inside a loss = {} -> {:?}",
+            d.transform, d.input_dims, d.inside_loss, d.chosen
+        );
+    }
+    let steps_per_worker = args.epochs * (args.points / args.devices).div_ceil(64);
+    let decided_on_workers = decisions
+        .iter()
+        .any(|d| d.transform == "batched_jacobian" && d.inside_loss);
+    assert!(
+        decided_on_workers || steps_per_worker < 16 || !run_options().tuning,
+        "{steps_per_worker} steps per worker made no path decision inside the loss"
+    );
+
+    println!(
+        "training penalised on one device, {} batches per step",
+        args.devices
+    );
+    let placement = Placement {
+        devices: 1,
+        accumulate: args.devices,
+    };
+    let one = measure(
+        &train(args, args.penalty, "penalised-one-device", placement),
+        args,
+    );
+    println!(
+        "penalised, {} devices vs one accumulating: accuracy {:.3} vs {:.3}, mean ‖J‖_F {:.3} vs \
+         {:.3}",
+        args.devices, multi.accuracy, one.accuracy, multi.jacobian_norm, one.jacobian_norm
+    );
+    let norm_gap = (multi.jacobian_norm - one.jacobian_norm).abs() / one.jacobian_norm;
+    if (multi.accuracy - one.accuracy).abs() > 0.05 || norm_gap > 0.2 {
+        eprintln!(
+            "the multi-device run does not match the one-device run within tolerance \
+             (accuracy within 0.05, mean ‖J‖_F within 20 %)"
+        );
         std::process::exit(1);
     }
 }
