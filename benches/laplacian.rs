@@ -4,8 +4,8 @@
 //! parameter, on `Autodiff<NdArray<f32>>`. The Laplacian is taken by
 //! - `forward-laplacian`: `laplacian` with `Mode::FORWARD` (one second-order
 //!   forward pass, `d + 1` lanes),
-//! - `forward-over-reverse`: `laplacian` with `Mode::AutoReverse` and switching
-//!   off (one nested backward with `d` tangent lanes),
+//! - `forward-over-reverse`: `laplacian` with `Mode::AutoReverse` (one nested
+//!   backward with `d` tangent lanes),
 //! - `stochastic-k8`: `stochastic_laplacian` with 8 Rademacher directions.
 //!
 //! `benches/compare/poisson.py` times the same step in PyTorch and JAX.

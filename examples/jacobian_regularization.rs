@@ -66,10 +66,10 @@ fn sum_sq<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 1> {
 /// `Σ(ŷ−y)² + ‖0.01·J‖²` with `J = ∂ŷ/∂x`, `[numel(ŷ), numel(x)]`.
 pub fn loss<B: Backend>(net: &Net<B>, x: Tensor<B, 2>, y: Tensor<B, 2>) -> Tensor<B, 1> {
     let layer = StatefulLayer::from_ref(net);
-    // `Mode::AutoReverse` asks for one nested backward pass (a cotangent lane per
-    // entry of ŷ); with switching on (the default) burn-nested may take forward
-    // lanes instead when they are faster, for the same `J`.
-    let (y_hat, j) = value_and_jacobian(&layer, x, Mode::AutoReverse);
+    // `Mode::Auto` lets burn-nested choose between one nested backward pass (a
+    // cotangent lane per entry of ŷ) and forward lanes, whichever is faster here,
+    // for the same `J`; `Mode::AutoReverse` would insist on the backward pass.
+    let (y_hat, j) = value_and_jacobian(&layer, x, Mode::Auto);
     sum_sq(y_hat - y) + sum_sq(j * 0.01)
 }
 

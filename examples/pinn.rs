@@ -72,7 +72,7 @@ enum LaplacianPath {
     Auto,
     /// `Mode::FORWARD`.
     Forward,
-    /// `Mode::AutoReverse` with switching off.
+    /// `Mode::AutoReverse`.
     Reverse,
 }
 
@@ -107,14 +107,10 @@ fn run<B: AutodiffBackend>(
     // the start-up (kernel compilation and autotuning on a GPU), the rest the
     // steady cost.
     let mut ends = Vec::with_capacity(config.steps);
-    // Pinning the reverse path inside the loss needs switching off.
-    let switching = !matches!(args.laplacian, LaplacianPath::Reverse);
-    let trained = burn_nested::settings::with_switching(switching, || {
-        train::train::<B>(&config, &device, |_, loss| {
-            ends.push(start.elapsed().as_secs_f64());
-            bar.set_message(format!("{loss:.3e}"));
-            bar.inc(1);
-        })
+    let trained = train::train::<B>(&config, &device, |_, loss| {
+        ends.push(start.elapsed().as_secs_f64());
+        bar.set_message(format!("{loss:.3e}"));
+        bar.inc(1);
     });
     bar.finish();
     let seconds = start.elapsed().as_secs_f64();

@@ -75,7 +75,7 @@ fn sum_sq<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 1> {
 /// `Σ(g − cos t)²` with `g = ∇ₜ Σ u(t)²`, the gradient of the whole batch's sum.
 pub fn loss<B: Backend>(net: &Net<B>, t: Tensor<B, 2>) -> Tensor<B, 1> {
     let layer = StatefulLayer::from_ref(net);
-    let g = gradient(&layer.then(SumOfSquares), t.clone(), Mode::AutoReverse);
+    let g = gradient(&layer.then(SumOfSquares), t.clone(), Mode::Auto);
     sum_sq(g - t.cos())
 }
 

@@ -150,3 +150,67 @@ fn the_lane_budget_splits_forward_passes() {
     let gap = (whole - split).abs().max().into_scalar();
     assert!(gap < 1e-12, "gap {gap}");
 }
+
+/// Inside a loss an explicit `Mode::AutoReverse` is honoured: one nested
+/// backward pass for `jacobian`, `batched_jacobian`, `gradient` and `laplacian`,
+/// where `Mode::Auto` takes forward lanes, for the same derivative. Switching is
+/// scoped on here, since the global test beside it turns the process default off
+/// for a while.
+#[test]
+fn an_explicit_reverse_mode_is_honoured_inside_a_loss() {
+    use burn_nested::{StatefulLayer, batched_jacobian, gradient, jacobian, laplacian};
+    let device = Default::default();
+    let model = Mlp::<Ad>::new(&[2, 6, 2], false, &device);
+    let layer = StatefulLayer::from_ref(&model);
+    let head = Mlp::<Ad>::new(&[2, 6, 1], false, &device);
+    let scalar = StatefulLayer::from_ref(&head);
+    let x = Tensor::<Ad, 2>::from_data(
+        burn::tensor::TensorData::new(vec![0.3, -0.2, 0.7, 0.1, -0.5, 0.4], [3, 2]),
+        &device,
+    )
+    .require_grad();
+    let chosen = Options::default().with_tuning(false).with_switching(true);
+    type Call<'a> = Box<dyn Fn(Mode) -> Tensor<Ad, 1> + 'a>;
+    let calls: Vec<(&str, Call)> = vec![
+        (
+            "jacobian",
+            Box::new(|m| jacobian(&layer, x.clone(), m).flatten(0, 1)),
+        ),
+        (
+            "batched_jacobian",
+            Box::new(|m| batched_jacobian(&layer, x.clone(), m).flatten(0, 2)),
+        ),
+        (
+            "gradient",
+            Box::new(|m| gradient(&scalar.then(Total), x.clone(), m).flatten(0, 1)),
+        ),
+        ("laplacian", Box::new(|m| laplacian(&scalar, x.clone(), m))),
+    ];
+    for (name, call) in &calls {
+        let run = |mode| {
+            reset_path_counts();
+            let v = chosen.scope(|| call(mode));
+            let c = path_counts();
+            (v, c.forward, c.reverse)
+        };
+        let (auto, auto_forward, auto_reverse) = run(Mode::Auto);
+        let (asked, asked_forward, asked_reverse) = run(Mode::AutoReverse);
+        assert!(
+            auto_forward > 0 && auto_reverse == 0,
+            "{name}: Auto takes forward lanes"
+        );
+        assert!(
+            asked_forward == 0 && asked_reverse > 0,
+            "{name}: AutoReverse is honoured"
+        );
+        assert!(
+            auto.dims()[0] >= 3,
+            "{name}: compared {} entries",
+            auto.dims()[0]
+        );
+        let gap = (auto - asked).abs().max().into_scalar();
+        assert!(gap < 1e-12, "{name}: the two paths differ by {gap}");
+    }
+}
+
+burn_nested::tensor_fn!(Total, |y: 2| -> 1 { y.sum() });

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn_autodiff::Autodiff;
-use burn_nested::{
-    Mode, StatefulLayer, Stochastic, laplacian, settings::with_switching, stochastic_laplacian,
-};
+use burn_nested::{Mode, StatefulLayer, Stochastic, laplacian, stochastic_laplacian};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::scenarios::Mlp;
@@ -50,9 +48,7 @@ impl<B: Backend> Case<B> {
         let layer = StatefulLayer::from_ref(&self.net);
         let lap = match method {
             "forward-laplacian" => laplacian(&layer, x, Mode::FORWARD),
-            "forward-over-reverse" => {
-                with_switching(false, || laplacian(&layer, x, Mode::AutoReverse))
-            }
+            "forward-over-reverse" => laplacian(&layer, x, Mode::AutoReverse),
             "stochastic-k8" => stochastic_laplacian(&layer, x, Stochastic::rademacher(8, seed)),
             // Not a Laplacian: the first-order lanes alone (a per-row gradient
             // by forward lanes), for a profile of what the accumulator adds.

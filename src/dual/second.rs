@@ -96,9 +96,7 @@ pub(crate) fn unsupported<B: Backend>(op: &str) {
              `second_order_operator` and the stochastic estimators cannot run through it. \
              Take the second derivatives by a backward pass instead: `batched_hessian` (its \
              diagonals for `diag_hessian`, its contraction with A for an operator), or \
-             `laplacian` with `Mode::AutoReverse` (inside a loss, in \
-             `with_switching(false, ..)`, or switching takes the forward Laplacian again); or \
-             keep this op out of the function"
+             `laplacian` with `Mode::AutoReverse`; or keep this op out of the function"
         );
     }
 }

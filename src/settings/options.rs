@@ -46,19 +46,20 @@ pub const TUNE_ENV: &str = "BURN_NESTED_AD_TUNE";
 ///
 /// // Every path by rule and no timing trial: the same paths in every run.
 /// let pinned = Options::default().with_tuning(false);
-/// // Switching off: `AutoReverse` is one nested backward pass, as asked.
+/// // Switching off: inside a loss, `Auto` is one nested backward pass.
 /// let naive = pinned.with_switching(false);
 /// reset_path_counts();
-/// let g = naive.scope(|| gradient(&layer, x.clone(), Mode::AutoReverse));
+/// let g = naive.scope(|| gradient(&layer, x.clone(), Mode::Auto));
 /// assert_eq!((path_counts().forward, path_counts().reverse), (0, 1));
 /// assert_eq!(g.dims(), [1, 3]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(crate = "burn::serde", default)]
 pub struct Options {
-    /// Inside a reverse-mode loss, whether `Mode::Auto` and `Mode::AutoReverse`
-    /// may be replaced by the faster path (docs/modes-and-switching.md). On by
-    /// default; [`SWITCHING_ENV`] sets the process default's first value.
+    /// Inside a reverse-mode loss, whether `Mode::Auto` may take the faster path
+    /// rather than the naive nested backward (docs/modes-and-switching.md). An
+    /// explicit `Mode::AutoForward` or `Mode::AutoReverse` is always honoured. On
+    /// by default; [`SWITCHING_ENV`] sets the process default's first value.
     pub switching: bool,
     /// Whether switching may time both paths on the caller's own steps and keep
     /// the faster (measured switching, see [`tuning_decisions`](super::tuning_decisions)).

@@ -69,13 +69,6 @@ pub(crate) fn jacobian(mode: Mode, inside: bool, n_in: usize, n_out: usize) -> P
     let forward_is_cheaper = n_in <= n_out;
     match mode {
         Mode::AutoForward { .. } => Path::Forward,
-        Mode::AutoReverse if inside && switching_enabled() => {
-            if n_in <= FORWARD_JACOBIAN_MAX_RATIO * n_out {
-                Path::Forward
-            } else {
-                Path::Reverse
-            }
-        }
         Mode::AutoReverse => Path::Reverse,
         Mode::Auto if inside && !switching_enabled() => Path::Reverse,
         Mode::Auto if inside => {
@@ -106,8 +99,8 @@ pub(crate) fn batched_jacobian(mode: Mode, inside: bool, k_in: usize, k_out: usi
 pub(crate) fn batched_jacobian_by_mode(mode: Mode, inside: bool) -> Option<Path> {
     match mode {
         Mode::AutoForward { .. } => Some(Path::Forward),
-        _ if inside && switching_enabled() => Some(Path::Forward),
         Mode::AutoReverse => Some(Path::Reverse),
+        Mode::Auto if inside && switching_enabled() => Some(Path::Forward),
         Mode::Auto if inside => Some(Path::Reverse),
         Mode::Auto => None,
     }
@@ -117,17 +110,18 @@ pub(crate) fn batched_jacobian_by_mode(mode: Mode, inside: bool) -> Option<Path>
 pub(crate) fn gradient(mode: Mode, inside: bool, n_in: usize) -> Path {
     match mode {
         Mode::AutoForward { .. } => Path::Forward,
-        _ if inside && switching_enabled() && n_in <= FORWARD_GRADIENT_MAX_INPUTS => Path::Forward,
+        Mode::Auto if inside && switching_enabled() && n_in <= FORWARD_GRADIENT_MAX_INPUTS => {
+            Path::Forward
+        }
         _ => Path::Reverse,
     }
 }
 
 /// Path for a per-row Laplacian: the forward Laplacian (`d + 1` forward lanes, no
-/// backward pass) unless the caller pinned `AutoReverse` outside a loss or with
-/// switching off.
-pub(crate) fn laplacian(mode: Mode, inside: bool) -> Path {
+/// backward pass) unless the caller asked for `AutoReverse`.
+pub(crate) fn laplacian(mode: Mode) -> Path {
     match mode {
-        Mode::AutoReverse if !(inside && switching_enabled()) => Path::Reverse,
+        Mode::AutoReverse => Path::Reverse,
         _ => Path::Forward,
     }
 }

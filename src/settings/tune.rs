@@ -79,8 +79,7 @@ impl From<TunedPath> for Path {
 
 /// One decision of measured switching, as [`tuning_decisions`] reports it. To pin
 /// it, call the transform with the matching explicit mode
-/// (`Mode::AutoForward { chunk: None }` or, with switching off,
-/// `Mode::AutoReverse`).
+/// (`Mode::AutoForward { chunk: None }` or `Mode::AutoReverse`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TuningDecision {
     /// The transform (`"jacobian"`, `"batched_jacobian"`, `"gradient"`, ...).
@@ -165,8 +164,8 @@ impl Key {
     }
 }
 
-/// The key of a call where burn-nested is free to choose its path: `Mode::Auto`,
-/// or `Mode::AutoReverse` inside a loss, with switching on. `None` when it is not
+/// The key of a call where burn-nested is free to choose its path: `Mode::Auto`
+/// with switching on. `None` when it is not
 /// free, when switching or tuning is off, or when `f` has no
 /// [`structure_key`](crate::NestedFn::structure_key) (calls could not be told
 /// apart).
@@ -198,11 +197,8 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    let free = match mode {
-        Mode::Auto => true,
-        Mode::AutoReverse => inside,
-        Mode::AutoForward { .. } => false,
-    };
+    // Only `Auto` leaves the path to burn-nested; explicit modes are honoured.
+    let free = mode == Mode::Auto;
     let options = Options::current();
     if !free || !options.switching || !options.tuning {
         return None;

@@ -55,7 +55,7 @@ fn check_batch(op: &str, batch_in: usize, y: &[usize]) {
 /// [`with_row_check`](crate::settings::with_row_check) only when the rows are known to be
 /// independent).
 ///
-/// Inside a loss with switching on, `Mode::AutoReverse` and `Mode::Auto` take
+/// Inside a loss with switching on, `Mode::Auto` takes
 /// forward lanes (one per input feature, chunked within
 /// [`LANE_BUDGET`](crate::settings::policy::LANE_BUDGET)): they return the same
 /// Jacobian faster (see docs/modes-and-switching.md, "Automatic switching").

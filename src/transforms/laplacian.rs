@@ -41,8 +41,8 @@ use crate::settings::{policy, tune};
 ///   switches on the train/eval mode is refused (the backward pass would run it in
 ///   training mode).
 ///
-/// Inside a loss on `Autodiff<I>` with switching on, `AutoReverse` takes the forward
-/// path too; with measured switching ([`set_tuning`](crate::settings::set_tuning)) `Auto`
+/// An explicit mode is honoured. Inside a loss on `Autodiff<I>`, with measured
+/// switching on ([`Options::tuning`](crate::settings::Options::tuning)), `Auto`
 /// times both paths on its first calls and keeps the faster. Either way the result
 /// stays on the loss's tape, so the loss can be differentiated w.r.t. the
 /// parameters.
@@ -94,7 +94,7 @@ where
     let inside = inside_reverse(&x);
     let d = x.dims()[1];
     let key = tune::key::<B, F, 2, 2>(OP, f, &x, mode, inside);
-    let rule = policy::laplacian(mode, inside);
+    let rule = policy::laplacian(mode);
     // d + 1 forward lanes against d reverse lanes.
     let path = tune::choose(key.as_ref(), rule, || tune::worth_trying(rule, d + 1, d));
     if path == Path::Reverse {

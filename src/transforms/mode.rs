@@ -2,18 +2,27 @@
 
 /// The differentiation mode a transform is asked to use.
 ///
-/// Inside a reverse-mode loss (the input is on an `Autodiff` backend) and with
-/// switching on (see [`switching_enabled`](crate::settings::switching_enabled)), burn-nested may
-/// replace `AutoReverse` and `Auto` by the faster correct composition; `AutoForward`
-/// is always honoured.
+/// An explicit mode is honoured: `AutoForward` takes forward lanes and
+/// `AutoReverse` a nested backward pass, inside a loss or not. `Auto` (the
+/// default) leaves the path to burn-nested: from the shapes outside a loss, and
+/// inside a reverse-mode loss (the input on an `Autodiff` backend) the faster
+/// correct composition when switching is on (see
+/// [`Options::switching`](crate::settings::Options::switching)), timed on the
+/// caller's own steps when tuning is on.
 ///
-/// The replacement changes the speed only: every path returns the same
-/// derivative. To keep an explicit `AutoReverse` as asked, turn switching off
-/// around the call; [`path_counts`](crate::settings::path_counts) says which path ran.
+/// Every path returns the same derivative; the mode changes the speed only.
+/// [`path_counts`](crate::settings::path_counts) says which path ran. The one
+/// exception to "honoured": a backward pass that would differentiate another
+/// function than the forward one (a model that switches on the train/eval
+/// mode, an op whose Burn reverse rule is inexact) falls back to forward lanes,
+/// which are exact (see [`jacobian`](crate::jacobian)).
+///
+/// `Mode` is serde-serialisable, so a run's choice can sit in a Burn `Config`.
 ///
 /// ```
 /// use burn::tensor::Tensor;
-/// use burn_nested::{Mode, StatefulLayer, jacobian, settings::{path_counts, reset_path_counts, with_switching}};
+/// use burn_nested::settings::{path_counts, reset_path_counts};
+/// use burn_nested::{Mode, StatefulLayer, jacobian};
 ///
 /// type B = burn_autodiff::Autodiff<burn_ndarray::NdArray<f64>>;
 /// let device = Default::default();
@@ -21,21 +30,26 @@
 /// let layer = StatefulLayer::from_ref(&model);
 /// let x = Tensor::<B, 2>::ones([4, 3], &device).require_grad();
 ///
-/// // Inside a loss: burn-nested may run this as forward lanes.
-/// let switched = jacobian(&layer, x.clone(), Mode::AutoReverse);
-/// // Pinned: a nested backward pass, as asked.
+/// // Inside a loss, `Auto` runs this 8 x 12 Jacobian as forward lanes.
 /// reset_path_counts();
-/// let pinned = with_switching(false, || jacobian(&layer, x.clone(), Mode::AutoReverse));
-/// assert_eq!((path_counts().forward, path_counts().reverse > 0), (0, true));
-/// let gap = (switched - pinned).abs().max().into_scalar();
+/// let chosen = jacobian(&layer, x.clone(), Mode::Auto);
+/// assert!(path_counts().forward > 0 && path_counts().reverse == 0);
+/// // Asked for reverse mode: one nested backward pass, as asked.
+/// reset_path_counts();
+/// let asked = jacobian(&layer, x.clone(), Mode::AutoReverse);
+/// assert_eq!((path_counts().forward, path_counts().reverse), (0, 1));
+/// let gap = (chosen - asked).abs().max().into_scalar();
 /// assert!(gap < 1e-12);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, burn::serde::Serialize, burn::serde::Deserialize,
+)]
+#[serde(crate = "burn::serde")]
 pub enum Mode {
     /// Forward mode on `Dual<B>`, `chunk` directions (lanes) per pass; `None` puts
     /// every direction in one pass. Smaller chunks bound memory, larger ones cut
-    /// passes. When `Auto` (or switching) picks forward mode, lanes are chunked to
-    /// stay within [`LANE_BUDGET`](crate::settings::policy::LANE_BUDGET).
+    /// passes. When `Auto` picks forward mode, lanes are chunked to stay within
+    /// the [lane budget](crate::settings::Options::lane_budget).
     AutoForward {
         /// Lanes per pass; `Some(0)` is rejected.
         chunk: Option<usize>,
@@ -44,7 +58,8 @@ pub enum Mode {
     /// per output entry (per output feature for a batched Jacobian) and carries the
     /// lanes through that single pass; gradients and VJPs need one lane.
     AutoReverse,
-    /// Let burn-nested choose from the shapes, like choosing `jacfwd` or `jacrev`.
+    /// Let burn-nested choose: from the shapes, like choosing `jacfwd` or `jacrev`,
+    /// and inside a loss the faster composition (see the type's docs).
     #[default]
     Auto,
 }
