@@ -59,8 +59,8 @@
 //!
 //! - **Transforms**, each usable inside a reverse-mode loss and outside any:
 //!   [`jvp`] and [`jvp_lanes`], [`vjp`], [`jacobian`], [`batched_jacobian`],
-//!   [`gradient`], [`hvp`], [`hessian`], [`batched_hessian`], and the `value_and_*`
-//!   forms such as [`value_and_jacobian`].
+//!   [`gradient`], [`hvp`], [`hessian`], [`batched_hessian`], [`divergence`], and
+//!   the `value_and_*` forms such as [`value_and_jacobian`].
 //! - **Second-order operators** in one forward pass: [`laplacian`] (the forward
 //!   Laplacian), [`diag_hessian`], [`second_order_operator`], and the stochastic
 //!   estimators [`stochastic_laplacian`] and [`stochastic_operator`] with

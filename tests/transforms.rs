@@ -293,3 +293,89 @@ burn_nested::tensor_fn!(HalfSumOfSquares, |y: 2| -> 1 {
     let h = y * 0.5;
     (h.clone() * h).sum()
 });
+
+/// `divergence` on an MLP vector field `R³ → R³`: outside a loss, forward lanes
+/// and the nested backward each equal central differences of `Σᵢ ∂fᵢ/∂xᵢ` row by
+/// row; inside a loss, the parameter gradient of `Σ_b (∇·f)²` by either path
+/// equals central differences of that loss over all 59 parameters.
+#[test]
+fn divergence_matches_central_differences_on_both_paths() {
+    use burn_nested::check::{fd_param_gradient, param_gradients_or_zeros, scalar};
+    use burn_nested::divergence;
+    use burn_nested::settings::{path_counts, reset_path_counts};
+    type Ad = burn_autodiff::Autodiff<F>;
+    let (rows, d) = (4, 3);
+    let device = Default::default();
+    let mut rng = StdRng::seed_from_u64(31);
+    let xd = random_data(&mut rng, &[rows, d], -1.0, 1.0);
+    let model = Mlp::<Ad>::new(&[d, 8, d], false, &device);
+
+    // Central differences of the trace, from plain evaluations of the model.
+    let inner = burn::module::AutodiffModule::valid(&model);
+    let eval = |x: Vec<f64>| {
+        values(burn_nested::Forward::forward(
+            &inner,
+            tensor::<F, 2>(&burn::tensor::TensorData::new(x, [rows, d])),
+        ))
+    };
+    let x0 = xd.clone().to_vec::<f64>().unwrap();
+    let h = 1e-5;
+    let fd: Vec<f64> = (0..rows)
+        .map(|b| {
+            (0..d)
+                .map(|i| {
+                    let k = b * d + i;
+                    let (mut p, mut m) = (x0.clone(), x0.clone());
+                    p[k] += h;
+                    m[k] -= h;
+                    (eval(p)[k] - eval(m)[k]) / (2.0 * h)
+                })
+                .sum()
+        })
+        .collect();
+    let layer = StatefulLayer::from_ref(&inner);
+    for (mode, forward) in [(Mode::FORWARD, true), (Mode::AutoReverse, false)] {
+        reset_path_counts();
+        let div = values(divergence(&layer, tensor::<F, 2>(&xd), mode));
+        let c = path_counts();
+        assert_eq!(
+            (c.forward > 0, c.reverse > 0),
+            (forward, !forward),
+            "{mode:?} path"
+        );
+        assert_eq!(div.len(), rows);
+        for (got, want) in div.iter().zip(&fd) {
+            assert!((got - want).abs() < 1e-8, "{mode:?}: {div:?} vs {fd:?}");
+        }
+    }
+
+    // Inside a loss: the parameter gradient of Σ (∇·f)².
+    let loss = |m: &Mlp<Ad>, mode: Mode| {
+        let x = tensor::<Ad, 2>(&xd);
+        divergence(&StatefulLayer::from_ref(m), x, mode)
+            .powf_scalar(2.0)
+            .sum()
+    };
+    let fd_params = fd_param_gradient(|m: &Mlp<Ad>| scalar(loss(m, Mode::FORWARD)), &model, 1e-5);
+    assert_eq!(fd_params.len(), 3 * 8 + 8 + 8 * 3 + 3);
+    for mode in [Mode::FORWARD, Mode::AutoReverse] {
+        // The output bias does not enter the divergence: its gradient is zero.
+        let grads = param_gradients_or_zeros(&model, &loss(&model, mode).backward());
+        assert_eq!(grads.len(), fd_params.len());
+        for (k, (got, want)) in grads.iter().zip(&fd_params).enumerate() {
+            assert!(
+                (got - want).abs() < 1e-6 * want.abs().max(1.0),
+                "{mode:?} parameter {k}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "`divergence` needs a vector field")]
+fn divergence_rejects_a_field_of_another_width() {
+    let device = Default::default();
+    let model = Mlp::<F>::new(&[3, 4, 2], false, &device);
+    let x = Tensor::<F, 2>::ones([2, 3], &device);
+    let _ = burn_nested::divergence(&StatefulLayer::from_ref(&model), x, Mode::Auto);
+}

@@ -92,9 +92,24 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    const OP: &str = "batched_jacobian";
-    non_empty_input(OP, &x.dims());
-    mode.check_chunk(OP);
+    per_row_jacobian("batched_jacobian", f, x, mode)
+}
+
+/// [`value_and_batched_jacobian`] for a transform built on it: `op` names it in
+/// panics, tuning decisions and the row audit.
+#[track_caller]
+pub(crate) fn per_row_jacobian<B, F, const DI: usize, const DO: usize>(
+    op: &'static str,
+    f: &F,
+    x: Tensor<B, DI>,
+    mode: Mode,
+) -> (Tensor<B, DO>, Tensor<B, 3>)
+where
+    B: Backend,
+    F: NestedFn<B, DI, DO> + ?Sized,
+{
+    non_empty_input(op, &x.dims());
+    mode.check_chunk(op);
     let _draws = shared_draws();
     let dims = x.dims();
     let batch = dims[0];
@@ -107,14 +122,14 @@ where
         // Lane j seeds feature j of every row at once.
         let seeds =
             |range: core::ops::Range<usize>| row_basis_lanes(range, k, batch, None, &device);
-        let chunk = mode.chunk_for(OP, k, batch * k);
+        let chunk = mode.chunk_for(op, k, batch * k);
         let ((y, t), guard) = match probed {
-            Some((y, guard)) => (forward_lanes(OP, f, &x, k, chunk, Some(y), seeds), guard),
+            Some((y, guard)) => (forward_lanes(op, f, &x, k, chunk, Some(y), seeds), guard),
             // The output's shape is checked first: a function that drops the
             // batch gets that message rather than the row guard's.
-            None => audited::<B, _>(OP, &dims, || {
-                let (y, t) = forward_lanes(OP, f, &x, k, chunk, None, seeds);
-                check_batch(OP, batch, &y.dims());
+            None => audited::<B, _>(op, &dims, || {
+                let (y, t) = forward_lanes(op, f, &x, k, chunk, None, seeds);
+                check_batch(op, batch, &y.dims());
                 (y, t)
             }),
         };
@@ -126,7 +141,7 @@ where
             // independent rows, each row's Jacobian applied to its own row.
             let dir = row_direction::<B>(batch, k, &device);
             let (_, got) = forward_pass_uncounted::<B, F, DI, DO>(
-                OP,
+                op,
                 f,
                 &x,
                 dir.clone().reshape([1, batch * k]),
@@ -134,11 +149,11 @@ where
             let got = got.reshape([batch, m, 1]);
             let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, 1, k]), 2);
             count_row_check();
-            check_rows(OP, got, predicted, scale);
+            check_rows(op, got, predicted, scale);
         }
         (y, j)
     };
-    let key = tune::key::<B, F, DI, DO>(OP, f, &x, mode, inside);
+    let key = tune::key::<B, F, DI, DO>(op, f, &x, mode, inside);
     // The probe pass learns `f(x)`'s shape; run at most once, and only when
     // needed: forward lanes give `f(x)` too. It carries one tangent lane, so
     // that the row audit can watch it: on the reverse path it is the only
@@ -146,9 +161,9 @@ where
     let probed = std::cell::OnceCell::new();
     let probe_once = || {
         probed.get_or_init(|| {
-            let ((y, seen), guard) = audited::<B, _>(OP, &dims, || {
+            let ((y, seen), guard) = audited::<B, _>(op, &dims, || {
                 let (y, seen) = probe::<B, F, DI, DO>(f, &x);
-                check_batch(OP, batch, &y.dims());
+                check_batch(op, batch, &y.dims());
                 (y, seen)
             });
             (y, seen, guard)
@@ -198,7 +213,7 @@ where
         let got = lanes.slice(m..m + 1).reshape([batch, 1, k]);
         let (predicted, scale) = contract(j.clone().detach(), dir.reshape([batch, m, 1]), 1);
         count_row_check();
-        check_rows(OP, got, predicted, scale);
+        check_rows(op, got, predicted, scale);
     }
     (y, j)
 }

@@ -3,6 +3,7 @@
 //! loss and outside any.
 
 mod batched;
+mod divergence;
 pub(crate) mod engine;
 mod gradient;
 mod hessian;
@@ -20,6 +21,7 @@ mod validate;
 mod vjp;
 
 pub use batched::{batched_jacobian, value_and_batched_jacobian};
+pub use divergence::{divergence, value_and_divergence};
 pub use gradient::{gradient, value_and_gradient};
 pub use hessian::{batched_hessian, diag_hessian, hessian};
 pub use hvp::hvp;
