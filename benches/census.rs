@@ -2,8 +2,10 @@
 //! kernels, by kind, for the main job (`examples/pinn.rs` at its defaults), the
 //! Poisson step of `benches/laplacian.rs` and every reference scenario at bench
 //! size, on each path. The inner backend is wrapped in
-//! [`burn_nested::census::Census`], which counts every call that reaches it; the
-//! count is deterministic, so it measures launch-bound cost on any machine.
+//! [`burn_nested::census::Census`], which counts every call that reaches it. Paths
+//! are chosen by the shape rules (tuning off): measured switching picks by timing,
+//! and a run that kept the other path would count other ops. So the count is
+//! deterministic, and measures launch-bound cost on any machine.
 //!
 //! - `cargo bench --bench census` — ndarray; a markdown table.
 //! - `cargo bench --features wgpu --bench census -- --wgpu` — wgpu: the ops
@@ -17,8 +19,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use burn_autodiff::Autodiff;
 use burn_ndarray::NdArray;
+use burn_nested::Mode;
 use burn_nested::census::{Census, OpCounts, OpKind, counted, snapshot};
-use burn_nested::{Mode, settings::with_switching};
+use burn_nested::settings::{Options, with_switching};
 
 #[path = "../examples/common/alloc.rs"]
 mod alloc;
@@ -99,12 +102,15 @@ fn main() {
     }
 }
 
-/// Every workload on inner backend `B`, each wrapped in `Census<B>`.
+/// Every workload on inner backend `B`, each wrapped in `Census<B>`, with paths
+/// by rule (see the module docs).
 fn census<B: Backend>() -> Vec<Row> {
-    let mut rows = pinn::<Census<B>>();
-    rows.extend(poisson_steps::<Census<B>>());
-    rows.extend(scenario_steps::<Census<B>>());
-    rows
+    Options::from_env().with_tuning(false).scope(|| {
+        let mut rows = pinn::<Census<B>>();
+        rows.extend(poisson_steps::<Census<B>>());
+        rows.extend(scenario_steps::<Census<B>>());
+        rows
+    })
 }
 
 /// The main job's step as `examples/pinn.rs` runs it: the Laplacian loss, its

@@ -223,3 +223,29 @@ fn nested_backward_reuses_the_forward_tanh() {
     assert!(ops.of(OpKind::MatmulConv) > 0, "{ops:?}");
     assert_eq!(ops.count("float_tanh"), 3, "{ops:?}");
 }
+
+/// With tuning off the shape rule decides alone; once it has chosen forward
+/// lanes for a function and input shape, the next `jacobian` call skips the
+/// plain pass that only learned the output's size for the rule: one `tanh` fewer
+/// (the skipped pass's), the same Jacobian.
+#[test]
+fn a_forward_rule_skips_the_probe_on_the_next_call() {
+    let _serial = serial();
+    let device = Default::default();
+    let model = mlp::<Counted>(&device);
+    let x = Tensor::<Counted, 2>::from_data(data([2, 3], 5), &device).require_grad();
+    let layer = StatefulLayer::from_ref(&model);
+    let by_rule = burn_nested::settings::Options::default().with_tuning(false);
+    let call = || census::counted(|| by_rule.scope(|| jacobian(&layer, x.clone(), Mode::Auto)));
+    let (first, first_ops) = call();
+    let (second, second_ops) = call();
+    assert_eq!(
+        first_ops.count("float_tanh") - 1,
+        second_ops.count("float_tanh"),
+        "{first_ops:?}\n{second_ops:?}"
+    );
+    assert!(second_ops.total() < first_ops.total());
+    assert_eq!(first.dims(), [4, 6]);
+    let gap = (first - second).abs().max().into_scalar();
+    assert!(gap < 1e-12, "{gap}");
+}

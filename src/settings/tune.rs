@@ -165,8 +165,8 @@ impl Key {
 }
 
 /// The key of a call where burn-nested is free to choose its path: `Mode::Auto`
-/// with switching on. `None` when it is not
-/// free, when switching or tuning is off, or when `f` has no
+/// with switching on (with tuning off, [`choose`] then keeps to the shape rule).
+/// `None` when it is not free, when switching is off, or when `f` has no
 /// [`structure_key`](crate::NestedFn::structure_key) (calls could not be told
 /// apart).
 pub(crate) fn key<B, F, const DI: usize, const DO: usize>(
@@ -199,8 +199,9 @@ where
 {
     // Only `Auto` leaves the path to burn-nested; explicit modes are honoured.
     let free = mode == Mode::Auto;
-    let options = Options::current();
-    if !free || !options.switching || !options.tuning {
+    // With tuning off the key still serves: the shape rule's forward choices are
+    // remembered, so a transform can skip the pass that only fed the rule.
+    if !free || !Options::current().switching {
         return None;
     }
     Some(Key {
@@ -283,6 +284,10 @@ struct Store {
     loaded: HashMap<Portable, Loaded>,
     /// Trials left unfinished by threads that ended (see `Trials`'s `Drop`).
     orphans: Vec<Trial>,
+    /// Keys for which the shape rule chose forward lanes while tuning was off (at
+    /// most [`TUNE_CACHE`]): the same function at the same input shape gets the
+    /// same rule, so its next call skips the pass that learned the output size.
+    forward_by_rule: HashSet<Key>,
 }
 
 impl Store {
@@ -334,7 +339,27 @@ fn decisions() -> std::sync::MutexGuard<'static, Store> {
 /// that evaluates `f` once only to choose its path skips that evaluation once
 /// the choice is made.
 pub(crate) fn settled(key: Option<&Key>) -> Option<Path> {
-    decided(key?).map(Into::into)
+    let key = key?;
+    if !Options::current().tuning {
+        return decisions()
+            .forward_by_rule
+            .contains(key)
+            .then_some(Path::Forward);
+    }
+    decided(key).map(Into::into)
+}
+
+/// With tuning off, the shape rule decides; a forward choice is remembered for
+/// [`settled`]. Decisions made or loaded are not used: off means by rule.
+fn by_rule(key: &Key, rule: Path) -> Path {
+    if rule == Path::Forward {
+        let mut store = decisions();
+        if store.forward_by_rule.len() >= TUNE_CACHE && !store.forward_by_rule.contains(key) {
+            store.forward_by_rule.clear();
+        }
+        store.forward_by_rule.insert(key.clone());
+    }
+    rule
 }
 
 /// The decision for `key`: one in use, else a loaded one for its portable key
@@ -397,6 +422,9 @@ pub(crate) fn choose(key: Option<&Key>, rule: Path, worth: impl FnOnce() -> bool
     let Some(key) = key else {
         return rule;
     };
+    if !Options::current().tuning {
+        return by_rule(key, rule);
+    }
     if let Some(chosen) = decided(key) {
         return chosen.into();
     }
@@ -485,6 +513,10 @@ pub(crate) fn reverse_refused(key: Option<&Key>) {
     let Some(key) = key else {
         return;
     };
+    if !Options::current().tuning {
+        by_rule(key, Path::Forward);
+        return;
+    }
     TRIALS.with(|t| {
         let trials = &mut *t.borrow_mut();
         if trials.active.as_ref().is_some_and(|a| a.key == *key) {
@@ -513,6 +545,7 @@ pub fn clear_tuning() {
     store.made.clear();
     store.loaded.clear();
     store.orphans.clear();
+    store.forward_by_rule.clear();
     drop(store);
     TRIALS.with(|t| t.borrow_mut().active = None);
 }
