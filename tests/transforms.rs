@@ -379,3 +379,31 @@ fn divergence_rejects_a_field_of_another_width() {
     let x = Tensor::<F, 2>::ones([2, 3], &device);
     let _ = burn_nested::divergence(&StatefulLayer::from_ref(&model), x, Mode::Auto);
 }
+
+burn_nested::tensor_fn!(Prod, |x: 2| -> 1 { x.prod() });
+burn_nested::tensor_fn!(GradProd, |x: 2| -> 2 {
+    burn_nested::gradient(&Pure(Prod), x, Mode::Auto)
+});
+
+/// A reverse defect met inside a transform nested in the function still reaches
+/// the outer transform: the outer `jacobian`, asked for reverse mode, learns that
+/// a backward pass through the inner gradient's `prod` would be inexact (Burn's
+/// `prod` backward is `exp Σ log x`, NaN at a zero entry) and keeps to forward
+/// lanes, the one exception to an explicit mode. The Hessian of `x₀x₁x₂` at a
+/// point with a zero entry (all NaN when the outer takes the backward pass).
+#[test]
+fn a_defect_inside_a_nested_transform_reaches_the_outer_probe() {
+    let x = tensor::<F, 2>(&burn::tensor::TensorData::new(vec![0.0, 2.0, 3.0], [1, 3]));
+    burn_nested::settings::reset_path_counts();
+    let h = values(jacobian(&Pure(GradProd), x, Mode::AutoReverse));
+    let counts = burn_nested::settings::path_counts();
+    assert!(counts.forward > 0 && counts.reverse == 0, "{counts:?}");
+    let want = [0.0, 3.0, 2.0, 3.0, 0.0, 0.0, 2.0, 0.0, 0.0];
+    assert_eq!(h.len(), 9);
+    for (k, (got, want)) in h.iter().zip(want).enumerate() {
+        assert!(
+            (got - want).abs() < 1e-12,
+            "H[{k}] = {got}, want {want}: {h:?}"
+        );
+    }
+}
