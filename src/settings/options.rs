@@ -2,7 +2,7 @@
 //! scope), and the environment variables that give the default its first value.
 
 use std::cell::Cell;
-use std::sync::{LazyLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 
 use burn::serde::{Deserialize, Serialize};
 
@@ -183,16 +183,26 @@ pub fn options() -> Options {
 /// Sets the process default, which every thread uses outside an
 /// [`Options::scope`] (overrides the environment).
 pub fn set_options(options: Options) {
-    *DEFAULT.write().unwrap_or_else(|e| e.into_inner()) = options;
+    // Set before any use, the environment is never read (nor can it panic).
+    if let Err(unused) = DEFAULT.set(RwLock::new(options)) {
+        let options = unused.into_inner().unwrap_or_else(|e| e.into_inner());
+        *default_cell().write().unwrap_or_else(|e| e.into_inner()) = options;
+    }
 }
 
 /// The process default: [`Options::from_env`] until [`set_options`] replaces it.
 pub(crate) fn process_default() -> Options {
-    *DEFAULT.read().unwrap_or_else(|e| e.into_inner())
+    *default_cell().read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The process default, read from the environment at first use.
-static DEFAULT: LazyLock<RwLock<Options>> = LazyLock::new(|| RwLock::new(Options::from_env()));
+/// The process default, read from the environment at first use. A `OnceLock`
+/// rather than a `LazyLock`: a bad variable panics in `from_env`, and every
+/// later call must say why again rather than report a poisoned lock.
+static DEFAULT: OnceLock<RwLock<Options>> = OnceLock::new();
+
+fn default_cell() -> &'static RwLock<Options> {
+    DEFAULT.get_or_init(|| RwLock::new(Options::from_env()))
+}
 
 thread_local! {
     /// The innermost [`Options::scope`]'s value on this thread.
@@ -201,15 +211,19 @@ thread_local! {
 
 /// An on/off environment variable: `None` when unset.
 fn env_flag(name: &str) -> Option<bool> {
-    let value = std::env::var(name).ok()?;
-    Some(match value.trim().to_ascii_lowercase().as_str() {
+    Some(parse_flag(name, &std::env::var(name).ok()?))
+}
+
+/// The value of the on/off variable `name`.
+fn parse_flag(name: &str, value: &str) -> bool {
+    match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "on" | "yes" => true,
         "false" | "0" | "off" | "no" => false,
         other => panic!(
             "burn-nested: {name}={other:?} is not understood; set it to `true`, `1`, `on` or \
              `yes`, or to `false`, `0`, `off` or `no`, or unset it (on by default)"
         ),
-    })
+    }
 }
 
 /// The shorthands for one on/off field of the options: read it, set it in the
@@ -254,3 +268,24 @@ shorthands!(
     set_row_check,
     "the row check"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::parse_flag;
+
+    #[test]
+    fn every_spelling_of_on_and_off_reads() {
+        for on in ["true", "1", "on", "yes", " ON ", "Yes"] {
+            assert!(parse_flag("X", on), "{on:?}");
+        }
+        for off in ["false", "0", "off", "no", "OFF\n", "No"] {
+            assert!(!parse_flag("X", off), "{off:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "BURN_NESTED_AD_TUNE=\"maybe\" is not understood")]
+    fn another_value_is_refused_naming_the_variable() {
+        parse_flag("BURN_NESTED_AD_TUNE", "maybe");
+    }
+}
