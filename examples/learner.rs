@@ -598,13 +598,19 @@ fn check_devices(args: &Args, multi: &Report) {
             d.transform, d.input_dims, d.inside_loss, d.chosen
         );
     }
-    let steps_per_worker = args.epochs * (args.points / args.devices).div_ceil(64);
+    // A worker's first step of an epoch only starts a timing (its thread is new),
+    // so an epoch of c steps times c − 1; a trial needs 8 timed steps and 2 warm-up
+    // calls: 9 epochs of 2 steps, fewer of more. With 1 step per worker per epoch
+    // nothing can be timed.
+    let steps_per_epoch = (args.points / args.devices).div_ceil(64);
+    let enough = steps_per_epoch >= 2 && args.epochs * (steps_per_epoch - 1) >= 9;
     let decided_on_workers = decisions
         .iter()
         .any(|d| d.transform == "batched_jacobian" && d.inside_loss);
     assert!(
-        decided_on_workers || steps_per_worker < 16 || !run_options().tuning,
-        "{steps_per_worker} steps per worker made no path decision inside the loss"
+        decided_on_workers || !enough || !run_options().tuning,
+        "{} epochs of {steps_per_epoch} steps per worker made no path decision inside the loss",
+        args.epochs
     );
 
     println!(
