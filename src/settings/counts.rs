@@ -38,42 +38,31 @@ pub fn reset_path_counts() {
     COUNTS.with(|c| c.set(PathCounts::default()));
 }
 
-pub(crate) fn count_forward() {
+/// Adds one to a field of this thread's [`PathCounts`].
+fn bump(field: impl FnOnce(&mut PathCounts) -> &mut usize) {
     COUNTS.with(|c| {
         let mut v = c.get();
-        v.forward += 1;
+        *field(&mut v) += 1;
         c.set(v);
     });
+}
+
+pub(crate) fn count_forward() {
+    bump(|c| &mut c.forward);
 }
 
 pub(crate) fn count_reverse() {
-    COUNTS.with(|c| {
-        let mut v = c.get();
-        v.reverse += 1;
-        c.set(v);
-    });
+    bump(|c| &mut c.reverse);
 }
 
 pub(crate) fn count_row_check() {
-    COUNTS.with(|c| {
-        let mut v = c.get();
-        v.row_checks += 1;
-        c.set(v);
-    });
+    bump(|c| &mut c.row_checks);
 }
 
 pub(crate) fn count_rows_proved() {
-    COUNTS.with(|c| {
-        let mut v = c.get();
-        v.rows_proved += 1;
-        c.set(v);
-    });
+    bump(|c| &mut c.rows_proved);
 }
 
 pub(crate) fn count_tuning() {
-    COUNTS.with(|c| {
-        let mut v = c.get();
-        v.tuning += 1;
-        c.set(v);
-    });
+    bump(|c| &mut c.tuning);
 }

@@ -25,9 +25,9 @@ pub(crate) mod tune;
 pub use counts::{PathCounts, path_counts, reset_path_counts};
 pub(crate) use counts::{count_forward, count_reverse, count_row_check, count_rows_proved};
 pub use options::{
-    Options, ROW_CHECK_ENV, SWITCHING_ENV, TUNE_ENV, options, row_check_enabled, set_options,
-    set_row_check, set_switching, set_tuning, switching_enabled, tuning_enabled, with_row_check,
-    with_switching, with_tuning,
+    Options, ROW_CHECK_ENV, SWITCHING_ENV, TUNE_ENV, row_check_enabled, set_options, set_row_check,
+    set_switching, set_tuning, switching_enabled, tuning_enabled, with_row_check, with_switching,
+    with_tuning,
 };
 pub use tune::{
     TUNE_CACHE, TUNE_SAMPLES, TUNE_WARMUP, TunedPath, TuningDecision, clear_tuning, load_tuning,

@@ -175,11 +175,6 @@ impl Options {
     }
 }
 
-/// The options in force on this thread; the same as [`Options::current`].
-pub fn options() -> Options {
-    Options::current()
-}
-
 /// Sets the process default, which every thread uses outside an
 /// [`Options::scope`] (overrides the environment).
 pub fn set_options(options: Options) {

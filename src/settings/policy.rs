@@ -31,13 +31,8 @@
 //! costs more than a forward lane, so forward stays ahead up to a ratio of about
 //! 16.
 
-use super::options::Options;
+use super::options::{Options, switching_enabled};
 use crate::transforms::mode::{Mode, Path};
-
-/// Whether switching is on for the current thread.
-fn switching_enabled() -> bool {
-    Options::current().switching
-}
 
 /// A gradient or VJP inside a reverse loss goes forward when the input has at
 /// most this many entries (measured: reverse already wins at 16).
