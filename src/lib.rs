@@ -104,6 +104,7 @@
 
 pub mod census;
 pub mod check;
+mod context;
 #[cfg(feature = "ndarray")]
 pub mod cpu;
 pub mod dual;

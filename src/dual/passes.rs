@@ -21,11 +21,11 @@
 //! backend.
 
 use core::any::Any;
-use std::cell::{Cell, RefCell};
 
 use burn_backend::{Backend, Shape, TensorMetadata};
 
 use super::lanes::Prim;
+use crate::context;
 
 /// The random draws of one transform call, in the order the first pass made them.
 #[derive(Default)]
@@ -35,17 +35,35 @@ struct Draws {
     cursor: usize,
 }
 
-thread_local! {
+/// This module's part of the call [`context`].
+pub(crate) struct Observations {
     /// One entry per transform call in progress on this thread (innermost last):
     /// a transform called inside a differentiated function gets its own draws.
-    static CALLS: RefCell<Vec<Draws>> = const { RefCell::new(Vec::new()) };
+    calls: Vec<Draws>,
     /// Set while a draw is being made, so a `Dual<Dual<B>>` records it once, at the
     /// outer level, rather than once per nesting level.
-    static DRAWING: Cell<bool> = const { Cell::new(false) };
+    drawing: bool,
     /// How many times a `Dual` backend was asked whether autodiff is enabled.
-    static MODE_QUERIES: Cell<usize> = const { Cell::new(0) };
+    mode_queries: usize,
     /// The first op with an inexact Burn reverse rule met by the pass in progress.
-    static REVERSE_DEFECT: Cell<Option<&'static str>> = const { Cell::new(None) };
+    reverse_defect: Option<&'static str>,
+}
+
+impl Observations {
+    /// Nothing in progress.
+    pub(crate) const fn new() -> Self {
+        Self {
+            calls: Vec::new(),
+            drawing: false,
+            mode_queries: 0,
+            reverse_defect: None,
+        }
+    }
+}
+
+/// Runs `f` on this module's part of the call context.
+fn with<R>(f: impl FnOnce(&mut Observations) -> R) -> R {
+    context::with(|cx| f(&mut cx.observations))
 }
 
 /// One transform call in progress: random draws made by its passes are shared
@@ -57,21 +75,23 @@ pub(crate) struct SharedDraws(());
 
 /// Starts one transform call (see [`SharedDraws`]).
 pub(crate) fn shared_draws() -> SharedDraws {
-    CALLS.with(|c| c.borrow_mut().push(Draws::default()));
+    with(|o| o.calls.push(Draws::default()));
     SharedDraws(())
 }
 
 impl Drop for SharedDraws {
     fn drop(&mut self) {
-        CALLS.with(|c| c.borrow_mut().pop());
+        // The recorded tensors are dropped after the context is released.
+        let ended = with(|o| o.calls.pop());
+        drop(ended);
     }
 }
 
 /// Starts a pass of the current transform call: its random draws replay the
 /// first pass's from the beginning.
 pub(crate) fn begin_pass() {
-    CALLS.with(|c| {
-        if let Some(call) = c.borrow_mut().last_mut() {
+    with(|o| {
+        if let Some(call) = o.calls.last_mut() {
             call.cursor = 0;
         }
     });
@@ -84,64 +104,67 @@ pub(crate) fn begin_pass() {
 /// If a later pass draws a different shape at the same position: the function's
 /// random draws then depend on its input, and no single function is differentiated.
 pub(crate) fn shared_random<B: Backend>(shape: &Shape, draw: impl FnOnce() -> Prim<B>) -> Prim<B> {
-    if DRAWING.with(Cell::get) {
+    if with(|o| o.drawing) {
         return draw();
     }
-    let replayed = CALLS.with(|c| {
-        let mut calls = c.borrow_mut();
-        let call = calls.last_mut()?;
+    let replayed = with(|o| {
+        let call = o.calls.last_mut()?;
         let (recorded_shape, tensor) = call.recorded.get(call.cursor)?;
-        assert!(
-            recorded_shape == shape,
+        if recorded_shape != shape {
+            return Some(Err(recorded_shape.clone()));
+        }
+        let tensor = tensor
+            .downcast_ref::<Prim<B>>()
+            .expect("a draw is replayed on the backend that made it")
+            .clone();
+        call.cursor += 1;
+        Some(Ok(tensor))
+    });
+    match replayed {
+        Some(Ok(tensor)) => return tensor,
+        Some(Err(recorded_shape)) => panic!(
             "burn-nested: `float_random` in the differentiated function drew shape {:?} where \
              the transform's first pass drew {:?}; a transform replays one set of draws (one \
              Dropout mask) in all its passes, so the shape of every draw must depend on the \
              input's shape only, not on its values: draw a fixed shape, then slice or mask it",
             shape.as_slice(),
             recorded_shape.as_slice()
-        );
-        let tensor = tensor
-            .downcast_ref::<Prim<B>>()
-            .expect("a draw is replayed on the backend that made it")
-            .clone();
-        call.cursor += 1;
-        Some(tensor)
-    });
-    if let Some(tensor) = replayed {
-        return tensor;
+        ),
+        None => {}
     }
-    DRAWING.with(|d| d.set(true));
+    with(|o| o.drawing = true);
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            DRAWING.with(|d| d.set(false));
+            with(|o| o.drawing = false);
         }
     }
     let reset = Reset;
     let tensor = draw();
     drop(reset);
-    CALLS.with(|c| {
-        if let Some(call) = c.borrow_mut().last_mut() {
-            call.recorded
-                .push((tensor.shape(), Box::new(tensor.clone())));
+    let record = (tensor.shape(), Box::new(tensor.clone()) as Box<dyn Any>);
+    let unrecorded = with(|o| match o.calls.last_mut() {
+        Some(call) => {
+            call.recorded.push(record);
             call.cursor += 1;
+            None
         }
+        None => Some(record),
     });
+    drop(unrecorded);
     tensor
 }
 
 /// Notes that a `Dual` backend was asked for the train/eval mode.
 pub(crate) fn note_mode_query() {
-    MODE_QUERIES.with(|q| q.set(q.get() + 1));
+    with(|o| o.mode_queries += 1);
 }
 
 /// Notes that a pass ran `op`, whose reverse rule in Burn 0.21's `Autodiff` is
 /// inexact (see [`Observed::reverse_defect`]).
 pub(crate) fn note_reverse_defect(op: &'static str) {
-    REVERSE_DEFECT.with(|d| {
-        if d.get().is_none() {
-            d.set(Some(op));
-        }
+    with(|o| {
+        o.reverse_defect.get_or_insert(op);
     });
 }
 
@@ -161,12 +184,11 @@ pub(crate) struct Observed {
 
 /// Runs `pass` and reports what it revealed (see [`Observed`]).
 pub(crate) fn observe<R>(pass: impl FnOnce() -> R) -> (R, Observed) {
-    let before = MODE_QUERIES.with(Cell::get);
-    let outer_defect = REVERSE_DEFECT.with(|d| d.replace(None));
+    let (before, outer_defect) = with(|o| (o.mode_queries, o.reverse_defect.take()));
     let out = pass();
-    let observed = Observed {
-        asks_mode: MODE_QUERIES.with(Cell::get) != before,
-        reverse_defect: REVERSE_DEFECT.with(|d| d.replace(outer_defect)),
-    };
+    let observed = with(|o| Observed {
+        asks_mode: o.mode_queries != before,
+        reverse_defect: core::mem::replace(&mut o.reverse_defect, outer_defect),
+    });
     (out, observed)
 }

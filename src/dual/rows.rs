@@ -28,12 +28,12 @@
 //! (see `transforms::rows`) on that call, which finds a coupling or passes.
 
 use core::any::TypeId;
-use std::cell::{Cell, RefCell};
 
 use burn_backend::{Backend, TensorMetadata};
 
 use super::DualTensor;
 use super::lanes::Prim;
+use crate::context;
 
 /// What an audit found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,18 +90,23 @@ struct Frame {
     unproved: Option<(Rows, &'static str)>,
 }
 
-thread_local! {
-    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-    /// Frames in `FRAMES`: zero on every op outside a per-row transform, so the
-    /// common case is one `Cell` read.
-    static OPEN: Cell<usize> = const { Cell::new(0) };
+/// This module's part of the call [`context`]: the audits in progress on this
+/// thread, innermost last, each for the inner backend type of the `Dual` its
+/// passes run on.
+pub(crate) struct Audits(Vec<Frame>);
+
+impl Audits {
+    /// No audit in progress.
+    pub(crate) const fn new() -> Self {
+        Self(Vec::new())
+    }
 }
 
 /// Runs `call` (a per-row transform's passes) with an audit for `Dual<B>` over
 /// `batch` rows; the passes mark the function's evaluations with [`eval`].
 pub(crate) fn audit<B: Backend, R>(batch: usize, call: impl FnOnce() -> R) -> (R, Verdict) {
-    FRAMES.with(|f| {
-        f.borrow_mut().push(Frame {
+    context::with(|cx| {
+        cx.audits.0.push(Frame {
             backend: TypeId::of::<B>(),
             batch,
             live: false,
@@ -110,39 +115,32 @@ pub(crate) fn audit<B: Backend, R>(batch: usize, call: impl FnOnce() -> R) -> (R
             unproved: None,
         })
     });
-    OPEN.with(|o| o.set(o.get() + 1));
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
-            FRAMES.with(|f| f.borrow_mut().pop());
-            OPEN.with(|o| o.set(o.get() - 1));
+            context::with(|cx| cx.audits.0.pop());
         }
     }
     let pop = Pop;
     let result = call();
-    let verdict = FRAMES.with(|f| {
-        let frames = f.borrow();
-        let frame = frames.last().expect("the audit's own frame");
-        match (frame.unproved, frame.evals) {
-            (Some((Rows::Mixed, op)), _) => Verdict::Mixed(op),
-            (Some((_, op)), _) => Verdict::Unknown(op),
-            (None, 0) => Verdict::Unknown("no audited pass"),
-            (None, _) => Verdict::Proved,
-        }
-    });
+    let verdict = with_frame::<B, _>(|frame| match (frame.unproved, frame.evals) {
+        (Some((Rows::Mixed, op)), _) => Verdict::Mixed(op),
+        (Some((_, op)), _) => Verdict::Unknown(op),
+        (None, 0) => Verdict::Unknown("no audited pass"),
+        (None, _) => Verdict::Proved,
+    })
+    .expect("the audit's own frame");
     drop(pop);
     (result, verdict)
 }
 
-/// Runs `f` on the innermost frame for `Dual<B>`, if any.
+/// Runs `f` on the innermost frame for `Dual<B>`, if any (`f` only updates the
+/// frame: see [`context::with`]).
 fn with_frame<B: Backend, R>(f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
-    if OPEN.with(Cell::get) == 0 {
-        return None;
-    }
     let id = TypeId::of::<B>();
-    FRAMES.with(|frames| {
-        frames
-            .borrow_mut()
+    context::with(|cx| {
+        cx.audits
+            .0
             .iter_mut()
             .rev()
             .find(|frame| frame.backend == id)
@@ -212,9 +210,6 @@ pub(crate) fn op<B: Backend, A, K: Into<Rows>, R>(
 /// Called for every `Dual<B>` value built with a tangent: under a live audit it
 /// must come from a declared op and keep the batch on dim 0.
 pub(crate) fn produced<B: Backend>(primal: &Prim<B>) {
-    if OPEN.with(Cell::get) == 0 {
-        return;
-    }
     with_frame::<B, _>(|frame| {
         if !frame.live || frame.unproved.is_some() {
             return;

@@ -16,16 +16,16 @@
 //! bilinear `a ∘ b` (`mul`, `matmul`). A nonlinear rule that has no such term
 //! panics, naming its op, when it meets a second-order pass.
 //!
-//! The layout is set per thread and per inner backend type by the transform that
-//! runs the pass, so a `Dual<Dual<B>>` used by some rule inside the pass keeps its
-//! own first-order meaning.
+//! The layout is set, in the call [`context`], per inner backend type by the
+//! transform that runs the pass, so a `Dual<Dual<B>>` used by some rule inside
+//! the pass keeps its own first-order meaning.
 
 use core::any::TypeId;
-use std::cell::RefCell;
 
 use burn_backend::{Backend, Shape, TensorData, TensorMetadata};
 
 use super::lanes::{Prim, lanes_of, slices_along};
+use crate::context;
 
 /// How the tangent lanes of a second-order pass are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,17 +55,24 @@ impl Layout {
     }
 }
 
-thread_local! {
-    /// The second-order passes in progress on this thread, innermost last, each for
-    /// the inner backend type of the `Dual` it runs on.
-    static PASSES: RefCell<Vec<(TypeId, Layout)>> = const { RefCell::new(Vec::new()) };
+/// This module's part of the call [`context`]: the second-order passes in
+/// progress on this thread, innermost last, each for the inner backend type of
+/// the `Dual` it runs on.
+pub(crate) struct Layouts(Vec<(TypeId, Layout)>);
+
+impl Layouts {
+    /// No second-order pass in progress.
+    pub(crate) const fn new() -> Self {
+        Self(Vec::new())
+    }
 }
 
 /// The layout of the second-order pass running on `Dual<B>`, if any.
 pub(crate) fn layout<B: Backend>() -> Option<Layout> {
     let id = TypeId::of::<B>();
-    PASSES.with(|p| {
-        p.borrow()
+    context::with(|cx| {
+        cx.layouts
+            .0
             .iter()
             .rev()
             .find(|(t, _)| *t == id)
@@ -75,11 +82,11 @@ pub(crate) fn layout<B: Backend>() -> Option<Layout> {
 
 /// Runs `pass` as a second-order pass on `Dual<B>` with `layout`.
 pub(crate) fn with_layout<B: Backend, R>(layout: Layout, pass: impl FnOnce() -> R) -> R {
-    PASSES.with(|p| p.borrow_mut().push((TypeId::of::<B>(), layout)));
+    context::with(|cx| cx.layouts.0.push((TypeId::of::<B>(), layout)));
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
-            PASSES.with(|p| p.borrow_mut().pop());
+            context::with(|cx| cx.layouts.0.pop());
         }
     }
     let _pop = Pop;

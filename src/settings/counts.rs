@@ -1,12 +1,7 @@
-//! Observing which path ran: the per-thread path counters.
+//! Observing which path ran: the per-thread path counters, kept in the call
+//! [`context`](crate::context).
 
-use std::cell::Cell;
-
-thread_local! {
-    static COUNTS: Cell<PathCounts> = const {
-        Cell::new(PathCounts { forward: 0, reverse: 0, row_checks: 0, rows_proved: 0, tuning: 0 })
-    };
-}
+use crate::context;
 
 /// How many forward (`Dual`) and reverse (`Autodiff`) passes transforms ran on
 /// this thread since the last [`reset_path_counts`]. A debugging aid that makes the
@@ -28,23 +23,30 @@ pub struct PathCounts {
     pub tuning: usize,
 }
 
+impl PathCounts {
+    /// No pass counted.
+    pub(crate) const ZERO: Self = Self {
+        forward: 0,
+        reverse: 0,
+        row_checks: 0,
+        rows_proved: 0,
+        tuning: 0,
+    };
+}
+
 /// This thread's [`PathCounts`].
 pub fn path_counts() -> PathCounts {
-    COUNTS.with(Cell::get)
+    context::with(|cx| cx.counts)
 }
 
 /// Zeroes this thread's [`PathCounts`].
 pub fn reset_path_counts() {
-    COUNTS.with(|c| c.set(PathCounts::default()));
+    context::with(|cx| cx.counts = PathCounts::ZERO);
 }
 
 /// Adds one to a field of this thread's [`PathCounts`].
 fn bump(field: impl FnOnce(&mut PathCounts) -> &mut usize) {
-    COUNTS.with(|c| {
-        let mut v = c.get();
-        *field(&mut v) += 1;
-        c.set(v);
-    });
+    context::with(|cx| *field(&mut cx.counts) += 1);
 }
 
 pub(crate) fn count_forward() {

@@ -1,12 +1,12 @@
 //! The one options value, where it is kept (a process default and a per-thread
 //! scope), and the environment variables that give the default its first value.
 
-use std::cell::Cell;
 use std::sync::{OnceLock, RwLock};
 
 use burn::serde::{Deserialize, Serialize};
 
 use super::policy::LANE_BUDGET;
+use crate::context;
 
 /// The environment variable that turns switching off (`false`, `0`, `off`) or on
 /// (`true`, `1`, `on`). Read once, when the process default is first needed.
@@ -128,7 +128,7 @@ impl Options {
     /// The options in force on this thread: the innermost [`Options::scope`]'s
     /// value, else the process default.
     pub fn current() -> Self {
-        SCOPED.with(Cell::get).unwrap_or_else(process_default)
+        context::with(|cx| cx.scoped).unwrap_or_else(process_default)
     }
 
     /// These options with [`Options::switching`] set.
@@ -167,10 +167,10 @@ impl Options {
         struct Restore(Option<Options>);
         impl Drop for Restore {
             fn drop(&mut self) {
-                SCOPED.with(|s| s.set(self.0));
+                context::with(|cx| cx.scoped = self.0);
             }
         }
-        let _restore = Restore(SCOPED.with(|s| s.replace(Some(self))));
+        let _restore = Restore(context::with(|cx| cx.scoped.replace(self)));
         f()
     }
 }
@@ -197,11 +197,6 @@ static DEFAULT: OnceLock<RwLock<Options>> = OnceLock::new();
 
 fn default_cell() -> &'static RwLock<Options> {
     DEFAULT.get_or_init(|| RwLock::new(Options::from_env()))
-}
-
-thread_local! {
-    /// The innermost [`Options::scope`]'s value on this thread.
-    static SCOPED: Cell<Option<Options>> = const { Cell::new(None) };
 }
 
 /// An on/off environment variable: `None` when unset.

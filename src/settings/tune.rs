@@ -25,7 +25,6 @@
 //! `structure_key`, built on parameter ids Burn draws at random) is the same in
 //! every run.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path as FilePath;
@@ -36,6 +35,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::counts::count_tuning;
 use super::options::Options;
+use crate::context;
 use crate::layer::NestedFn;
 use crate::transforms::mode::{Mode, Path};
 
@@ -247,10 +247,25 @@ struct Trial {
 /// This thread's trial in progress. One key at a time: two keys tried at once
 /// would switch paths on the same steps and time each other's choices.
 #[derive(Debug, Default)]
-struct Trials {
+pub(crate) struct Trials {
     /// Calls of free transforms on this thread.
     tick: u64,
     active: Option<Trial>,
+}
+
+impl Trials {
+    /// No call yet, no trial.
+    pub(crate) const fn new() -> Self {
+        Self {
+            tick: 0,
+            active: None,
+        }
+    }
+}
+
+/// Runs `f` on this thread's trials, kept in the call [`context`].
+fn with_trials<R>(f: impl FnOnce(&mut Trials) -> R) -> R {
+    context::with(|cx| f(&mut cx.trials))
 }
 
 impl Drop for Trials {
@@ -325,10 +340,6 @@ impl Store {
 
 static DECISIONS: LazyLock<Mutex<Store>> = LazyLock::new(|| Mutex::new(Store::default()));
 
-thread_local! {
-    static TRIALS: RefCell<Trials> = RefCell::new(Trials::default());
-}
-
 fn decisions() -> std::sync::MutexGuard<'static, Store> {
     // A panic while the lock was held (in a user's function, elsewhere) leaves the
     // maps intact: every change is a single call.
@@ -376,8 +387,7 @@ fn decided(key: &Key) -> Option<TunedPath> {
     store.remember(key, key.decision(l.chosen, l.forward_ms, l.reverse_ms));
     drop(store);
     // A trial of this key begun before the load is over.
-    TRIALS.with(|t| {
-        let trials = &mut *t.borrow_mut();
+    with_trials(|trials| {
         if trials.active.as_ref().is_some_and(|a| a.key == *key) {
             trials.active = None;
         }
@@ -428,14 +438,13 @@ pub(crate) fn choose(key: Option<&Key>, rule: Path, worth: impl FnOnce() -> bool
     if let Some(chosen) = decided(key) {
         return chosen.into();
     }
-    let starting = TRIALS.with(|t| t.borrow().active.as_ref().is_none_or(|a| a.key != *key));
+    let starting = with_trials(|t| t.active.as_ref().is_none_or(|a| a.key != *key));
     if starting && !worth() {
         remember(key, key.decision(rule.into(), f64::NAN, f64::NAN));
         return rule;
     }
     let now = Instant::now();
-    let step = TRIALS.with(|trials| {
-        let trials = &mut *trials.borrow_mut();
+    let step = with_trials(|trials| {
         trials.tick += 1;
         let tick = trials.tick;
         if let Some(t) = &trials.active
@@ -517,8 +526,7 @@ pub(crate) fn reverse_refused(key: Option<&Key>) {
         by_rule(key, Path::Forward);
         return;
     }
-    TRIALS.with(|t| {
-        let trials = &mut *t.borrow_mut();
+    with_trials(|trials| {
         if trials.active.as_ref().is_some_and(|a| a.key == *key) {
             trials.active = None;
         }
@@ -547,7 +555,7 @@ pub fn clear_tuning() {
     store.orphans.clear();
     store.forward_by_rule.clear();
     drop(store);
-    TRIALS.with(|t| t.borrow_mut().active = None);
+    with_trials(|t| t.active = None);
 }
 
 /// The first line of a file of tuning decisions, with the format's version.
