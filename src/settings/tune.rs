@@ -246,7 +246,7 @@ struct Trial {
 
 /// This thread's trial in progress. One key at a time: two keys tried at once
 /// would switch paths on the same steps and time each other's choices.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Trials {
     /// Calls of free transforms on this thread.
     tick: u64,
@@ -266,6 +266,16 @@ impl Trials {
 /// Runs `f` on this thread's trials, kept in the call [`context`].
 fn with_trials<R>(f: impl FnOnce(&mut Trials) -> R) -> R {
     context::with(|cx| f(&mut cx.trials))
+}
+
+/// Ends this thread's trial of `key`, if one is running (a decision for `key`
+/// has been made another way).
+fn end_trial(key: &Key) {
+    with_trials(|trials| {
+        if trials.active.as_ref().is_some_and(|a| a.key == *key) {
+            trials.active = None;
+        }
+    });
 }
 
 impl Drop for Trials {
@@ -387,11 +397,7 @@ fn decided(key: &Key) -> Option<TunedPath> {
     store.remember(key, key.decision(l.chosen, l.forward_ms, l.reverse_ms));
     drop(store);
     // A trial of this key begun before the load is over.
-    with_trials(|trials| {
-        if trials.active.as_ref().is_some_and(|a| a.key == *key) {
-            trials.active = None;
-        }
-    });
+    end_trial(key);
     Some(l.chosen)
 }
 
@@ -526,11 +532,7 @@ pub(crate) fn reverse_refused(key: Option<&Key>) {
         by_rule(key, Path::Forward);
         return;
     }
-    with_trials(|trials| {
-        if trials.active.as_ref().is_some_and(|a| a.key == *key) {
-            trials.active = None;
-        }
-    });
+    end_trial(key);
     remember(key, key.decision(TunedPath::Forward, f64::NAN, f64::NAN));
 }
 
