@@ -12,7 +12,6 @@
 //!   call differentiates one function (one `Dropout` mask);
 //! - what their passes observed (`dual::passes`): a train/eval question, an op
 //!   whose reverse rule in Burn 0.21 is inexact;
-//! - the layout of a second-order pass (`dual::second`), per inner backend;
 //! - the row audit of a per-row transform (`dual::rows`), per inner backend;
 //!
 //! and, for the thread itself:
@@ -30,15 +29,12 @@ use std::cell::RefCell;
 
 use crate::dual::passes::Observations;
 use crate::dual::rows::Audits;
-use crate::dual::second::Layouts;
 use crate::settings::{Options, PathCounts, tune::Trials};
 
 /// See the [module docs](self).
 pub(crate) struct Context {
     /// Random draws and observations of the passes in progress.
     pub observations: Observations,
-    /// Second-order layouts of the passes in progress.
-    pub layouts: Layouts,
     /// Row audits of the per-row transforms in progress.
     pub audits: Audits,
     /// The innermost [`Options::scope`]'s value.
@@ -53,7 +49,6 @@ thread_local! {
     static CONTEXT: RefCell<Context> = const {
         RefCell::new(Context {
             observations: Observations::new(),
-            layouts: Layouts::new(),
             audits: Audits::new(),
             scoped: None,
             trials: Trials::new(),

@@ -630,3 +630,33 @@ fn bilinear_module_rules_match_forward_over_reverse() {
     let (_, want) = trace_and_diagonal(&values(batched_hessian(&f, tensor::<F, 2>(&x))), d);
     assert_close("input-dependent weights diag", &diag, &want, TOL);
 }
+
+/// `Σⱼ (x + c)ⱼ` per row with `c` captured from outside the call, carrying
+/// first-order lanes as many as the pass's (two directions and the accumulator).
+struct Captures(Tensor<burn_nested::Dual<F>, 2>);
+
+impl NestedFn<F, 2, 2> for Captures {
+    fn eval(&self, x: Tensor<F, 2>) -> Tensor<F, 2> {
+        (x + burn_nested::lift::primal(self.0.clone())).sum_dim(1)
+    }
+    fn eval_dual(&self, x: Tensor<burn_nested::Dual<F>, 2>) -> Tensor<burn_nested::Dual<F>, 2> {
+        (x + self.0.clone()).sum_dim(1)
+    }
+    fn eval_reverse_dual(
+        &self,
+        _: Tensor<burn::backend::Autodiff<burn_nested::Dual<F>>, 2>,
+    ) -> Tensor<burn::backend::Autodiff<burn_nested::Dual<F>>, 2> {
+        unreachable!("the forward Laplacian runs no reverse pass")
+    }
+}
+
+#[test]
+#[should_panic(expected = "met tangents from two different passes")]
+fn a_tangent_from_outside_a_second_order_pass_is_refused() {
+    // Same lane count, so only the layout the lanes carry tells them apart.
+    let c = random_data(&mut StdRng::seed_from_u64(2), &[ROWS, 2], -1.0, 1.0);
+    let lanes = random_data(&mut StdRng::seed_from_u64(3), &[3, ROWS, 2], -1.0, 1.0);
+    let c = burn_nested::lift::seed(tensor::<F, 2>(&c), tensor::<F, 3>(&lanes));
+    let x = points(2, 1);
+    let _ = laplacian(&Captures(c), tensor::<F, 2>(&x), Mode::FORWARD);
+}

@@ -192,7 +192,11 @@ impl<B: Backend> DualTensor<B> {
         primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
         tangent_op: impl FnOnce(Prim<B>) -> Prim<B>,
     ) -> Self {
-        DualTensor::from_parts(primal_op(self.primal), self.tangent.map(tangent_op))
+        DualTensor::from_parts(
+            primal_op(self.primal),
+            self.tangent.map(tangent_op),
+            self.layout,
+        )
     }
 
     /// [`linear`](Self::linear) for an op that keeps rows whatever its arguments
@@ -249,9 +253,9 @@ impl<B: Backend> DualTensor<B> {
             return DualTensor::constant(primal_op(self.primal));
         };
         let out = primal_op(self.primal.clone());
-        let Some(layout) = super::second::layout::<B>() else {
+        let Some(layout) = self.layout else {
             let d = derivative(self.primal, out.clone());
-            return DualTensor::from_parts(out, Some(scale::<B>(t, d)));
+            return DualTensor::from_parts(out, Some(scale::<B>(t, d)), None);
         };
         let d = derivative(self.primal.clone(), out.clone());
         let scaled = scale::<B>(t.clone(), d.clone());
@@ -261,7 +265,7 @@ impl<B: Backend> DualTensor<B> {
             }
             None => scaled,
         };
-        DualTensor::from_parts(out, Some(tangent))
+        DualTensor::from_parts(out, Some(tangent), Some(layout))
     }
 
     /// Kind *zero derivative*: piecewise-constant ops carry no tangent.
@@ -280,17 +284,19 @@ impl<B: Backend> DualTensor<B> {
             return DualTensor::constant(primal_op(self.primal));
         };
         // A mask on the tangent, entry by entry: it keeps rows.
+        let layout = self.layout;
         super::rows::op::<B, _, _, _>(
             "masked op",
             (self.primal, t),
             |_| true,
-            |(p, t)| Self::zero_where_body(p, t, mask_of, primal_op),
+            |(p, t)| Self::zero_where_body(p, t, layout, mask_of, primal_op),
         )
     }
 
     fn zero_where_body(
         primal: Prim<B>,
         t: Prim<B>,
+        layout: Option<super::second::Layout>,
         mask_of: impl FnOnce(Prim<B>) -> B::BoolTensorPrimitive,
         primal_op: impl FnOnce(Prim<B>) -> Prim<B>,
     ) -> Self {
@@ -298,7 +304,7 @@ impl<B: Backend> DualTensor<B> {
         let lanes = lanes_of::<B>(&t);
         let zero = scalar::<B>(0.0, &t);
         let tangent = B::float_mask_fill(t, bool_over_lanes::<B>(mask, lanes), zero);
-        DualTensor::new(primal_op(primal), Some(tangent))
+        DualTensor::from_parts(primal_op(primal), Some(tangent), layout)
     }
 
     /// The primal, panicking naming `op` if a tangent is present.

@@ -16,16 +16,17 @@
 //! bilinear `a ∘ b` (`mul`, `matmul`). A nonlinear rule that has no such term
 //! panics, naming its op, when it meets a second-order pass.
 //!
-//! The layout is set, in the call [`context`], per inner backend type by the
-//! transform that runs the pass, so a `Dual<Dual<B>>` used by some rule inside
-//! the pass keeps its own first-order meaning.
+//! The layout travels with the tangent it describes (`DualTensor::layout`): the
+//! transform that runs the pass seeds its input with it, and every rule gives
+//! its output the [`joint`] layout of its tangent-carrying inputs. So a
+//! `Dual<Dual<B>>` used inside the pass keeps its own first-order meaning, and
+//! a tangent carried out of the pass keeps saying what its lanes are.
 
-use core::any::TypeId;
-
+use burn::tensor::{Tensor, TensorPrimitive};
 use burn_backend::{Backend, Shape, TensorData, TensorMetadata};
 
 use super::lanes::{Prim, lanes_of, slices_along};
-use crate::context;
+use super::{Dual, DualTensor};
 
 /// How the tangent lanes of a second-order pass are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,48 +56,73 @@ impl Layout {
     }
 }
 
-/// This module's part of the call [`context`]: the second-order passes in
-/// progress on this thread, innermost last, each for the inner backend type of
-/// the `Dual` it runs on.
-pub(crate) struct Layouts(Vec<(TypeId, Layout)>);
-
-impl Layouts {
-    /// No second-order pass in progress.
-    pub(crate) const fn new() -> Self {
-        Self(Vec::new())
-    }
+/// `x` on `Dual<B>` seeded with the lanes `[lanes, ..x's shape]` of a
+/// second-order pass laid out as `layout`.
+pub(crate) fn seed<B: Backend, const D: usize, const DL: usize>(
+    x: Tensor<B, D>,
+    lanes: Tensor<B, DL>,
+    layout: Layout,
+) -> Tensor<Dual<B>, D> {
+    debug_assert_eq!(lanes.dims()[0], layout.lanes());
+    let x = x.into_primitive().tensor();
+    let lanes = lanes.into_primitive().tensor();
+    Tensor::from_primitive(TensorPrimitive::Float(DualTensor::from_parts(
+        x,
+        Some(lanes),
+        Some(layout),
+    )))
 }
 
-/// The layout of the second-order pass running on `Dual<B>`, if any.
-pub(crate) fn layout<B: Backend>() -> Option<Layout> {
-    let id = TypeId::of::<B>();
-    context::with(|cx| {
-        cx.layouts
-            .0
-            .iter()
-            .rev()
-            .find(|(t, _)| *t == id)
-            .map(|(_, l)| *l)
-    })
+/// Panics, naming `op`, unless the output `y` of a second-order pass seeded
+/// with `layout` carries it (or has no tangent): every rule hands its inputs'
+/// layout on, and a rule that lost it would have left later nonlinear rules
+/// without their curvature terms.
+pub(crate) fn check_output<B: Backend, const D: usize>(
+    op: &str,
+    y: &Tensor<Dual<B>, D>,
+    layout: Layout,
+) {
+    let y = y.clone().into_primitive().tensor();
+    assert!(
+        y.tangent.is_none() || y.layout == Some(layout),
+        "burn-nested: internal error: the second-order pass of `{op}` lost the layout of its \
+         lanes (an op's rule did not hand it on), so its second derivatives would be wrong: \
+         please report this as a bug, with the ops the function uses"
+    );
 }
 
-/// Runs `pass` as a second-order pass on `Dual<B>` with `layout`.
-pub(crate) fn with_layout<B: Backend, R>(layout: Layout, pass: impl FnOnce() -> R) -> R {
-    context::with(|cx| cx.layouts.0.push((TypeId::of::<B>(), layout)));
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            context::with(|cx| cx.layouts.0.pop());
+/// The layout shared by the tangent-carrying operands of `op` (`None` when
+/// they carry first-order lanes, or no operand carries a tangent).
+///
+/// # Panics
+/// Naming `op`, when a tangent of a second-order pass meets one from outside
+/// it, or from a pass with another layout.
+pub(crate) fn joint<'a, B: Backend + 'a>(
+    op: &str,
+    operands: impl IntoIterator<Item = &'a DualTensor<B>>,
+) -> Option<Layout> {
+    let mut found: Option<Option<Layout>> = None;
+    for x in operands.into_iter().filter(|x| x.tangent.is_some()) {
+        match found {
+            None => found = Some(x.layout),
+            Some(layout) => assert!(
+                layout == x.layout,
+                "burn-nested: `{op}` met tangents from two different passes (lanes laid out as \
+                 {layout:?} and as {:?}, `None` being first-order); the function must not use a \
+                 tangent-carrying tensor made outside this call (one captured from an enclosing \
+                 transform): drop its tangent with `constant(primal(t))`, or compute it inside \
+                 the function",
+                x.layout
+            ),
         }
     }
-    let _pop = Pop;
-    pass()
+    found.flatten()
 }
 
-/// Panics, naming `op`, if a second-order pass on `Dual<B>` reaches a nonlinear
-/// rule that has no curvature term.
-pub(crate) fn unsupported<B: Backend>(op: &str) {
-    if layout::<B>().is_some() {
+/// Panics, naming `op`, if a tangent of a second-order pass reaches a nonlinear
+/// rule that has no curvature term (`layout` is its operands' [`joint`] layout).
+pub(crate) fn unsupported(op: &str, layout: Option<Layout>) {
+    if layout.is_some() {
         panic!(
             "burn-nested: `{op}` has no second-order (forward Laplacian) rule yet, so the \
              forward Laplacian (`laplacian` on its forward path), `diag_hessian`, \
@@ -108,11 +134,11 @@ pub(crate) fn unsupported<B: Backend>(op: &str) {
     }
 }
 
-/// Panics, naming `op`, when both factors of a bilinear op carry tangents in a
+/// Panics, naming `op`, when both factors of a bilinear op carry tangents of a
 /// second-order pass (the cross term of that op is not implemented).
-pub(crate) fn bilinear_unsupported<B: Backend>(op: &str, a: &Option<Prim<B>>, b: &Option<Prim<B>>) {
-    if a.is_some() && b.is_some() {
-        unsupported::<B>(op);
+pub(crate) fn bilinear_unsupported<B: Backend>(op: &str, a: &DualTensor<B>, b: &DualTensor<B>) {
+    if a.tangent.is_some() && b.tangent.is_some() {
+        unsupported(op, joint(op, [a, b]));
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use burn_backend::{Backend, DType, Shape, TensorMetadata};
 
 use super::lanes::Prim;
+use super::second::Layout;
 
 /// A float tensor of the forward-mode backend [`Dual<B>`](crate::Dual).
 ///
@@ -27,6 +28,11 @@ pub struct DualTensor<B: Backend> {
     /// A tangent-free value's output under one unary op, shared by its clones
     /// (see [`Recalled`]).
     pub(crate) recalled: Recalled<B>,
+    /// How the tangent's lanes are laid out when they belong to a second-order
+    /// pass (see `dual::second`); `None` for first-order lanes and for a value
+    /// without a tangent. A rule's output takes it from its tangent-carrying
+    /// inputs, so the layout travels with the lanes it describes.
+    pub(crate) layout: Option<Layout>,
 }
 
 /// The output of one unary op (named) applied to a tangent-free value, kept
@@ -63,6 +69,7 @@ impl<B: Backend> DualTensor<B> {
             primal,
             tangent: None,
             recalled: Some(Arc::default()),
+            layout: None,
         }
     }
 
@@ -83,15 +90,18 @@ impl<B: Backend> DualTensor<B> {
                 ts.as_slice()
             );
         }
-        Self::from_parts(primal, tangent)
+        Self::from_parts(primal, tangent, None)
     }
 
     /// A dual from its parts, without the shape check of [`new`](Self::new): what
     /// every rule builds its output with, so a per-row audit sees each tangent
-    /// (see `dual::rows`).
+    /// (see `dual::rows`). `layout` is the second-order layout of the inputs'
+    /// tangents (see [`second::joint`](super::second::joint)); it is dropped
+    /// with the tangent.
     pub(crate) fn from_parts(
         primal: B::FloatTensorPrimitive,
         tangent: Option<B::FloatTensorPrimitive>,
+        layout: Option<Layout>,
     ) -> Self {
         if tangent.is_some() {
             super::rows::produced::<B>(&primal);
@@ -99,9 +109,16 @@ impl<B: Backend> DualTensor<B> {
                 primal,
                 tangent,
                 recalled: None,
+                layout,
             };
         }
         Self::constant(primal)
+    }
+
+    /// The second-order layout of this value's tangent, `None` for first-order
+    /// lanes or no tangent.
+    pub(crate) fn layout(&self) -> Option<Layout> {
+        self.layout
     }
 
     /// `op(primal)` for a tangent-free value, named `name`: the output recalled

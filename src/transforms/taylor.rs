@@ -13,9 +13,9 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::engine::{cat_parts, chunks};
 use super::rows::{audited, check_rows, count_row_check, row_direction, row_weights};
 use crate::dual::passes::begin_pass;
-use crate::dual::second::{Layout, with_layout};
+use crate::dual::second::{self, Layout};
 use crate::layer::NestedFn;
-use crate::lift::{seed, split};
+use crate::lift::split;
 use crate::settings::count_forward;
 
 /// What second-order passes over all directions give.
@@ -131,12 +131,11 @@ where
         dirs,
         Tensor::zeros([layout.accumulators(), batch, d], &device),
     ];
-    let xd = seed(x.clone(), Tensor::cat(lanes, 0));
+    let xd = second::seed(x.clone(), Tensor::cat(lanes, 0), layout);
     // The function's evaluation is what a row audit watches.
-    let y = with_layout::<B, _>(layout, || {
-        crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd))
-    });
+    let y = crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd));
     super::validate::per_row_scalar(op, batch, d, &y.dims());
+    second::check_output(op, &y, layout);
     let (value, t) = split::<B, 2, 3>(y);
     let t = match t {
         Some(t) => t.reshape([layout.lanes(), batch]),

@@ -132,7 +132,8 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 let lanes = common_lanes::<B>("prelu", [&tensor.tangent, &alpha.tangent]);
                 // Where x < 0 the output is the product α·x: a second-order pass adds
                 // 2·Σₗ ∂α ∂x there.
-                let cross = second::layout::<B>().and_then(|layout| {
+                let joint = second::joint("prelu", [&tensor, &alpha]);
+                let cross = joint.and_then(|layout| {
                     Some((layout, tensor.tangent.clone()?, alpha.tangent.clone()?))
                 });
                 let x = tensor.primal;
@@ -167,7 +168,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                     }
                     None => tangent,
                 };
-                D::new(primal, Some(tangent))
+                D::from_parts(primal, Some(tangent), joint)
             },
         )
     }
@@ -261,7 +262,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
             tensor,
             |_| rows::along(dim),
             |tensor| {
-                if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+                if tensor.layout().is_some() {
                     return softmax_composed(tensor, dim);
                 }
                 let Some(t) = tensor.tangent else {
@@ -269,7 +270,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 };
                 let s = B::softmax(tensor.primal, dim);
                 let centred = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
-                D::new(s.clone(), Some(scale::<B>(centred, s)))
+                D::from_parts(s.clone(), Some(scale::<B>(centred, s)), tensor.layout)
             },
         )
     }
@@ -281,7 +282,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
             tensor,
             |_| rows::along(dim),
             |tensor| {
-                if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+                if tensor.layout().is_some() {
                     return log_softmax_composed(tensor, dim);
                 }
                 let Some(t) = tensor.tangent else {
@@ -290,7 +291,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 let y = B::log_softmax(tensor.primal, dim);
                 let s = B::float_exp(y.clone());
                 let tangent = B::float_sub(t.clone(), weighted_sum::<B>(&s, t, dim));
-                D::new(y, Some(tangent))
+                D::from_parts(y, Some(tangent), tensor.layout)
             },
         )
     }
@@ -302,7 +303,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
             tensor,
             |_| rows::along(dim),
             |tensor| {
-                if tensor.tangent.is_some() && second::layout::<B>().is_some() {
+                if tensor.layout().is_some() {
                     return softmax_composed(Self::float_neg(tensor), dim);
                 }
                 let Some(t) = tensor.tangent else {
@@ -310,7 +311,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 };
                 let s = B::softmin(tensor.primal, dim);
                 let centred = B::float_sub(weighted_sum::<B>(&s, t.clone(), dim), t);
-                D::new(s.clone(), Some(scale::<B>(centred, s)))
+                D::from_parts(s.clone(), Some(scale::<B>(centred, s)), tensor.layout)
             },
         )
     }

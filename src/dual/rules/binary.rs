@@ -23,6 +23,7 @@ pub(crate) fn product_rule<B: Backend>(
     if lhs.tangent.is_none() && rhs.tangent.is_none() {
         return DualTensor::constant(primal_op(lhs.primal, rhs.primal));
     }
+    let layout = second::joint(op, [&lhs, &rhs]);
     let out = primal_op(lhs.primal.clone(), rhs.primal.clone());
     let shape = out.shape();
     let apply = |t: Prim<B>, d: Option<Prim<B>>| match d {
@@ -36,12 +37,12 @@ pub(crate) fn product_rule<B: Backend>(
         .tangent
         .map(|t| apply(t, dr(&lhs.primal, &rhs.primal, &out)));
     let tangent = add_tangents::<B>(op, tl, tr, &shape);
-    DualTensor::from_parts(out, tangent)
+    DualTensor::from_parts(out, tangent, layout)
 }
 
 /// `l·r`; in a second-order pass plus the cross term `2·Σₗ ∂l ∂r`.
 pub(crate) fn mul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
-    let cross = second_order_factors(&lhs, &rhs);
+    let cross = second_order_factors("float_mul", &lhs, &rhs);
     let out = product_rule(
         "float_mul",
         lhs,
@@ -56,10 +57,11 @@ pub(crate) fn mul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTen
 /// Both tangents and the layout, when a second-order pass meets a bilinear op
 /// whose factors both carry tangents.
 fn second_order_factors<B: Backend>(
+    op: &str,
     lhs: &DualTensor<B>,
     rhs: &DualTensor<B>,
 ) -> Option<(Prim<B>, Prim<B>, second::Layout)> {
-    let layout = second::layout::<B>()?;
+    let layout = second::joint(op, [lhs, rhs])?;
     Some((lhs.tangent.clone()?, rhs.tangent.clone()?, layout))
 }
 
@@ -76,13 +78,13 @@ fn with_cross_term<B: Backend>(
     };
     let tangent = out.tangent.expect("a product of two tangents has one");
     let tangent = second::bilinear_curvature::<B>(op_name, &a, &b, tangent, &layout, op);
-    DualTensor::new(out.primal, Some(tangent))
+    DualTensor::from_parts(out.primal, Some(tangent), Some(layout))
 }
 
 /// `l / r`: `∂l / r − ∂r · out / r`. In a second-order pass with a tangent on
 /// `r`, `l · (1/r)` by the rules of `mul` and `recip` (which add the curvature).
 pub(crate) fn div<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
-    if rhs.tangent.is_some() && second::layout::<B>().is_some() {
+    if rhs.layout().is_some() {
         return mul(lhs, Dual::<B>::float_recip(rhs));
     }
     product_rule(
@@ -98,6 +100,7 @@ pub(crate) fn div<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTen
 /// `l − r`.
 pub(crate) fn sub<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_sub", [&lhs.tangent, &rhs.tangent]);
+    let layout = second::joint("float_sub", [&lhs, &rhs]);
     let primal = B::float_sub(lhs.primal, rhs.primal);
     if lanes.is_none() {
         return DualTensor::constant(primal);
@@ -108,15 +111,16 @@ pub(crate) fn sub<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTen
         (Some(a), None) => Some(expand_to::<B>(a, &shape)),
         (None, b) => b.map(|b| expand_to::<B>(B::float_neg(b), &shape)),
     };
-    DualTensor::from_parts(primal, tangent)
+    DualTensor::from_parts(primal, tangent, layout)
 }
 
 /// `l + r`.
 pub(crate) fn add<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
+    let layout = second::joint("float_add", [&lhs, &rhs]);
     let primal = B::float_add(lhs.primal, rhs.primal);
     let shape = primal.shape();
     let tangent = add_tangents::<B>("float_add", lhs.tangent, rhs.tangent, &shape);
-    DualTensor::from_parts(primal, tangent)
+    DualTensor::from_parts(primal, tangent, layout)
 }
 
 /// `l mod r` (floored): `∂l − ∂r · floor(l / r)`.
@@ -146,7 +150,7 @@ pub(crate) fn remainder<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> D
 /// `log`, `mul` and `exp` (so `l > 0`, as for `r`'s first derivative); with one on
 /// `l` only, the curvature `r·(r−1)·l^(r−2)`.
 pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
-    if let Some(layout) = second::layout::<B>() {
+    if let Some(layout) = second::joint("float_powf", [&lhs, &rhs]) {
         if rhs.tangent.is_some() {
             let log = Dual::<B>::float_log(lhs);
             return Dual::<B>::float_exp(mul(rhs, log));
@@ -180,7 +184,7 @@ pub(crate) fn powf<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTe
                 curvature,
                 &layout,
             );
-            return DualTensor::new(out.primal, Some(tangent));
+            return DualTensor::from_parts(out.primal, Some(tangent), Some(layout));
         }
     }
     powf_first_order(lhs, rhs)
@@ -226,7 +230,7 @@ fn replace_zeros<B: Backend>(x: Prim<B>, value: Scalar) -> Prim<B> {
 /// In a second-order pass, plus the curvature
 /// `(2xy/r⁴)·(Σ∂x² − Σ∂y²) + (2(y² − x²)/r⁴)·Σ∂x∂y` with `r² = x² + y²`.
 pub(crate) fn atan2<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
-    let second_order = second::layout::<B>().map(|layout| {
+    let second_order = second::joint("float_atan2", [&lhs, &rhs]).map(|layout| {
         (
             layout,
             lhs.tangent.clone(),
@@ -278,7 +282,7 @@ pub(crate) fn atan2<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualT
         .reduce(B::float_add)
         .expect("a tangent is present");
     let tangent = second::add_to_accumulators::<B>("float_atan2", tangent, term, &layout);
-    DualTensor::new(out.primal, Some(tangent))
+    DualTensor::from_parts(out.primal, Some(tangent), Some(layout))
 }
 
 /// The first-order rule of [`atan2`].
@@ -303,7 +307,8 @@ fn atan2_first_order<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> Dual
 /// one `[lanes·rows, k] × [k, n]` product, so lanes cost one GEMM, not one each.
 pub(crate) fn matmul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
     common_lanes::<B>("float_matmul", [&lhs.tangent, &rhs.tangent]);
-    let cross = second_order_factors(&lhs, &rhs);
+    let layout = second::joint("float_matmul", [&lhs, &rhs]);
+    let cross = second_order_factors("float_matmul", &lhs, &rhs);
     let primal = B::float_matmul(lhs.primal.clone(), rhs.primal.clone());
     if lhs.tangent.is_none() && rhs.tangent.is_none() {
         return DualTensor::constant(primal);
@@ -316,7 +321,7 @@ pub(crate) fn matmul<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> Dual
     let tangent = add_tangents::<B>("float_matmul", tl, tr, &shape);
     with_cross_term(
         "float_matmul",
-        DualTensor::from_parts(primal, tangent),
+        DualTensor::from_parts(primal, tangent, layout),
         cross,
         B::float_matmul,
     )
@@ -347,7 +352,8 @@ pub(crate) fn cross<B: Backend>(
     dim: usize,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_cross", [&lhs.tangent, &rhs.tangent]);
-    let cross_term = second_order_factors(&lhs, &rhs);
+    let layout = second::joint("float_cross", [&lhs, &rhs]);
+    let cross_term = second_order_factors("float_cross", &lhs, &rhs);
     let primal = B::float_cross(lhs.primal.clone(), rhs.primal.clone(), dim);
     let Some(lanes) = lanes else {
         return DualTensor::constant(primal);
@@ -366,7 +372,7 @@ pub(crate) fn cross<B: Backend>(
     let tangent = add_tangents::<B>("float_cross", tl, tr, &shape);
     with_cross_term(
         "float_cross",
-        DualTensor::from_parts(primal, tangent),
+        DualTensor::from_parts(primal, tangent, layout),
         cross_term,
         |a, b| {
             // Lane-stacked factors of equal shape: the primal dim is one further out.

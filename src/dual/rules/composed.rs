@@ -90,7 +90,8 @@ pub(crate) fn ctc_loss_backward<B: Backend>(
     blank: usize,
 ) -> DualTensor<B> {
     if log_probs.tangent.is_some() || grad_loss.tangent.is_some() {
-        second::unsupported::<B>("ctc_loss_backward");
+        let joint = second::joint("ctc_loss_backward", [&log_probs, &grad_loss]);
+        second::unsupported("ctc_loss_backward", joint);
     }
     common_lanes::<B>(
         "ctc_loss_backward",

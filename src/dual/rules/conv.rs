@@ -76,8 +76,9 @@ fn conv_with_bias<B: Backend, O: Clone>(
     groups: usize,
     weight_out_dim: usize,
 ) -> DualTensor<B> {
+    let joint = second::joint(op, [&x, &w].into_iter().chain(bias.as_ref()));
     let (b, tb) = split_bias(bias);
-    second::bilinear_unsupported::<B>(op, &x.tangent, &w.tangent);
+    second::bilinear_unsupported::<B>(op, &x, &w);
     if common_lanes::<B>(op, [&x.tangent, &w.tangent, &tb]).is_none() {
         return DualTensor::constant(conv(x.primal, w.primal, b, options));
     }
@@ -94,7 +95,7 @@ fn conv_with_bias<B: Backend, O: Clone>(
         weight_out_dim,
         &out.shape(),
     );
-    DualTensor::new(out, t)
+    DualTensor::from_parts(out, t, joint)
 }
 
 /// `conv{1,2,3}d(x, w, b)`.
@@ -162,7 +163,8 @@ pub(crate) fn x_backward<B: Backend, const N: usize>(
     options: ConvOptions<N>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("conv x_backward", [&w.tangent, &grad.tangent]);
-    second::bilinear_unsupported::<B>("conv x_backward", &w.tangent, &grad.tangent);
+    second::bilinear_unsupported::<B>("conv x_backward", &w, &grad);
+    let joint = second::joint("conv x_backward", [&w, &grad]);
     let x_shape = x.primal.shape();
     let out = x_backward(
         x.primal,
@@ -187,7 +189,7 @@ pub(crate) fn x_backward<B: Backend, const N: usize>(
         1,
         &out.shape(),
     );
-    DualTensor::new(out, t)
+    DualTensor::from_parts(out, t, joint)
 }
 
 /// A transposed conv's input gradient `(w, grad) -> x grad`, which is a conv of the
@@ -200,7 +202,8 @@ pub(crate) fn transpose_x_backward<B: Backend, const N: usize>(
     options: ConvTransposeOptions<N>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("conv_transpose x_backward", [&w.tangent, &grad.tangent]);
-    second::bilinear_unsupported::<B>("conv_transpose x_backward", &w.tangent, &grad.tangent);
+    second::bilinear_unsupported::<B>("conv_transpose x_backward", &w, &grad);
+    let joint = second::joint("conv_transpose x_backward", [&w, &grad]);
     let out = x_backward(w.primal.clone(), grad.primal.clone(), options.clone());
     let Some(lanes) = lanes else {
         return DualTensor::constant(out);
@@ -214,10 +217,8 @@ pub(crate) fn transpose_x_backward<B: Backend, const N: usize>(
         let y = x_backward(into_dim::<B>(t, 0, groups), grad.primal, options.clone());
         out_of_dim::<B>(y, 1, groups, lanes)
     });
-    DualTensor::new(
-        out,
-        add_tangents::<B>("conv_transpose x_backward", tg, tw, &shape),
-    )
+    let tangent = add_tangents::<B>("conv_transpose x_backward", tg, tw, &shape);
+    DualTensor::from_parts(out, tangent, joint)
 }
 
 /// An inner-backend backward pass `(x, weight, grad, options) -> gradient`.
@@ -246,7 +247,8 @@ pub(crate) fn weight_backward<B: Backend, O: Clone>(
     options: O,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("conv weight_backward", [&x.tangent, &grad.tangent]);
-    second::bilinear_unsupported::<B>("conv weight_backward", &x.tangent, &grad.tangent);
+    second::bilinear_unsupported::<B>("conv weight_backward", &x, &grad);
+    let joint = second::joint("conv weight_backward", [&x, &grad]);
     let w = w.primal;
     let out = weight_backward(
         x.primal.clone(),
@@ -280,10 +282,8 @@ pub(crate) fn weight_backward<B: Backend, O: Clone>(
         out_of_dim::<B>(g, g_dim, split(g_dim), lanes)
     });
     let shape = out.shape();
-    DualTensor::new(
-        out,
-        add_tangents::<B>("conv weight_backward", tx, tg, &shape),
-    )
+    let tangent = add_tangents::<B>("conv weight_backward", tx, tg, &shape);
+    DualTensor::from_parts(out, tangent, joint)
 }
 
 /// A bias gradient `(x, b, grad) -> b grad`: a sum of the output gradient over all
@@ -295,5 +295,6 @@ pub(crate) fn bias_backward<B: Backend>(
     grad: DualTensor<B>,
 ) -> DualTensor<B> {
     let tangent = grad.tangent.map(|t| sum_all_but::<B>(t, 1));
-    DualTensor::new(bias_backward(x.primal, bias.primal, grad.primal), tangent)
+    let out = bias_backward(x.primal, bias.primal, grad.primal);
+    DualTensor::from_parts(out, tangent, grad.layout)
 }

@@ -23,6 +23,8 @@ pub(crate) fn deform_conv2d<B: Backend>(
     bias: Option<DualTensor<B>>,
     options: DeformConvOptions<2>,
 ) -> DualTensor<B> {
+    let operands = [Some(&x), Some(&w), mask.as_ref(), bias.as_ref()];
+    let joint = second::joint("deform_conv2d", operands.into_iter().flatten());
     let (b, tb) = split_bias(bias);
     let (m, tm) = split_bias(mask);
     let off = offset.primal_without_jvp("deform_conv2d offset");
@@ -34,7 +36,7 @@ pub(crate) fn deform_conv2d<B: Backend>(
         .count()
         > 1
     {
-        second::unsupported::<B>("deform_conv2d");
+        second::unsupported("deform_conv2d", joint);
     }
     let Some(lanes) = common_lanes::<B>("deform_conv2d", [&x.tangent, &w.tangent, &tm, &tb]) else {
         return DualTensor::constant(B::deform_conv2d(x.primal, off, w.primal, m, b, options));
@@ -71,7 +73,8 @@ pub(crate) fn deform_conv2d<B: Backend>(
     let tb = tb.map(|t| channel_bias::<B>(t, shape.num_dims()));
     let t = add_tangents::<B>("deform_conv2d", tx, tm, &shape);
     let t = add_tangents::<B>("deform_conv2d", t, tw, &shape);
-    DualTensor::new(out, add_tangents::<B>("deform_conv2d", t, tb, &shape))
+    let tangent = add_tangents::<B>("deform_conv2d", t, tb, &shape);
+    DualTensor::from_parts(out, tangent, joint)
 }
 
 /// Lane `l` of a tangent, without the lane axis.
@@ -130,9 +133,11 @@ pub(crate) fn deform_conv2d_backward<B: Backend>(
     options: DeformConvOptions<2>,
 ) -> DeformGrads<B> {
     let off = offset.primal_without_jvp("deform_conv2d_backward offset");
+    let operands = [Some(&x), Some(&w), mask.as_ref(), Some(&grad)];
+    let joint = second::joint("deform_conv2d_backward", operands.into_iter().flatten());
+    second::unsupported("deform_conv2d_backward", joint);
     let (m, tm) = split_bias(mask);
     let b = bias.map(|b| b.primal);
-    second::unsupported::<B>("deform_conv2d_backward");
     let lanes = common_lanes::<B>(
         "deform_conv2d_backward",
         [&x.tangent, &w.tangent, &tm, &grad.tangent],
@@ -203,10 +208,15 @@ pub(crate) fn deform_conv2d_backward<B: Backend>(
     }
     let [tx, toff, tw, tm, tb] = per_lane.map(|ts| (!ts.is_empty()).then(|| stack::<B>(ts)));
     (
-        DualTensor::new(primal.x_grad, tx),
-        DualTensor::new(primal.offset_grad, toff),
-        DualTensor::new(primal.weight_grad, tw),
-        primal.mask_grad.map(|p| DualTensor::new(p, tm)),
-        primal.bias_grad.map(|p| DualTensor::new(p, tb)),
+        // First-order only: a second-order tangent panicked above.
+        DualTensor::from_parts(primal.x_grad, tx, None),
+        DualTensor::from_parts(primal.offset_grad, toff, None),
+        DualTensor::from_parts(primal.weight_grad, tw, None),
+        primal
+            .mask_grad
+            .map(|p| DualTensor::from_parts(p, tm, None)),
+        primal
+            .bias_grad
+            .map(|p| DualTensor::from_parts(p, tb, None)),
     )
 }

@@ -23,7 +23,7 @@ pub(crate) fn embedding<B: Backend>(w: DualTensor<B>, indices: IntPrim<B>) -> Du
         let rows = B::float_select(t, 1, flat::<B>(indices.clone()));
         B::float_reshape(rows, Shape::new([lanes, n, s, d]))
     });
-    DualTensor::new(B::embedding(w.primal, indices), tangent)
+    DualTensor::from_parts(B::embedding(w.primal, indices), tangent, w.layout)
 }
 
 /// `embedding_backward(w, g, idx)` adds gradient rows into the selected weight
@@ -46,8 +46,6 @@ pub(crate) fn embedding_backward<B: Backend>(
         );
         B::float_select_add(zeros, 1, flat::<B>(indices.clone()), t)
     });
-    DualTensor::new(
-        B::embedding_backward(w.primal, grad.primal, indices),
-        tangent,
-    )
+    let out = B::embedding_backward(w.primal, grad.primal, indices);
+    DualTensor::from_parts(out, tangent, grad.layout)
 }

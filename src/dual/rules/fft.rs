@@ -3,8 +3,8 @@
 
 use burn_backend::{Backend, TensorMetadata};
 
-use crate::dual::DualTensor;
 use crate::dual::lanes::{common_lanes, or_zeros};
+use crate::dual::{DualTensor, second};
 
 /// `rfft(x)` along `dim`: `(re, im)`, each with the transformed tangent.
 pub(crate) fn rfft<B: Backend>(
@@ -13,13 +13,14 @@ pub(crate) fn rfft<B: Backend>(
     n: Option<usize>,
 ) -> (DualTensor<B>, DualTensor<B>) {
     let (re, im) = B::rfft(x.primal, dim, n);
+    let layout = x.layout;
     match x.tangent {
         None => (DualTensor::constant(re), DualTensor::constant(im)),
         Some(t) => {
             let (tre, tim) = B::rfft(t, dim + 1, n);
             (
-                DualTensor::new(re, Some(tre)),
-                DualTensor::new(im, Some(tim)),
+                DualTensor::from_parts(re, Some(tre), layout),
+                DualTensor::from_parts(im, Some(tim), layout),
             )
         }
     }
@@ -34,11 +35,12 @@ pub(crate) fn irfft<B: Backend>(
     n: Option<usize>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("irfft", [&re.tangent, &im.tangent]);
+    let layout = second::joint("irfft", [&re, &im]);
     let (re_shape, im_shape) = (re.primal.shape(), im.primal.shape());
     let tangent = lanes.map(|lanes| {
         let tre = or_zeros::<B>(re.tangent, &re.primal, lanes, &re_shape);
         let tim = or_zeros::<B>(im.tangent, &im.primal, lanes, &im_shape);
         B::irfft(tre, tim, dim + 1, n)
     });
-    DualTensor::new(B::irfft(re.primal, im.primal, dim, n), tangent)
+    DualTensor::from_parts(B::irfft(re.primal, im.primal, dim, n), tangent, layout)
 }

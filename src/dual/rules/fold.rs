@@ -174,5 +174,5 @@ pub(crate) fn batch_linear_grad<B: Backend>(
     let tangent = grad
         .tangent
         .map(|t| per_batch_shaped::<B>(&x.primal, t, &op));
-    DualTensor::new(op(x.primal, grad.primal), tangent)
+    DualTensor::from_parts(op(x.primal, grad.primal), tangent, grad.layout)
 }

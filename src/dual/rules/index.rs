@@ -4,10 +4,10 @@ use burn_backend::{
     Backend, IntDType, Scalar, Shape, Slice, TensorMetadata, tensor::IndexingUpdateOp,
 };
 
-use crate::dual::DualTensor;
 use crate::dual::lanes::{
     Prim, common_lanes, expand_to, int_over_lanes, lane_shape, lanes_of, no_jvp, or_zeros,
 };
+use crate::dual::{DualTensor, second};
 
 /// `[full, ..slices]`: the same slice on every lane.
 fn lane_slices(slices: &[Slice]) -> Vec<Slice> {
@@ -83,6 +83,7 @@ pub(crate) fn slice_assign<B: Backend>(
     value: DualTensor<B>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_slice_assign", [&x.tangent, &value.tangent]);
+    let layout = second::joint("float_slice_assign", [&x, &value]);
     let (xs, vs) = (x.primal.shape(), value.primal.shape());
     let primal = B::float_slice_assign(x.primal.clone(), slices, value.primal.clone());
     let Some(lanes) = lanes else {
@@ -91,7 +92,7 @@ pub(crate) fn slice_assign<B: Backend>(
     let tx = or_zeros::<B>(x.tangent, &x.primal, lanes, &xs);
     let tv = or_zeros::<B>(value.tangent, &value.primal, lanes, &vs);
     let tangent = B::float_slice_assign(tx, &lane_slices(slices), tv);
-    DualTensor::new(primal, Some(tangent))
+    DualTensor::from_parts(primal, Some(tangent), layout)
 }
 
 pub(crate) fn gather<B: Backend>(
@@ -104,7 +105,11 @@ pub(crate) fn gather<B: Backend>(
     };
     let lanes = lanes_of::<B>(&t);
     let tangent = B::float_gather(dim + 1, t, int_over_lanes::<B>(indices.clone(), lanes));
-    DualTensor::new(B::float_gather(dim, x.primal, indices), Some(tangent))
+    DualTensor::from_parts(
+        B::float_gather(dim, x.primal, indices),
+        Some(tangent),
+        x.layout,
+    )
 }
 
 pub(crate) fn scatter_add<B: Backend>(
@@ -114,6 +119,7 @@ pub(crate) fn scatter_add<B: Backend>(
     value: DualTensor<B>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_scatter_add", [&x.tangent, &value.tangent]);
+    let layout = second::joint("float_scatter_add", [&x, &value]);
     let xs = x.primal.shape();
     let primal = B::float_scatter_add(dim, x.primal.clone(), indices.clone(), value.primal);
     let Some(lanes) = lanes else {
@@ -124,7 +130,7 @@ pub(crate) fn scatter_add<B: Backend>(
         Some(tv) => B::float_scatter_add(dim + 1, tx, int_over_lanes::<B>(indices, lanes), tv),
         None => tx,
     };
-    DualTensor::new(primal, Some(tangent))
+    DualTensor::from_parts(primal, Some(tangent), layout)
 }
 
 pub(crate) fn select<B: Backend>(
@@ -146,6 +152,7 @@ pub(crate) fn select_add<B: Backend>(
     value: DualTensor<B>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_select_add", [&x.tangent, &value.tangent]);
+    let layout = second::joint("float_select_add", [&x, &value]);
     let xs = x.primal.shape();
     let primal = B::float_select_add(x.primal.clone(), dim, indices.clone(), value.primal);
     let Some(lanes) = lanes else {
@@ -156,7 +163,7 @@ pub(crate) fn select_add<B: Backend>(
         Some(tv) => B::float_select_add(tx, dim + 1, indices, tv),
         None => tx,
     };
-    DualTensor::new(primal, Some(tangent))
+    DualTensor::from_parts(primal, Some(tangent), layout)
 }
 
 /// A mask broadcast to `[lanes, ..shape]`.
@@ -179,6 +186,7 @@ pub(crate) fn mask_where<B: Backend>(
     value: DualTensor<B>,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_mask_where", [&x.tangent, &value.tangent]);
+    let layout = second::joint("float_mask_where", [&x, &value]);
     let primal = B::float_mask_where(x.primal.clone(), mask.clone(), value.primal.clone());
     let Some(lanes) = lanes else {
         return DualTensor::constant(primal);
@@ -191,7 +199,7 @@ pub(crate) fn mask_where<B: Backend>(
     let tx = full(x.tangent, &x.primal);
     let tv = full(value.tangent, &value.primal);
     let tangent = B::float_mask_where(tx, mask_over_lanes::<B>(mask, lanes, &shape), tv);
-    DualTensor::new(primal, Some(tangent))
+    DualTensor::from_parts(primal, Some(tangent), layout)
 }
 
 /// Filled positions become constants: their tangent is zero.
@@ -209,11 +217,12 @@ pub(crate) fn mask_fill<B: Backend>(
     let zero = Scalar::new(0.0, &t.dtype());
     let lanes = lanes_of::<B>(&t);
     let tangent = B::float_mask_fill(t, mask_over_lanes::<B>(mask, lanes, &shape), zero);
-    DualTensor::new(primal, Some(tangent))
+    DualTensor::from_parts(primal, Some(tangent), x.layout)
 }
 
 pub(crate) fn cat<B: Backend>(tensors: Vec<DualTensor<B>>, dim: usize) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_cat", tensors.iter().map(|t| &t.tangent));
+    let layout = second::joint("float_cat", &tensors);
     let Some(lanes) = lanes else {
         return DualTensor::constant(B::float_cat(
             tensors.into_iter().map(|t| t.primal).collect(),
@@ -228,9 +237,10 @@ pub(crate) fn cat<B: Backend>(tensors: Vec<DualTensor<B>>, dim: usize) -> DualTe
             (t.primal, tangent)
         })
         .unzip();
-    DualTensor::new(
+    DualTensor::from_parts(
         B::float_cat(primals, dim),
         Some(B::float_cat(tangents, dim + 1)),
+        layout,
     )
 }
 
@@ -250,7 +260,7 @@ pub(crate) fn gather_nd<B: Backend>(
     );
     let primal = B::float_gather_nd(x.primal, indices);
     let tangent = B::float_reshape(gathered, lane_shape(lanes, &primal.shape()));
-    DualTensor::new(primal, Some(tangent))
+    DualTensor::from_parts(primal, Some(tangent), x.layout)
 }
 
 /// `scatter_nd` with `Assign` or `Add` is linear in data and values; the other
@@ -262,6 +272,7 @@ pub(crate) fn scatter_nd<B: Backend>(
     reduction: IndexingUpdateOp,
 ) -> DualTensor<B> {
     let lanes = common_lanes::<B>("float_scatter_nd", [&x.tangent, &values.tangent]);
+    let layout = second::joint("float_scatter_nd", [&x, &values]);
     let (xs, vs) = (x.primal.shape(), values.primal.shape());
     let index_batch_rank = indices.shape().num_dims() - 1;
     let primal = B::float_scatter_nd(
@@ -285,7 +296,7 @@ pub(crate) fn scatter_nd<B: Backend>(
     let tv = B::float_reshape(tv, Shape::from(flat_values));
     let folded = B::float_scatter_nd(fold_lanes::<B>(tx), indices, tv, reduction);
     let tangent = B::float_reshape(folded, lane_shape(lanes, &xs));
-    DualTensor::new(primal, Some(tangent))
+    DualTensor::from_parts(primal, Some(tangent), layout)
 }
 
 /// `repeat_dim(x, dim, times)` (stacked copies of the whole dim) as a `reshape`

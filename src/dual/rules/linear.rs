@@ -86,10 +86,10 @@ pub(crate) fn linear<B: Backend>(
     w: DualTensor<B>,
     bias: Option<DualTensor<B>>,
 ) -> DualTensor<B> {
+    let layout = second::joint("linear", [&x, &w].into_iter().chain(bias.as_ref()));
     let (b, tb) = super::conv::split_bias(bias);
     // x @ w with tangents on both: a second-order pass adds 2·Σₗ ∂x ∂w.
-    let cross = second::layout::<B>()
-        .and_then(|layout| Some((layout, x.tangent.clone()?, w.tangent.clone()?)));
+    let cross = layout.and_then(|layout| Some((layout, x.tangent.clone()?, w.tangent.clone()?)));
     if common_lanes::<B>("linear", [&x.tangent, &w.tangent, &tb]).is_none() {
         return DualTensor::constant(B::linear(x.primal, w.primal, b));
     }
@@ -136,13 +136,14 @@ pub(crate) fn linear<B: Backend>(
         }
         (_, t) => t,
     };
-    DualTensor::new(out, t)
+    DualTensor::from_parts(out, t, layout)
 }
 
 /// `linear_x_backward(w, g) = g @ wᵀ`, bilinear in `w` and `g`.
 pub(crate) fn x_backward<B: Backend>(w: DualTensor<B>, grad: DualTensor<B>) -> DualTensor<B> {
     common_lanes::<B>("linear_x_backward", [&w.tangent, &grad.tangent]);
-    second::bilinear_unsupported::<B>("linear_x_backward", &w.tangent, &grad.tangent);
+    second::bilinear_unsupported::<B>("linear_x_backward", &w, &grad);
+    let layout = second::joint("linear_x_backward", [&w, &grad]);
     let out = B::linear_x_backward(w.primal.clone(), grad.primal.clone());
     let shape = out.shape();
     let tg = grad
@@ -154,14 +155,16 @@ pub(crate) fn x_backward<B: Backend>(w: DualTensor<B>, grad: DualTensor<B>) -> D
         let y = B::linear_x_backward(into_dim::<B>(t, 0, 1), grad.primal);
         out_of_dim::<B>(y, shape.num_dims() - 1, 1, lanes)
     });
-    DualTensor::new(out, add_tangents::<B>("linear_x_backward", tg, tw, &shape))
+    let tangent = add_tangents::<B>("linear_x_backward", tg, tw, &shape);
+    DualTensor::from_parts(out, tangent, layout)
 }
 
 /// `linear_weight_backward(x, g) = Σ xᵀ g`, bilinear in `x` and `g`; lanes go into
 /// the features of `x` (rows of the result) or of `g` (its columns).
 pub(crate) fn weight_backward<B: Backend>(x: DualTensor<B>, grad: DualTensor<B>) -> DualTensor<B> {
     common_lanes::<B>("linear_weight_backward", [&x.tangent, &grad.tangent]);
-    second::bilinear_unsupported::<B>("linear_weight_backward", &x.tangent, &grad.tangent);
+    second::bilinear_unsupported::<B>("linear_weight_backward", &x, &grad);
+    let layout = second::joint("linear_weight_backward", [&x, &grad]);
     let out = B::linear_weight_backward(x.primal.clone(), grad.primal.clone());
     let shape = out.shape();
     let tx = x
@@ -170,10 +173,8 @@ pub(crate) fn weight_backward<B: Backend>(x: DualTensor<B>, grad: DualTensor<B>)
     let tg = grad
         .tangent
         .map(|t| lanes_in_last::<B>(t, 1, |t| B::linear_weight_backward(x.primal, t)));
-    DualTensor::new(
-        out,
-        add_tangents::<B>("linear_weight_backward", tx, tg, &shape),
-    )
+    let tangent = add_tangents::<B>("linear_weight_backward", tx, tg, &shape);
+    DualTensor::from_parts(out, tangent, layout)
 }
 
 /// `linear_bias_backward(g)`: a sum over rows, linear in `g`.

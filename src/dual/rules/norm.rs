@@ -37,12 +37,13 @@ pub(crate) fn layer_norm<B: Backend>(
     beta: Option<DualTensor<B>>,
     epsilon: f64,
 ) -> DualTensor<B> {
+    let operands = [&x, &gamma].into_iter().chain(beta.as_ref());
+    if second::joint("layer_norm", operands).is_some() {
+        return layer_norm_composed(x, gamma, beta, epsilon);
+    }
     let (b, tb) = super::conv::split_bias(beta);
     if common_lanes::<B>("layer_norm", [&x.tangent, &gamma.tangent, &tb]).is_none() {
         return DualTensor::constant(B::layer_norm(x.primal, gamma.primal, b, epsilon));
-    }
-    if second::layout::<B>().is_some() {
-        return layer_norm_composed(x, gamma, beta_of(b, tb.clone()), epsilon);
     }
     let out = B::layer_norm(x.primal.clone(), gamma.primal.clone(), b, epsilon);
     let shape = out.shape();
@@ -67,12 +68,9 @@ pub(crate) fn layer_norm<B: Backend>(
         .map(|t| B::float_mul(feature_tangent::<B>(t, rank), over_lanes::<B>(x_hat)));
     let t = add_tangents::<B>("layer_norm", tx, tg, &shape);
     let tb = tb.map(|t| feature_tangent::<B>(t, rank));
-    DualTensor::new(out, add_tangents::<B>("layer_norm", t, tb, &shape))
-}
-
-/// The bias back as a dual, for [`layer_norm_composed`].
-fn beta_of<B: Backend>(primal: Option<Prim<B>>, tangent: Option<Prim<B>>) -> Option<DualTensor<B>> {
-    primal.map(|p| DualTensor::new(p, tangent))
+    // First-order lanes: a second-order pass took the composed rule above.
+    let tangent = add_tangents::<B>("layer_norm", t, tb, &shape);
+    DualTensor::from_parts(out, tangent, None)
 }
 
 /// `layer_norm` composed from `Dual` ops (mean, sub, mul, sqrt, div), for a

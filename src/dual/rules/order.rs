@@ -25,7 +25,7 @@ pub(crate) fn with_indices<B: Backend>(
 ) -> (DualTensor<B>, B::IntTensorPrimitive) {
     let (values, indices) = op(x.primal);
     let tangent = x.tangent.map(|t| take::<B>(t, dim, indices.clone()));
-    (DualTensor::new(values, tangent), indices)
+    (DualTensor::from_parts(values, tangent, x.layout), indices)
 }
 
 /// The `k` largest values along `dim` (`B`'s own `float_topk`); the tangent is
@@ -40,9 +40,10 @@ pub(crate) fn topk<B: Backend>(x: DualTensor<B>, dim: usize, k: usize) -> DualTe
     let order = B::float_argsort(x.primal.clone(), dim, true, dtype);
     let first_k = slices_along(order.shape().num_dims(), dim, 0..k);
     let indices = B::int_slice(order, &first_k);
-    DualTensor::new(
+    DualTensor::from_parts(
         B::float_topk(x.primal, dim, k),
         Some(take::<B>(t, dim, indices)),
+        x.layout,
     )
 }
 
@@ -99,5 +100,5 @@ pub(crate) fn running_extreme<B: Backend>(
         Scalar::new(-1.0, &out.dtype()),
     );
     let source = B::float_into_int(B::float_cummax(marked, dim), settings.int_dtype);
-    DualTensor::new(out, Some(take::<B>(t, dim, source)))
+    DualTensor::from_parts(out, Some(take::<B>(t, dim, source)), x.layout)
 }

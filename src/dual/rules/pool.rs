@@ -33,7 +33,7 @@ pub(crate) fn max_pool_with_indices<B: Backend>(
 ) -> (DualTensor<B>, IntPrim<B>) {
     let (out, indices) = with_indices(x.primal);
     let tangent = x.tangent.map(|t| gather_at::<B>(t, indices.clone()));
-    (DualTensor::new(out, tangent), indices)
+    (DualTensor::from_parts(out, tangent, x.layout), indices)
 }
 
 /// Max pooling: `plain` alone when there is no tangent (so the result is exactly
@@ -62,5 +62,9 @@ pub(crate) fn max_pool_backward<B: Backend>(
         let repeated = int_repeat_batch::<B>(indices.clone(), lanes);
         per_batch_shaped::<B>(&x.primal, t, |x, g| backward(x, g, repeated))
     });
-    DualTensor::new(backward(x.primal, grad.primal, indices), tangent)
+    DualTensor::from_parts(
+        backward(x.primal, grad.primal, indices),
+        tangent,
+        grad.layout,
+    )
 }

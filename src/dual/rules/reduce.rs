@@ -6,7 +6,7 @@ use crate::dual::lanes::{Prim, over_lanes, scale, slices_along};
 use burn_backend::ops::FloatTensorOps;
 
 use crate::dual::rules::binary;
-use crate::dual::{Dual, DualTensor, second};
+use crate::dual::{Dual, DualTensor};
 
 /// Flattens a tangent to `[lanes, numel]`.
 fn flat_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
@@ -94,7 +94,7 @@ fn prod_primal<B: Backend>(x: Prim<B>) -> Prim<B> {
 /// `∂ Π_dim x = Σ_i ∂x_i Π_{j≠i} x_j`, with the products over `j ≠ i` formed from
 /// exclusive prefix and suffix products so that zeros in `x` are handled exactly.
 pub(crate) fn prod_dim<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
-    if x.tangent.is_some() && second::layout::<B>().is_some() {
+    if x.layout().is_some() {
         return tree_product(x, dim);
     }
     let Some(t) = x.tangent else {
@@ -102,11 +102,11 @@ pub(crate) fn prod_dim<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B
     };
     let others = product_of_others::<B>(x.primal.clone(), dim);
     let tangent = B::float_sum_dim(scale::<B>(t, others), dim + 1);
-    DualTensor::new(prod_dim_primal::<B>(x.primal, dim), Some(tangent))
+    DualTensor::from_parts(prod_dim_primal::<B>(x.primal, dim), Some(tangent), x.layout)
 }
 
 pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
-    if x.tangent.is_some() && second::layout::<B>().is_some() {
+    if x.layout().is_some() {
         let n = x.primal.shape().num_elements();
         return tree_product(Dual::<B>::float_reshape(x, Shape::new([n])), 0);
     }
@@ -117,7 +117,7 @@ pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
     let flat = B::float_reshape(x.primal.clone(), Shape::new([numel]));
     let others = product_of_others::<B>(flat, 0);
     let tangent = B::float_sum_dim(scale::<B>(flat_lanes::<B>(t), others), 1);
-    DualTensor::new(prod_primal::<B>(x.primal), Some(tangent))
+    DualTensor::from_parts(prod_primal::<B>(x.primal), Some(tangent), x.layout)
 }
 
 /// `Π_{j≠i} x_j` along `dim`, for every `i`: the exclusive prefix product times
@@ -138,7 +138,7 @@ fn product_of_others<B: Backend>(x: Prim<B>, dim: usize) -> Prim<B> {
 /// so it is exact where `x` has zeros, and so are derivatives *of* the tangent
 /// taken by an outer `Autodiff` (a Jacobian of `cumprod` inside a loss).
 pub(crate) fn cumprod<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
-    if x.tangent.is_some() && second::layout::<B>().is_some() {
+    if x.layout().is_some() {
         return scan_product(x, dim);
     }
     let Some(t) = x.tangent else {
@@ -149,7 +149,7 @@ pub(crate) fn cumprod<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B>
     let previous = shift_in_one::<B>(out.clone(), dim, true);
     let driven = scale::<B>(t, previous);
     let tangent = linear_scan::<B>(over_lanes::<B>(x.primal), driven, dim + 1);
-    DualTensor::new(out, Some(tangent))
+    DualTensor::from_parts(out, Some(tangent), x.layout)
 }
 
 /// Solves `h_i = a_i · h_{i−1} + b_i` (with `h_{−1} = 0`) along `dim` in
