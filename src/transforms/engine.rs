@@ -7,7 +7,8 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
-use crate::dual::passes::{Observed, begin_pass, observe};
+use super::pass;
+use crate::dual::passes::Observed;
 use crate::dual::{Dual, DualTensor};
 use crate::layer::NestedFn;
 use crate::lift::{constant, primal, seed, split, tangent};
@@ -70,12 +71,10 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    begin_pass();
     let lanes = dirs.dims()[0];
     let n = x.shape().num_elements();
     let xd = seed(x.clone().reshape([n]), dirs).reshape(x.dims());
-    // The function's evaluation is what a row audit watches.
-    let y = crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd));
+    let (y, _) = pass::forward(f, xd);
     let y_dims = y.dims();
     // Before the reshape below, where Burn would read a `0` as "keep this dim".
     super::validate::non_empty_output(op, &y_dims);
@@ -164,18 +163,17 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_reverse();
-    begin_pass();
-    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(constant(x.clone())).require_grad();
-    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    let pass::Taped { leaf, output, seen } = pass::reverse(f, constant(x.clone()));
     if seen.reverse_defect.is_some() {
         return None;
     }
+    let y = output;
     let value = primal(y.clone().inner());
     let grads = match cotangent.unless_ones(&y.dims()) {
         Some(v) => seeded(y, constant(v).into_primitive().tensor()).backward(),
         None => y.backward(),
     };
-    let grad = match xa.grad(&grads) {
+    let grad = match leaf.grad(&grads) {
         Some(g) => primal(g),
         None => Tensor::zeros(x.dims(), &x.device()),
     };
@@ -203,14 +201,15 @@ where
     B: Backend,
     F: NestedFn<B, DI, DO> + ?Sized,
 {
-    begin_pass();
-    if !crate::dual::rows::open::<B>() {
-        return observe(|| primal(f.eval_dual(constant(x.clone()))));
-    }
-    let n = x.shape().num_elements();
-    let dir = Tensor::<B, 2>::ones([1, n], &x.device());
-    let xd = seed(x.clone().reshape([n]), dir).reshape(x.dims());
-    observe(|| primal(crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd))))
+    let xd = if crate::dual::rows::open::<B>() {
+        let n = x.shape().num_elements();
+        let dir = Tensor::<B, 2>::ones([1, n], &x.device());
+        seed(x.clone().reshape([n]), dir).reshape(x.dims())
+    } else {
+        constant(x.clone())
+    };
+    let (y, seen) = pass::forward(f, xd);
+    (primal(y), seen)
 }
 
 /// Whether a reverse pass differentiates the same function as forward lanes, to
@@ -310,15 +309,13 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_reverse();
-    begin_pass();
-    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(constant(x.clone())).require_grad();
-    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    let pass::Taped { leaf, output, seen } = pass::reverse(f, constant(x.clone()));
     if seen.reverse_defect.is_some() {
         return None;
     }
     let w = seed(Tensor::<B, 1>::zeros([m], &x.device()), cotangents);
-    let grads = seeded(y.reshape([m]), w.into_primitive().tensor()).backward();
-    Some(match xa.grad(&grads) {
+    let grads = seeded(output.reshape([m]), w.into_primitive().tensor()).backward();
+    Some(match leaf.grad(&grads) {
         Some(g) => tangent::<B, 1, 2>(g.reshape([n]), lanes),
         None => Tensor::zeros([lanes, n], &x.device()),
     })

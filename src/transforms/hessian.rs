@@ -2,15 +2,14 @@
 //! diagonal (`diag_hessian`).
 
 use burn::tensor::{Tensor, backend::Backend};
-use burn_autodiff::Autodiff;
 
 use super::engine::{basis, cat_parts, chunks, refuse_reverse_defect, require_faithful_reverse};
 use super::laplacian::{refused, row_hessian_columns};
 use super::mode::Mode;
+use super::pass;
 use super::taylor::{taylor_rows, unit_directions};
 use super::validate::{non_empty_input, scalar_output};
-use crate::dual::Dual;
-use crate::dual::passes::{begin_pass, observe, shared_draws};
+use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
 use crate::lift::{seed, tangent};
 use crate::settings::count_reverse;
@@ -78,17 +77,15 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_reverse();
-    begin_pass();
     let n = x.shape().num_elements();
     let lanes = range.len();
     let dirs = basis::<B>(range, n, &x.device());
     let xd = seed(x.clone().reshape([n]), dirs).reshape(x.dims());
-    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
-    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    let pass::Taped { leaf, output, seen } = pass::reverse(f, xd);
     refuse_reverse_defect(op, seen);
-    scalar_output(op, &y.dims());
-    let grads = y.sum().backward();
-    match xa.grad(&grads) {
+    scalar_output(op, &output.dims());
+    let grads = output.sum().backward();
+    match leaf.grad(&grads) {
         Some(g) => tangent::<B, 1, 2>(g.reshape([n]), lanes),
         None => Tensor::zeros([lanes, n], &x.device()),
     }

@@ -1,12 +1,11 @@
 //! Hessian-vector products, forward over reverse.
 
 use burn::tensor::{Tensor, backend::Backend};
-use burn_autodiff::Autodiff;
 
 use super::engine::{refuse_reverse_defect, require_faithful_reverse};
+use super::pass;
 use super::validate::{non_empty_input, scalar_output};
-use crate::dual::Dual;
-use crate::dual::passes::{begin_pass, observe, shared_draws};
+use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
 use crate::lift::{seed, split};
 use crate::settings::count_reverse;
@@ -58,15 +57,13 @@ where
     let _draws = shared_draws();
     require_faithful_reverse::<B, F, DI, DO>("hvp", f, &x);
     count_reverse();
-    begin_pass();
     let n = x.shape().num_elements();
     let xd = seed(x.clone().reshape([n]), v.reshape([1, n])).reshape(x.dims());
-    let xa = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(xd).require_grad();
-    let (y, seen) = observe(|| f.eval_reverse_dual(xa.clone()));
+    let pass::Taped { leaf, output, seen } = pass::reverse(f, xd);
     refuse_reverse_defect("hvp", seen);
-    scalar_output("hvp", &y.dims());
-    let grads = y.sum().backward();
-    let Some(g) = xa.grad(&grads) else {
+    scalar_output("hvp", &output.dims());
+    let grads = output.sum().backward();
+    let Some(g) = leaf.grad(&grads) else {
         return Tensor::zeros(x.dims(), &x.device());
     };
     let (_, t) = split::<B, 1, 2>(g.reshape([n]));

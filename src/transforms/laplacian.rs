@@ -2,18 +2,17 @@
 //! or forward over reverse.
 
 use burn::tensor::{Tensor, backend::Backend};
-use burn_autodiff::Autodiff;
 
 use super::engine::{
     basis, inside_reverse, probe, refuse_reverse_defect, require_faithful_reverse,
     reverse_is_faithful,
 };
 use super::mode::{Mode, Path};
+use super::pass;
 use super::rows::{audited, check_rows, contract, count_row_check, row_direction, row_weights};
 use super::taylor::{taylor_rows, unit_directions};
 use super::validate;
-use crate::dual::Dual;
-use crate::dual::passes::{Observed, begin_pass, observe, shared_draws};
+use crate::dual::passes::{Observed, shared_draws};
 use crate::layer::NestedFn;
 use crate::lift::{constant, primal, seed, tangent};
 use crate::settings::count_reverse;
@@ -247,13 +246,14 @@ where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    begin_pass();
     let [batch, d] = x.dims();
     let lanes = dirs.dims()[0];
     let device = x.device();
-    let xa = Tensor::<Autodiff<Dual<B>>, 2>::from_inner(seed(x, dirs)).require_grad();
-    // The function's evaluation is what a row audit watches.
-    let (u, seen) = observe(|| crate::dual::rows::eval::<B, _>(|| f.eval_reverse_dual(xa.clone())));
+    let pass::Taped {
+        leaf,
+        output: u,
+        seen,
+    } = pass::reverse(f, seed(x, dirs));
     if let Some(defect) = seen.reverse_defect {
         return Err(defect);
     }
@@ -264,7 +264,7 @@ where
         None => u.sum(),
     };
     let grads = head.backward();
-    let Some(g) = xa.grad(&grads) else {
+    let Some(g) = leaf.grad(&grads) else {
         // `u` does not depend on `x`: every second derivative is zero.
         return Ok((value, Tensor::zeros([lanes, batch, d], &device)));
     };

@@ -14,6 +14,7 @@ mod laplacian;
 pub(crate) mod mode;
 mod operator;
 mod params;
+pub(crate) mod pass;
 mod pullback;
 mod rows;
 mod taylor;

@@ -9,10 +9,11 @@ use super::engine::{
 };
 use super::gradient::value_and_gradient_named;
 use super::mode::Path;
+use super::pass;
 use super::validate::{non_empty_input, non_empty_output};
 use super::{Mode, jacobian};
 use crate::dual::Dual;
-use crate::dual::passes::{begin_pass, observe, shared_draws};
+use crate::dual::passes::shared_draws;
 use crate::layer::{Forward, NestedModel, ReverseDual, StatefulLayer, TensorFn, Then};
 use crate::lift::{constant, primal, seed};
 use crate::params::masked_numel;
@@ -105,10 +106,10 @@ where
     let _draws = shared_draws();
     let device = x.device();
     let n = masked_numel(layer.model(), layer.trainable());
-    begin_pass();
     let leaves = layer.reverse_leaves::<B, DI, DO>();
     let input = Tensor::<Autodiff<Dual<B>>, DI>::from_inner(constant(x.clone()));
-    let (y, seen) = observe(|| leaves.forward(input));
+    // The parameters are the leaves; the input carries no lanes.
+    let (y, seen) = pass::run::<B, _>(false, || leaves.forward(input));
     non_empty_output(OP, &y.dims());
     let m = y.shape().num_elements();
     let view = layer.params_at(x.clone());

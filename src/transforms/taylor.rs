@@ -11,8 +11,8 @@
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::engine::{cat_parts, chunks};
+use super::pass;
 use super::rows::{audited, check_rows, count_row_check, row_direction, row_weights};
-use crate::dual::passes::begin_pass;
 use crate::dual::second::{self, Layout};
 use crate::layer::NestedFn;
 use crate::lift::split;
@@ -124,7 +124,6 @@ where
     B: Backend,
     F: NestedFn<B, 2, 2> + ?Sized,
 {
-    begin_pass();
     let [batch, d] = x.dims();
     let device = x.device();
     let lanes = vec![
@@ -132,8 +131,7 @@ where
         Tensor::zeros([layout.accumulators(), batch, d], &device),
     ];
     let xd = second::seed(x.clone(), Tensor::cat(lanes, 0), layout);
-    // The function's evaluation is what a row audit watches.
-    let y = crate::dual::rows::eval::<B, _>(|| f.eval_dual(xd));
+    let (y, _) = pass::forward(f, xd);
     super::validate::per_row_scalar(op, batch, d, &y.dims());
     second::check_output(op, &y, layout);
     let (value, t) = split::<B, 2, 3>(y);
