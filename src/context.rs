@@ -21,9 +21,9 @@
 //!
 //! Each part is defined, and only read or changed, by its own module, through
 //! [`with`]. Everything else a transform needs is passed as an argument. The
-//! process-wide state is elsewhere and is not per call: the options' default
-//! (`settings::options`), the tuning decisions (`settings::tune`) and the op
-//! census's counters (`census`).
+//! process-wide state is elsewhere and is not per call: the path choice's
+//! static (`settings`: the options' default and the tuning decisions) and the
+//! op census's counters (`census`).
 
 use std::cell::RefCell;
 

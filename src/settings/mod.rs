@@ -17,6 +17,8 @@
 //! shape rules decide), or load a decision file saved by an earlier run. See
 //! docs/modes-and-switching.md, "Reproducible runs".
 
+use std::sync::{LazyLock, Mutex, OnceLock, RwLock};
+
 mod counts;
 mod options;
 pub mod policy;
@@ -32,4 +34,22 @@ pub use options::{
 pub use tune::{
     TUNE_CACHE, TUNE_SAMPLES, TUNE_WARMUP, TunedPath, TuningDecision, clear_tuning, load_tuning,
     save_tuning, tuning_decisions,
+};
+
+/// The path choice's process-wide state: the default options every thread
+/// starts from and the decisions measured switching made or loaded, which
+/// every thread shares. Each part has its own lock and is read and changed by
+/// its module alone (`options`, `tune`). What is per thread (an open scope, a
+/// trial in progress, the path counters) is in the call context.
+struct Process {
+    /// The process default options, read from the environment at first use
+    /// (`options::process_default`, [`set_options`]).
+    default: OnceLock<RwLock<Options>>,
+    /// Measured switching's decisions (`tune`).
+    decisions: LazyLock<Mutex<tune::Store>>,
+}
+
+static PROCESS: Process = Process {
+    default: OnceLock::new(),
+    decisions: LazyLock::new(|| Mutex::new(tune::Store::default())),
 };

@@ -1,7 +1,7 @@
 //! The one options value, where it is kept (a process default and a per-thread
 //! scope), and the environment variables that give the default its first value.
 
-use std::sync::{OnceLock, RwLock};
+use std::sync::RwLock;
 
 use burn::serde::{Deserialize, Serialize};
 
@@ -179,7 +179,7 @@ impl Options {
 /// [`Options::scope`] (overrides the environment).
 pub fn set_options(options: Options) {
     // Set before any use, the environment is never read (nor can it panic).
-    if let Err(unused) = DEFAULT.set(RwLock::new(options)) {
+    if let Err(unused) = super::PROCESS.default.set(RwLock::new(options)) {
         let options = unused.into_inner().unwrap_or_else(|e| e.into_inner());
         *default_cell().write().unwrap_or_else(|e| e.into_inner()) = options;
     }
@@ -193,10 +193,10 @@ pub(crate) fn process_default() -> Options {
 /// The process default, read from the environment at first use. A `OnceLock`
 /// rather than a `LazyLock`: a bad variable panics in `from_env`, and every
 /// later call must say why again rather than report a poisoned lock.
-static DEFAULT: OnceLock<RwLock<Options>> = OnceLock::new();
-
 fn default_cell() -> &'static RwLock<Options> {
-    DEFAULT.get_or_init(|| RwLock::new(Options::from_env()))
+    super::PROCESS
+        .default
+        .get_or_init(|| RwLock::new(Options::from_env()))
 }
 
 /// An on/off environment variable: `None` when unset.

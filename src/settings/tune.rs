@@ -28,7 +28,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path as FilePath;
-use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use burn::tensor::{Tensor, backend::Backend};
@@ -301,7 +300,7 @@ const ABANDON_AFTER_TICKS: u64 = 256;
 
 /// The decisions of the process: those in use, and those loaded from a file.
 #[derive(Debug, Default)]
-struct Store {
+pub(crate) struct Store {
     /// Decisions made in this run, or loaded and met by a call (at most
     /// [`TUNE_CACHE`]).
     made: HashMap<Key, TuningDecision>,
@@ -348,12 +347,13 @@ impl Store {
     }
 }
 
-static DECISIONS: LazyLock<Mutex<Store>> = LazyLock::new(|| Mutex::new(Store::default()));
-
 fn decisions() -> std::sync::MutexGuard<'static, Store> {
     // A panic while the lock was held (in a user's function, elsewhere) leaves the
     // maps intact: every change is a single call.
-    DECISIONS.lock().unwrap_or_else(|e| e.into_inner())
+    super::PROCESS
+        .decisions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// The path measured switching has settled on for `key`, if any. A transform
