@@ -66,10 +66,11 @@
 //!   estimators [`stochastic_laplacian`] and [`stochastic_operator`] with
 //!   [`Stochastic`] directions.
 //! - **Parameter derivatives**: [`param_jacobian`], [`param_gradient`] and the
-//!   parameter view [`ParamView`].
+//!   parameter view [`layer::ParamView`] (`layer.params_at(x)`).
 //! - **What a transform differentiates**: a [`StatefulLayer`] around a model
 //!   implementing [`Forward`] (generic code bounds the model by
-//!   [`NestedModel`]), compositions [`Then`], [`After`] and [`Pure`] with
+//!   [`NestedModel`]), [`Pure`] and the compositions `layer.then(g)` and
+//!   `layer.after(g)` ([`layer::Then`], [`layer::After`]) with
 //!   backend-generic [`TensorFn`]s declared by [`tensor_fn!`], or any
 //!   [`NestedFn`].
 //! - **Paths**: [`Mode`] per call, and [`settings`], where the path choice lives:
@@ -116,10 +117,8 @@ mod relay;
 pub mod settings;
 pub mod transforms;
 
-pub use dual::{Dual, DualTensor};
-pub use layer::{
-    After, Forward, NestedFn, NestedModel, ParamView, Pure, StatefulLayer, TensorFn, Then,
-};
+pub use dual::Dual;
+pub use layer::{Forward, NestedFn, NestedModel, Pure, StatefulLayer, TensorFn};
 pub use transforms::*;
 
 /// The guide's pages and the README, compiled as doctests.

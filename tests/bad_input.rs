@@ -74,8 +74,8 @@ burn_nested::tensor_fn!(NoColumns, |y: 2| -> 2 {
     Tensor::zeros([y.dims()[0], 0], &y.device())
 });
 
-fn total() -> burn_nested::Then<Pure<TanhLinear>, Total, 2> {
-    burn_nested::Then {
+fn total() -> burn_nested::layer::Then<Pure<TanhLinear>, Total, 2> {
+    burn_nested::layer::Then {
         inner: f(),
         outer: Total,
     }

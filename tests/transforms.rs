@@ -143,7 +143,7 @@ fn jvp_and_vjp_are_jacobian_products() {
 #[test]
 fn gradient_and_hvp_match_burn_autodiff() {
     let (f, _, x, _) = setup();
-    let head = burn_nested::Then::<_, _, 2> {
+    let head = burn_nested::layer::Then::<_, _, 2> {
         inner: Pure(f.clone()),
         outer: SumOfSquares,
     };
@@ -280,7 +280,7 @@ fn compositions_chain_with_then_and_after() {
     let x_plus_one = x.clone() + 1.0;
     // ∇ Σ (f(x + 1) / 2)², two ways.
     let chained = Pure(f.clone()).then(Halve).then(SumOfSquares).after(Shift);
-    let by_hand = burn_nested::Then::<_, _, 2> {
+    let by_hand = burn_nested::layer::Then::<_, _, 2> {
         inner: Pure(f),
         outer: HalfSumOfSquares,
     };
