@@ -19,7 +19,7 @@ use burn_nested::{
     Forward, Mode, Pure, StatefulLayer, TensorFn, batched_jacobian, gradient, hvp, jacobian,
     laplacian,
     settings::{PathCounts, path_counts, reset_path_counts, with_row_check, with_switching},
-    tensor_fn, value_and_gradient, value_and_jacobian,
+    tensor_fn, value_and_gradient, value_and_jacobian, value_and_jvp,
 };
 use common::{Ad, F, assert_close, random_data, tensor, values};
 use rand::{SeedableRng, rngs::StdRng};
@@ -978,6 +978,47 @@ fn products_are_exact_at_negative_and_zero_entries() {
     let expected = vec![1.0 + 3.0 + 0.0, 1.0 + 3.0 + 2.0, 0.0 + 2.0];
     assert!(got.iter().all(|v| v.is_finite()), "{got:?}");
     assert_eq!(got, expected);
+}
+
+tensor_fn!(ProductAndSlope, |x: 2| -> 1 {
+    // Π x + Σᵢ ∂(Π x)/∂xᵢ: a transform inside the function.
+    let (value, slope) = value_and_jvp(&Pure(Product), x.clone(), x.ones_like());
+    value + slope
+});
+
+/// A transform inside the differentiated function, on a function with an op
+/// whose Burn reverse rule is NaN here (`prod` at negative entries): the outer
+/// derivative is exact on every path, inside a loss and outside one. The inner
+/// `jvp`'s passes report `prod` to the enclosing pass, and its rules compute
+/// through exact ops on whatever backend the outer pass runs.
+#[test]
+fn a_transform_inside_the_function_keeps_products_exact() {
+    let _serial = serial();
+    let x = TensorData::new(vec![-1.0f64, 2.0, -3.0], [1, 3]);
+    // ∂/∂x of Π x + Σᵢ Π_{j≠i} xⱼ: (−6, 3, −2) + (−1, −4, 1).
+    let expected = vec![-7.0, -1.0, -1.0];
+    for mode in [Mode::AutoReverse, Mode::Auto] {
+        let g = gradient(&Pure(ProductAndSlope), tensor::<F, 2>(&x), mode);
+        assert_eq!(values(g), expected, "{mode:?} outside a loss");
+    }
+    let (mut forward, mut reverse) = (0, 0);
+    for (mode, sw) in modes() {
+        let xa = tensor::<Ad, 2>(&x).require_grad();
+        reset_path_counts();
+        let g = values(with_switching(sw, || {
+            gradient(&Pure(ProductAndSlope), xa, mode)
+        }));
+        assert_eq!(g, expected, "{mode:?} {sw} inside a loss");
+        match path_counts().reverse {
+            0 => forward += 1,
+            _ => reverse += 1,
+        }
+    }
+    // Both kinds of outer path were compared.
+    assert!(
+        forward > 0 && reverse > 0,
+        "{forward} forward, {reverse} reverse"
+    );
 }
 
 tensor_fn!(HardSigmoid, |x: 2| -> 2 { activation::hard_sigmoid(x, 0.2, 0.5) });

@@ -183,12 +183,21 @@ pub(crate) struct Observed {
 }
 
 /// Runs `pass` and reports what it revealed (see [`Observed`]).
+///
+/// A pass run inside another (a transform called by the function an enclosing
+/// transform evaluates) reports to both: what the inner pass met, the outer
+/// pass met too, since it ran it. (The mode questions are a running count, so
+/// they reach the outer pass by themselves.)
 pub(crate) fn observe<R>(pass: impl FnOnce() -> R) -> (R, Observed) {
     let (before, outer_defect) = with(|o| (o.mode_queries, o.reverse_defect.take()));
     let out = pass();
-    let observed = with(|o| Observed {
-        asks_mode: o.mode_queries != before,
-        reverse_defect: core::mem::replace(&mut o.reverse_defect, outer_defect),
+    let observed = with(|o| {
+        let defect = o.reverse_defect.take();
+        o.reverse_defect = outer_defect.or(defect);
+        Observed {
+            asks_mode: o.mode_queries != before,
+            reverse_defect: defect,
+        }
     });
     (out, observed)
 }
