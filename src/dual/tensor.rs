@@ -115,12 +115,6 @@ impl<B: Backend> DualTensor<B> {
         Self::constant(primal)
     }
 
-    /// The second-order layout of this value's tangent, `None` for first-order
-    /// lanes or no tangent.
-    pub(crate) fn layout(&self) -> Option<Layout> {
-        self.layout
-    }
-
     /// `op(primal)` for a tangent-free value, named `name`: the output recalled
     /// when this value (or a clone) went through `name` before, else computed
     /// and kept for the clones (see [`Recalled`]).

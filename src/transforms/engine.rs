@@ -163,11 +163,14 @@ where
     F: NestedFn<B, DI, DO> + ?Sized,
 {
     count_reverse();
-    let pass::Taped { leaf, output, seen } = pass::reverse(f, constant(x.clone()));
+    let pass::Taped {
+        leaf,
+        output: y,
+        seen,
+    } = pass::reverse(f, constant(x.clone()));
     if seen.reverse_defect.is_some() {
         return None;
     }
-    let y = output;
     let value = primal(y.clone().inner());
     let grads = match cotangent.unless_ones(&y.dims()) {
         Some(v) => seeded(y, constant(v).into_primitive().tensor()).backward(),

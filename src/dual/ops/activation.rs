@@ -262,7 +262,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
             tensor,
             |_| rows::along(dim),
             |tensor| {
-                if tensor.layout().is_some() {
+                if tensor.layout.is_some() {
                     return softmax_composed(tensor, dim);
                 }
                 let Some(t) = tensor.tangent else {
@@ -282,7 +282,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
             tensor,
             |_| rows::along(dim),
             |tensor| {
-                if tensor.layout().is_some() {
+                if tensor.layout.is_some() {
                     return log_softmax_composed(tensor, dim);
                 }
                 let Some(t) = tensor.tangent else {
@@ -303,7 +303,7 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
             tensor,
             |_| rows::along(dim),
             |tensor| {
-                if tensor.layout().is_some() {
+                if tensor.layout.is_some() {
                     return softmax_composed(Self::float_neg(tensor), dim);
                 }
                 let Some(t) = tensor.tangent else {

@@ -84,7 +84,7 @@ fn with_cross_term<B: Backend>(
 /// `l / r`: `∂l / r − ∂r · out / r`. In a second-order pass with a tangent on
 /// `r`, `l · (1/r)` by the rules of `mul` and `recip` (which add the curvature).
 pub(crate) fn div<B: Backend>(lhs: DualTensor<B>, rhs: DualTensor<B>) -> DualTensor<B> {
-    if rhs.layout().is_some() {
+    if rhs.layout.is_some() {
         return mul(lhs, Dual::<B>::float_recip(rhs));
     }
     product_rule(

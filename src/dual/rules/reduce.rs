@@ -94,7 +94,7 @@ fn prod_primal<B: Backend>(x: Prim<B>) -> Prim<B> {
 /// `∂ Π_dim x = Σ_i ∂x_i Π_{j≠i} x_j`, with the products over `j ≠ i` formed from
 /// exclusive prefix and suffix products so that zeros in `x` are handled exactly.
 pub(crate) fn prod_dim<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
-    if x.layout().is_some() {
+    if x.layout.is_some() {
         return tree_product(x, dim);
     }
     let Some(t) = x.tangent else {
@@ -106,7 +106,7 @@ pub(crate) fn prod_dim<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B
 }
 
 pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
-    if x.layout().is_some() {
+    if x.layout.is_some() {
         let n = x.primal.shape().num_elements();
         return tree_product(Dual::<B>::float_reshape(x, Shape::new([n])), 0);
     }
@@ -138,7 +138,7 @@ fn product_of_others<B: Backend>(x: Prim<B>, dim: usize) -> Prim<B> {
 /// so it is exact where `x` has zeros, and so are derivatives *of* the tangent
 /// taken by an outer `Autodiff` (a Jacobian of `cumprod` inside a loss).
 pub(crate) fn cumprod<B: Backend>(x: DualTensor<B>, dim: usize) -> DualTensor<B> {
-    if x.layout().is_some() {
+    if x.layout.is_some() {
         return scan_product(x, dim);
     }
     let Some(t) = x.tangent else {
