@@ -136,6 +136,13 @@ op_test!(mul_broadcast, [[3, 1], [1, 4]], 2 => 2, |xs| xs[0].clone() * xs[1].clo
 op_test!(mul_scalar, [[3, 4]], 2 => 2, |xs| xs[0].clone().mul_scalar(-2.5));
 op_test!(div, [[3, 4], [3, 4]], 2 => 2, positive(), |xs| xs[0].clone() / xs[1].clone());
 op_test!(div_broadcast, [[3, 4], [3, 1]], 2 => 2, positive(), |xs| xs[0].clone() / xs[1].clone());
+op_test!(div_numerator_broadcast, [[3, 1], [3, 4]], 2 => 2, positive(), |xs| xs[0].clone() / xs[1].clone());
+op_test!(div_numerator_tangent_only, [[3, 4], [3, 1]], 2 => 2, detached_positive(), |xs| {
+    xs[0].clone() / xs[1].clone().detach()
+});
+op_test!(div_denominator_tangent_only, [[3, 1], [3, 4]], 2 => 2, detached_positive(), |xs| {
+    xs[0].clone().detach() / xs[1].clone()
+});
 op_test!(div_scalar_by_a_power_of_two, [[3, 4]], 2 => 2, |xs| xs[0].clone().div_scalar(4.0));
 // Autodiff's `div_scalar` backward forms `1 / rhs` in f32, so the oracle is off by
 // f32 rounding of 1/3 (~3e-8 relative); the finite differences check the JVP itself.
