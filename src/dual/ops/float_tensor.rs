@@ -120,6 +120,13 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     }
 
     fn float_to_device(tensor: FloatTensor<Self>, device: &Device<Self>) -> FloatTensor<Self> {
+        // Already there: the identity, without an op on the inner backend (and,
+        // under an outer `Autodiff`, without a node and its backward). Burn's
+        // `BatchNorm` moves its running statistics to the input's device on
+        // every training forward, a transform's passes included.
+        if B::float_device(&tensor.primal) == *device {
+            return tensor;
+        }
         tensor.linear_rowwise(
             "to_device",
             |p| B::float_to_device(p, device),
