@@ -249,3 +249,29 @@ fn a_forward_rule_skips_the_probe_on_the_next_call() {
     let gap = (first - second).abs().max().into_scalar();
     assert!(gap < 1e-12, "{gap}");
 }
+
+burn_nested::tensor_fn!(ThreeTanh, |x: 2| -> 2 {
+    let u = x.clone().tanh().sum_dim(1);
+    (u.clone().tanh() * u.tanh()).tanh()
+});
+
+/// The curvature terms of a second-order pass weigh its lanes by masks of ones
+/// and zeros: each is made (uploaded from host data) once per transform call,
+/// not once per nonlinear op, and a new call makes its own.
+#[test]
+fn a_second_order_pass_makes_each_lane_mask_once() {
+    let _serial = serial();
+    type B = Census<NdArray<f64>>;
+    let device = Default::default();
+    let x = Tensor::<B, 2>::from_data(data([4, 3], 2), &device);
+    let run = || burn_nested::laplacian(&burn_nested::Pure(ThreeTanh), x.clone(), Mode::FORWARD);
+    let (first, ops) = census::counted(run);
+    // Four `tanh`s and a product, each with a curvature term.
+    assert_eq!(ops.count("float_tanh"), 4, "{ops:?}");
+    // A row summing the accumulated lanes and a column adding to them.
+    assert_eq!(ops.count("float_from_data"), 2, "{ops:?}");
+    let (second, ops) = census::counted(run);
+    assert_eq!(ops.count("float_from_data"), 2, "{ops:?}");
+    assert_eq!(values(first.clone()).len(), 4);
+    assert_eq!(values(first), values(second));
+}

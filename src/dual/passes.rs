@@ -27,12 +27,15 @@ use burn_backend::{Backend, Shape, TensorMetadata};
 use super::lanes::Prim;
 use crate::context;
 
-/// The random draws of one transform call, in the order the first pass made them.
+/// The random draws of one transform call, in the order the first pass made them,
+/// and the constants its rules made (see [`call_constant`]).
 #[derive(Default)]
 struct Draws {
     recorded: Vec<(Shape, Box<dyn Any>)>,
     /// The next draw of the current pass.
     cursor: usize,
+    /// Constants by name, each a `(device, tensor)` of the backend that made it.
+    constants: Vec<(String, Box<dyn Any>)>,
 }
 
 /// This module's part of the call [`context`].
@@ -95,6 +98,44 @@ pub(crate) fn begin_pass() {
             call.cursor = 0;
         }
     });
+}
+
+/// A constant tensor named `name` on `device`, made by `make` the first time the
+/// current transform call asks for it on this backend and device, the same
+/// tensor every later time (outside a transform call, made every time).
+///
+/// Why: the second-order rules weight lanes by masks of ones and zeros built
+/// from host data; one per nonlinear op would be an upload per op on a GPU (12
+/// a main-job step), where one per call is enough.
+pub(crate) fn call_constant<B: Backend>(
+    name: String,
+    device: &B::Device,
+    make: impl FnOnce() -> Prim<B>,
+) -> Prim<B> {
+    let kept = with(|o| {
+        let call = o.calls.last()?;
+        call.constants.iter().find_map(|(kept, value)| {
+            let (on, tensor) = value.downcast_ref::<(B::Device, Prim<B>)>()?;
+            (*kept == name && on == device).then(|| tensor.clone())
+        })
+    });
+    if let Some(tensor) = kept {
+        return tensor;
+    }
+    let tensor = make();
+    let record = (
+        name,
+        Box::new((device.clone(), tensor.clone())) as Box<dyn Any>,
+    );
+    let unrecorded = with(|o| match o.calls.last_mut() {
+        Some(call) => {
+            call.constants.push(record);
+            None
+        }
+        None => Some(record),
+    });
+    drop(unrecorded);
+    tensor
 }
 
 /// A random tensor for a `Dual` pass: `draw()` outside a transform call or on the

@@ -205,12 +205,24 @@ fn lane_weights<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>) -> P
 /// Ones on lanes `range` of `like` and zeros on its other lanes, shaped `dims`
 /// (which hold `like`'s lane count once and ones elsewhere), on `like`'s device
 /// and dtype.
+///
+/// One mask per transform call for each shape, range and dtype (see
+/// `passes::call_constant`): the rules of every nonlinear op ask for the same few.
 fn lane_mask<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>, dims: Shape) -> Prim<B> {
-    let values: Vec<f64> = (0..like.shape()[0])
-        .map(|l| f64::from(u8::from(range.contains(&l))))
-        .collect();
-    let data = TensorData::new(values, dims).convert_dtype(like.dtype());
-    B::float_from_data(data, &B::float_device(like))
+    let lanes = like.shape()[0];
+    let dtype = like.dtype();
+    let device = B::float_device(like);
+    let name = format!(
+        "lane mask {range:?} of {lanes} as {:?} {dtype:?}",
+        dims.as_slice()
+    );
+    super::passes::call_constant::<B>(name, &device, || {
+        let values: Vec<f64> = (0..lanes)
+            .map(|l| f64::from(u8::from(range.contains(&l))))
+            .collect();
+        let data = TensorData::new(values, dims).convert_dtype(dtype);
+        B::float_from_data(data, &device)
+    })
 }
 
 /// Ones on lanes `range` and zeros on the other lanes of `like` (`[lanes, ..]`),
