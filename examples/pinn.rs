@@ -78,6 +78,8 @@ enum LaplacianPath {
 
 /// Side of the evaluation grid.
 const GRID: usize = 101;
+/// Steps between two reads of the loss (each waits for the device).
+const READ_EVERY: usize = 50;
 
 fn run<B: AutodiffBackend>(
     args: &Args,
@@ -103,13 +105,16 @@ fn run<B: AutodiffBackend>(
             .progress_chars("=> "),
     );
     let start = Instant::now();
-    // When each step ended, in seconds since the start: the first step carries
-    // the start-up (kernel compilation and autotuning on a GPU), the rest the
-    // steady cost.
-    let mut ends = Vec::with_capacity(config.steps);
-    let trained = train::train::<B>(&config, &device, |_, loss| {
-        ends.push(start.elapsed().as_secs_f64());
-        bar.set_message(format!("{loss:.3e}"));
+    // The loss is read (and so the step waited for) after the first step, which
+    // carries the start-up (kernel compilation and autotuning on a GPU), and
+    // every `READ_EVERY` steps for the progress bar: `(step, seconds)` at each.
+    let mut reads = Vec::new();
+    let trained = train::train::<B>(&config, &device, |step, loss| {
+        if step == 0 || (step + 1) % READ_EVERY == 0 || step + 1 == config.steps {
+            let value = train::read(loss);
+            reads.push((step, start.elapsed().as_secs_f64()));
+            bar.set_message(format!("{value:.3e}"));
+        }
         bar.inc(1);
     });
     bar.finish();
@@ -127,9 +132,9 @@ fn run<B: AutodiffBackend>(
         1e3 * seconds / config.steps.max(1) as f64,
         trained.losses.last().copied().unwrap_or(f64::NAN)
     );
-    if let Some((first, steady)) = start_up(&ends) {
+    if let Some((first, steady)) = start_up(&reads) {
         println!(
-            "first step {first:.2} s; then {:.2} ms per step (median of the second half)",
+            "first step {first:.2} s; then {:.2} ms per step (over the second half)",
             1e3 * steady
         );
     }
@@ -141,14 +146,14 @@ fn run<B: AutodiffBackend>(
     Ok(())
 }
 
-/// The first step's time and the median step time over the second half of the
-/// run, from the steps' end times; `None` for fewer than two steps.
-fn start_up(ends: &[f64]) -> Option<(f64, f64)> {
-    let mut steps: Vec<f64> = ends.windows(2).map(|w| w[1] - w[0]).collect();
-    let first = *ends.first()?;
-    let mut late = steps.split_off(steps.len() / 2);
-    late.sort_by(f64::total_cmp);
-    Some((first, *late.get(late.len() / 2)?))
+/// The first step's time and the mean step time over the second half of the
+/// run, from the times at which losses were read (`(step, seconds)`, the first
+/// after step 0); `None` when the second half holds no two reads.
+fn start_up(reads: &[(usize, f64)]) -> Option<(f64, f64)> {
+    let &(_, first) = reads.first()?;
+    let &(last_step, last) = reads.last()?;
+    let &(mid_step, mid) = reads.iter().find(|(step, _)| *step >= last_step / 2)?;
+    (last_step > mid_step).then(|| (first, (last - mid) / (last_step - mid_step) as f64))
 }
 
 fn main() {

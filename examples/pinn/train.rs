@@ -52,11 +52,17 @@ pub fn residual_loss<B: Backend>(
     (r.clone() * r).mean()
 }
 
-/// Trains a fresh network with Adam; `on_step(step, loss)` is called after each step.
+/// Trains a fresh network with Adam; `on_step(step, loss)` is called after each
+/// step with that step's loss, still on the device.
+///
+/// No step reads anything back to the host: a read waits until the device has
+/// finished the step, and on a GPU the host would record nothing meanwhile.
+/// The losses are kept on the device and read in one batch at the end;
+/// `on_step` reads one only where it needs the value (to print it, say).
 pub fn train<B: AutodiffBackend>(
     config: &Config,
     device: &B::Device,
-    mut on_step: impl FnMut(usize, f64),
+    mut on_step: impl FnMut(usize, &Tensor<B::InnerBackend, 1>),
 ) -> Trained<B> {
     B::seed(device, config.seed);
     let mut model = PinnNet::<B>::new(config.width, config.hidden, device);
@@ -70,14 +76,24 @@ pub fn train<B: AutodiffBackend>(
         let points =
             Tensor::<B, 2>::random([config.batch, 2], Distribution::Uniform(0.0, 1.0), device);
         let loss = residual_loss(&model, points, config.mode);
-        let value = loss.clone().into_scalar().elem::<f64>();
+        let value = loss.clone().inner();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = config.lr * (decay * step as f64).exp();
         model = optim.step(lr, model, grads);
+        on_step(step, &value);
         losses.push(value);
-        on_step(step, value);
     }
+    let losses = if losses.is_empty() {
+        Vec::new()
+    } else {
+        Tensor::cat(losses, 0).into_data().iter::<f64>().collect()
+    };
     Trained { model, losses }
+}
+
+/// A loss as a host number (a read: it waits for the device).
+pub fn read<B: Backend>(loss: &Tensor<B, 1>) -> f64 {
+    loss.clone().into_scalar().elem::<f64>()
 }
 
 /// The solution on an `n × n` grid over the closed unit square (row-major, `y`
