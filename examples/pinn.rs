@@ -23,7 +23,7 @@ mod train;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, backend::AutodiffBackend};
 use burn_autodiff::Autodiff;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -78,7 +78,8 @@ enum LaplacianPath {
 
 /// Side of the evaluation grid.
 const GRID: usize = 101;
-/// Steps between two reads of the loss (each waits for the device).
+/// At most this many steps between two reads of the loss (each waits for the
+/// device); a short run reads about 20 times.
 const READ_EVERY: usize = 50;
 
 fn run<B: AutodiffBackend>(
@@ -107,11 +108,12 @@ fn run<B: AutodiffBackend>(
     let start = Instant::now();
     // The loss is read (and so the step waited for) after the first step, which
     // carries the start-up (kernel compilation and autotuning on a GPU), and
-    // every `READ_EVERY` steps for the progress bar: `(step, seconds)` at each.
+    // every `every` steps for the progress bar: `(step, seconds)` at each.
+    let every = (config.steps / 20).clamp(1, READ_EVERY);
     let mut reads = Vec::new();
     let trained = train::train::<B>(&config, &device, |step, loss| {
-        if step == 0 || (step + 1) % READ_EVERY == 0 || step + 1 == config.steps {
-            let value = train::read(loss);
+        if step == 0 || (step + 1) % every == 0 || step + 1 == config.steps {
+            let value = loss.clone().into_scalar().elem::<f64>();
             reads.push((step, start.elapsed().as_secs_f64()));
             bar.set_message(format!("{value:.3e}"));
         }

@@ -2,9 +2,7 @@
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::{
-    Distribution, ElementConversion, Tensor, backend::AutodiffBackend, backend::Backend,
-};
+use burn::tensor::{Distribution, Tensor, Transaction, backend::AutodiffBackend, backend::Backend};
 use burn_nested::{Mode, StatefulLayer, laplacian};
 
 use crate::problem::{PinnNet, source};
@@ -83,17 +81,15 @@ pub fn train<B: AutodiffBackend>(
         on_step(step, &value);
         losses.push(value);
     }
-    let losses = if losses.is_empty() {
-        Vec::new()
-    } else {
-        Tensor::cat(losses, 0).into_data().iter::<f64>().collect()
-    };
+    // One transaction reads them all (a `cat` would be a kernel per loss).
+    let losses = losses
+        .into_iter()
+        .fold(Transaction::default(), Transaction::register)
+        .execute()
+        .iter()
+        .map(|data| data.iter::<f64>().next().expect("a loss has one value"))
+        .collect();
     Trained { model, losses }
-}
-
-/// A loss as a host number (a read: it waits for the device).
-pub fn read<B: Backend>(loss: &Tensor<B, 1>) -> f64 {
-    loss.clone().into_scalar().elem::<f64>()
 }
 
 /// The solution on an `n × n` grid over the closed unit square (row-major, `y`
