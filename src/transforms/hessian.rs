@@ -7,7 +7,7 @@ use super::engine::{basis, cat_parts, chunks, refuse_reverse_defect, require_fai
 use super::laplacian::{refused, row_hessian_columns};
 use super::mode::Mode;
 use super::pass;
-use super::taylor::{taylor_rows, unit_directions};
+use super::taylor::{taylor_rows, unit_seed};
 use super::validate::{non_empty_input, scalar_output};
 use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
@@ -178,8 +178,8 @@ where
     let device = x.device();
     // d first-order lanes and d accumulators a pass.
     let chunk = Mode::Auto.chunk_for(OP, d, 2 * batch * d);
-    let t = taylor_rows(OP, f, &x, d, chunk, true, |range| {
-        unit_directions::<B>(range, d, batch, &device)
+    let t = taylor_rows(OP, f, &x, d, chunk, true, |range, layout| {
+        unit_seed::<B>(range, layout.accumulators(), d, batch, &device)
     });
     t.second.transpose()
 }

@@ -10,7 +10,7 @@ use super::engine::{
 use super::mode::{Mode, Path};
 use super::pass;
 use super::rows::{audited, check_rows, contract, count_row_check, row_direction, row_weights};
-use super::taylor::{taylor_rows, unit_directions};
+use super::taylor::{taylor_rows, unit_directions, unit_seed};
 use super::validate;
 use crate::dual::passes::{Observed, shared_draws};
 use crate::layer::NestedFn;
@@ -122,8 +122,8 @@ where
     let [batch, d] = x.dims();
     let device = x.device();
     let chunk = mode.chunk_for(OP, d, batch * d);
-    let t = taylor_rows(OP, f, &x, d, chunk, false, |range| {
-        unit_directions::<B>(range, d, batch, &device)
+    let t = taylor_rows(OP, f, &x, d, chunk, false, |range, layout| {
+        unit_seed::<B>(range, layout.accumulators(), d, batch, &device)
     });
     (t.value, t.second.reshape([batch]))
 }

@@ -4,7 +4,7 @@
 use burn::tensor::{ElementConversion, Tensor, TensorData, backend::Backend};
 
 use super::mode::Mode;
-use super::taylor::taylor_rows;
+use super::taylor::{taylor_rows, with_accumulators};
 use super::validate::non_empty_input;
 use crate::dual::passes::shared_draws;
 use crate::layer::NestedFn;
@@ -238,8 +238,8 @@ where
             }
         };
         let chunk = Mode::Auto.chunk_for(op, lanes, batch * d);
-        let t = taylor_rows(op, f, x, lanes, chunk, false, |range| {
-            dirs.clone().slice(range)
+        let t = taylor_rows(op, f, x, lanes, chunk, false, |range, layout| {
+            with_accumulators(dirs.clone().slice(range), layout)
         });
         let mut part = t.second.reshape([batch]);
         if let Some(e) = estimator {

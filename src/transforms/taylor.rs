@@ -8,7 +8,7 @@
 //! `dual::second` for how the rules carry it. With unit directions the collapsed
 //! sum is the Laplacian and the diagonal one `diag(∇²u)`.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use super::engine::{cat_parts, chunks};
 use super::pass;
@@ -27,8 +27,9 @@ pub(crate) struct Taylor<B: Backend> {
 }
 
 /// Second-order passes of `f` at `x` (`[batch, d]`) over `total` directions per
-/// row, `chunk` lanes a pass, `dirs(range)` giving lanes `range` as
-/// `[lanes, batch, d]`. The passes run under the row audit; where it cannot
+/// row, `chunk` lanes a pass, `dirs(range, layout)` giving the seed of the
+/// pass over lanes `range` laid out as `layout`, accumulators included:
+/// `[layout.lanes(), batch, d]` ([`unit_seed`], or [`with_accumulators`]). The passes run under the row audit; where it cannot
 /// follow the rows, [`check_second_order`] runs.
 ///
 /// # Panics
@@ -42,7 +43,7 @@ pub(crate) fn taylor_rows<B, F>(
     total: usize,
     chunk: usize,
     diagonal: bool,
-    dirs: impl Fn(core::ops::Range<usize>) -> Tensor<B, 3>,
+    dirs: impl Fn(core::ops::Range<usize>, Layout) -> Tensor<B, 3>,
 ) -> Taylor<B>
 where
     B: Backend,
@@ -58,16 +59,22 @@ where
                 diagonal,
             };
             count_forward();
-            let (y, t) = pass(op, f, x, dirs(range), layout);
+            let (y, t) = pass(op, f, x, dirs(range, layout), layout);
             second.push(t.slice(layout.first_order()..layout.lanes()));
             value.get_or_insert(y);
         }
-        (value.expect("at least one pass"), cat_parts(second))
+        // Collapsed, each pass has one accumulator lane `[1, batch]`: the passes'
+        // are added, where a `cat` and a `sum_dim` would cost one pass a
+        // reduction over one lane, and three ops more in an outer backward.
+        let second = match diagonal {
+            true => cat_parts(second),
+            false => second.into_iter().reduce(|a, b| a + b).expect("one pass"),
+        };
+        (value.expect("at least one pass"), second)
     });
     if guard.check() {
         check_second_order(op, f, x);
     }
-    let second = if diagonal { second } else { second.sum_dim(0) };
     Taylor { value, second }
 }
 
@@ -97,7 +104,7 @@ where
         diagonal: true,
     };
     count_row_check();
-    let (_, t) = pass(op, f, x, dirs, layout);
+    let (_, t) = pass(op, f, x, with_accumulators(dirs, layout), layout);
     // Lanes: A's and B's first derivatives, then A's and B's curvatures.
     let t = t.detach();
     let lane = |i: usize| t.clone().slice(i..i + 1);
@@ -112,12 +119,13 @@ where
     }
 }
 
-/// One second-order pass: the value and the output's lanes `[lanes, batch]`.
+/// One second-order pass from the seed `lanes` (`[layout.lanes(), batch, d]`,
+/// accumulators included): the value and the output's lanes `[lanes, batch]`.
 fn pass<B, F>(
     op: &str,
     f: &F,
     x: &Tensor<B, 2>,
-    dirs: Tensor<B, 3>,
+    lanes: Tensor<B, 3>,
     layout: Layout,
 ) -> (Tensor<B, 2>, Tensor<B, 2>)
 where
@@ -126,11 +134,7 @@ where
 {
     let [batch, d] = x.dims();
     let device = x.device();
-    let lanes = vec![
-        dirs,
-        Tensor::zeros([layout.accumulators(), batch, d], &device),
-    ];
-    let xd = second::seed(x.clone(), Tensor::cat(lanes, 0), layout);
+    let xd = second::seed(x.clone(), lanes, layout);
     let (y, _) = pass::forward(f, xd);
     super::validate::per_row_scalar(op, batch, d, &y.dims());
     second::check_output(op, &y, layout);
@@ -143,6 +147,38 @@ where
     (value, t)
 }
 
+/// `dirs` (`[first-order lanes, batch, d]`) followed by zero accumulators: the
+/// seed of a pass laid out as `layout`.
+pub(crate) fn with_accumulators<B: Backend>(dirs: Tensor<B, 3>, layout: Layout) -> Tensor<B, 3> {
+    let [_, batch, d] = dirs.dims();
+    let zeros = Tensor::zeros([layout.accumulators(), batch, d], &dirs.device());
+    Tensor::cat(vec![dirs, zeros], 0)
+}
+
+/// The seed of a pass over lanes `range` of the unit directions over `d`
+/// features, the same in every row, followed by `accumulators` zero lanes:
+/// `[lanes + accumulators, batch, d]`.
+///
+/// One block `[lanes + accumulators, 1, d]` from host data, broadcast over the
+/// rows: an identity built on the device (two `arange`s, a comparison, a cast)
+/// and its zeros joined by a `cat` would be six kernels a call, each a kernel
+/// more to compile on a GPU.
+pub(crate) fn unit_seed<B: Backend>(
+    range: core::ops::Range<usize>,
+    accumulators: usize,
+    d: usize,
+    batch: usize,
+    device: &B::Device,
+) -> Tensor<B, 3> {
+    let lanes = range.len() + accumulators;
+    let mut block = vec![0.0f64; lanes * d];
+    for (lane, k) in range.enumerate() {
+        block[lane * d + k] = 1.0;
+    }
+    let data = TensorData::new(block, [lanes, 1, d]).convert::<B::FloatElem>();
+    Tensor::<B, 3>::from_data(data, device).expand([lanes, batch, d])
+}
+
 /// Lanes `range` of the unit directions over `d` features, the same in every row:
 /// `[lanes, batch, d]`.
 pub(crate) fn unit_directions<B: Backend>(
@@ -151,8 +187,5 @@ pub(crate) fn unit_directions<B: Backend>(
     batch: usize,
     device: &B::Device,
 ) -> Tensor<B, 3> {
-    let lanes = range.len();
-    super::engine::basis::<B>(range, d, device)
-        .reshape([lanes, 1, d])
-        .expand([lanes, batch, d])
+    unit_seed::<B>(range, 0, d, batch, device)
 }
