@@ -278,3 +278,23 @@ fn a_second_order_pass_makes_each_lane_mask_once() {
     assert_eq!(values(first.clone()).len(), 4);
     assert_eq!(values(first), values(second));
 }
+
+/// `to_device` onto the device a value is already on is the identity on `Dual`:
+/// no op reaches the inner backend (Burn's `BatchNorm` asks for it on every
+/// training forward, a transform's passes included), and the lanes are kept.
+#[test]
+fn to_device_onto_the_same_device_is_no_op() {
+    let _serial = serial();
+    type B = Census<NdArray<f64>>;
+    let device = Default::default();
+    let x = Tensor::<B, 2>::from_data(data([4, 3], 3), &device);
+    let lanes = Tensor::<B, 3>::from_data(
+        TensorData::new((0..24).map(f64::from).collect::<Vec<_>>(), [2, 4, 3]),
+        &device,
+    );
+    let xd = burn_nested::lift::seed(x, lanes.clone());
+    let (moved, ops) = census::counted(|| xd.to_device(&device));
+    assert_eq!(ops.total(), 0, "{ops:?}");
+    let (_, tangent) = burn_nested::lift::split::<B, 2, 3>(moved);
+    assert_eq!(values(tangent.expect("the lanes")), values(lanes));
+}

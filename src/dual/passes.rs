@@ -27,10 +27,11 @@ use burn_backend::{Backend, Shape, TensorMetadata};
 use super::lanes::Prim;
 use crate::context;
 
-/// The random draws of one transform call, in the order the first pass made them,
-/// and the constants its rules made (see [`call_constant`]).
+/// What the passes of one transform call share: its random draws, in the order
+/// the first pass made them, and the constants its rules made (see
+/// [`call_constant`]).
 #[derive(Default)]
-struct Draws {
+struct Call {
     recorded: Vec<(Shape, Box<dyn Any>)>,
     /// The next draw of the current pass.
     cursor: usize,
@@ -42,7 +43,7 @@ struct Draws {
 pub(crate) struct Observations {
     /// One entry per transform call in progress on this thread (innermost last):
     /// a transform called inside a differentiated function gets its own draws.
-    calls: Vec<Draws>,
+    calls: Vec<Call>,
     /// Set while a draw is being made, so a `Dual<Dual<B>>` records it once, at the
     /// outer level, rather than once per nesting level.
     drawing: bool,
@@ -78,7 +79,7 @@ pub(crate) struct SharedDraws(());
 
 /// Starts one transform call (see [`SharedDraws`]).
 pub(crate) fn shared_draws() -> SharedDraws {
-    with(|o| o.calls.push(Draws::default()));
+    with(|o| o.calls.push(Call::default()));
     SharedDraws(())
 }
 

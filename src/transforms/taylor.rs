@@ -29,8 +29,9 @@ pub(crate) struct Taylor<B: Backend> {
 /// Second-order passes of `f` at `x` (`[batch, d]`) over `total` directions per
 /// row, `chunk` lanes a pass, `dirs(range, layout)` giving the seed of the
 /// pass over lanes `range` laid out as `layout`, accumulators included:
-/// `[layout.lanes(), batch, d]` ([`unit_seed`], or [`with_accumulators`]). The passes run under the row audit; where it cannot
-/// follow the rows, [`check_second_order`] runs.
+/// `[layout.lanes(), batch, d]` ([`unit_seed`], or [`with_accumulators`]).
+/// The passes run under the row audit; where it cannot follow the rows,
+/// [`check_second_order`] runs.
 ///
 /// # Panics
 /// If `f(x)` is not `[batch, 1]`, or the rows are found to couple.
