@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds burn-nested's GPU measurements in release mode with the features `wgpu`
-# and `cuda` and packs them into gpu/ (ignored by git): the `pinn` and
-# `poisson_highdim` examples, the `laplacian` and `scenarios` benches and the
-# `wgpu_scenarios` tests, stripped and gzipped, with the PyTorch/JAX peers
+# and `cuda` and packs them into gpu/ (ignored by git): the `pinn` (also built
+# with `autotune`, as `pinn_autotune`) and `poisson_highdim` examples, the
+# `laplacian` and `scenarios` benches and the `wgpu_scenarios` tests, stripped and
+# xz-compressed (a third smaller than gzip), with the PyTorch/JAX peers
 # (benches/compare) and Debian's Vulkan loader and GL vendor libraries. The
 # folder stays under 64 MiB, to carry to an NVIDIA machine that has no Rust
 # toolchain and no network. There:
@@ -50,8 +51,27 @@ for name in pinn poisson_highdim laplacian scenarios wgpu_scenarios; do
     [ -n "$exe" ] || { echo "gpu-bench: no executable for $name" >&2; exit 1; }
     cp "$exe" "$out/bin/$name"
     strip "$out/bin/$name"
-    gzip -9 "$out/bin/$name"
+    xz -9 -T0 "$out/bin/$name"
 done
+# The main job once more with CubeCL's autotune (the crate builds without it;
+# docs/backends.md, "Start-up"), to weigh its start-up against its steady step
+# on a GPU.
+echo "gpu-bench: cargo build --release --features wgpu,cuda,autotune --example pinn"
+cargo build --release --features wgpu,cuda,autotune --example pinn --message-format=json-render-diagnostics \
+  > "$repo/target/gpu-bench-build-autotune.json"
+exe="$(python3 - "$repo/target/gpu-bench-build-autotune.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try: m = json.loads(line)
+    except ValueError: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "pinn":
+        print(m["executable"])
+PY
+)"
+[ -n "$exe" ] || { echo "gpu-bench: no executable for pinn with autotune" >&2; exit 1; }
+cp "$exe" "$out/bin/pinn_autotune"
+strip "$out/bin/pinn_autotune"
+xz -9 -T0 "$out/bin/pinn_autotune"
 cp -r benches/compare "$out/benches/compare"
 rm -rf "$out/benches/compare/__pycache__"
 
@@ -203,7 +223,8 @@ PY
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # burn-nested on an NVIDIA machine without Rust or network, within 8 minutes:
-# the wgpu tests, the PINN main job on wgpu and CUDA, the Poisson table and the
+# the wgpu tests, the PINN main job on wgpu and CUDA (with and without CubeCL's
+# autotune), the Poisson table and the
 # scenario benches on both, PyTorch (CUDA) and JAX (jit) peers, then one table.
 # Every run has a time limit; a CUDA run that times out skips the later ones.
 # Logs, JSON and criterion results end up in results/, tarred beside this file.
@@ -228,9 +249,15 @@ SKIP_PEERS="${SKIP_PEERS:-0}"
 rm -rf "$work"
 mkdir -p "$work/results"
 res="$work/results"
-for f in "$here"/bin/*.gz; do
-    name="$(basename "$f" .gz)"
-    gzip -dc "$f" > "$work/$name" && chmod +x "$work/$name"
+# xz where the machine has it, Python's lzma otherwise.
+unxz_to() {
+    if command -v xz >/dev/null; then xz -dc "$1" > "$2"
+    else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1" > "$2"
+    fi
+}
+for f in "$here"/bin/*.xz; do
+    name="$(basename "$f" .xz)"
+    unxz_to "$f" "$work/$name" && chmod +x "$work/$name"
 done
 cp -r "$here/benches" "$here/summary.py" "$work/"
 cd "$work"
@@ -383,6 +410,11 @@ done
 for dev in "${devices[@]}"; do
     step "pinn-$dev-batch$long_batch" pinn "$dev" $((t_pinn * 2 / 3)) ./pinn --device "$dev" \
         --steps "$long_steps" --batch "$long_batch" --out "$res/pinn-$dev-long"
+done
+# The same with CubeCL's autotune: its first step against the steady step.
+for dev in "${devices[@]}"; do
+    step "pinn-$dev-autotune" pinn "$dev" "$t_pinn" ./pinn_autotune --device "$dev" --steps "$steps" \
+        --batch "$batch" --out "$res/pinn-$dev-autotune"
 done
 
 # The Poisson step across input dimensions (benches/laplacian.rs --table).
