@@ -6,13 +6,16 @@
 # twice, for N1 and N2 steps, and the difference is divided by N2 − N1, which
 # leaves out the first steps' one-off work (row checks, uploads, compilation).
 #
-# Any Vulkan device does; on a machine without a GPU, Mesa's lavapipe counts
-# the same launches a GPU would get, since fusion decides on the recorded ops,
-# not on the device. Paths chosen by the shape rules (tuning off), as in the
-# op census.
+# Any Vulkan device does; on a machine without a GPU, Mesa's lavapipe. Fusion
+# decides on the recorded ops, so a GPU launches nearly the same kernels; one
+# known difference: without CubeCL's autotune a fused matmul needs tensor
+# cores, and where the device has none its elementwise ops run as kernels of
+# their own (5 more per main-job step on lavapipe). Paths chosen by the shape
+# rules (tuning off), as in the op census.
 #
-#     scripts/launches.sh            # builds with --features wgpu, prints one table
-#     N1=5 N2=15 scripts/launches.sh # fewer steps
+#     scripts/launches.sh                    # builds with --features wgpu, prints one table
+#     N1=5 N2=15 scripts/launches.sh         # fewer steps
+#     FEATURES=wgpu,autotune scripts/launches.sh   # with CubeCL's autotune
 #
 # Needs `export XDG_RUNTIME_DIR=/tmp` where no session sets it (wgpu warns).
 set -euo pipefail
@@ -23,7 +26,7 @@ n2="${N2:-25}"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export BURN_NESTED_AD_TUNE=off
 
-cargo build --release --features wgpu --example pinn --bench scenarios --bench laplacian \
+cargo build --release --features "${FEATURES:-wgpu}" --example pinn --bench scenarios --bench laplacian \
   --message-format=json-render-diagnostics > target/launches-build.json
 exe() {
     python3 - target/launches-build.json "$1" <<'PY'
