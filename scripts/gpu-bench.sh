@@ -34,15 +34,7 @@ cargo build --release --features wgpu,cuda "${targets[@]}" --message-format=json
   > "$repo/target/gpu-bench-build.json"
 
 # The executables, from cargo's JSON messages: one `name path` line each.
-exes="$(python3 - "$repo/target/gpu-bench-build.json" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    try: m = json.loads(line)
-    except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["target"]["name"], m["executable"])
-PY
-)"
+exes="$(python3 scripts/cargo_exes.py "$repo/target/gpu-bench-build.json")"
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/debs" "$out/benches"
@@ -59,16 +51,7 @@ done
 echo "gpu-bench: cargo build --release --features wgpu,cuda,autotune --example pinn"
 cargo build --release --features wgpu,cuda,autotune --example pinn --message-format=json-render-diagnostics \
   > "$repo/target/gpu-bench-build-autotune.json"
-exe="$(python3 - "$repo/target/gpu-bench-build-autotune.json" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    try: m = json.loads(line)
-    except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "pinn":
-        print(m["executable"])
-PY
-)"
-[ -n "$exe" ] || { echo "gpu-bench: no executable for pinn with autotune" >&2; exit 1; }
+exe="$(python3 scripts/cargo_exes.py "$repo/target/gpu-bench-build-autotune.json" pinn)"
 cp "$exe" "$out/bin/pinn_autotune"
 strip "$out/bin/pinn_autotune"
 xz -9 -T0 "$out/bin/pinn_autotune"

@@ -28,17 +28,7 @@ export BURN_NESTED_AD_TUNE=off
 
 cargo build --release --features "${FEATURES:-wgpu}" --example pinn --bench scenarios --bench laplacian \
   --message-format=json-render-diagnostics > target/launches-build.json
-exe() {
-    python3 - target/launches-build.json "$1" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    try: m = json.loads(line)
-    except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and m["target"]["name"] == sys.argv[2]:
-        print(m["executable"])
-PY
-}
+exe() { python3 scripts/cargo_exes.py target/launches-build.json "$1"; }
 pinn="$(exe pinn)"
 scenarios="$(exe scenarios)"
 laplacian="$(exe laplacian)"
