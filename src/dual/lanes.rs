@@ -257,9 +257,13 @@ impl<B: Backend> DualTensor<B> {
             let d = derivative(self.primal, out.clone());
             return DualTensor::from_parts(out, Some(scale::<B>(t, d)), None);
         };
+        // The primal-shaped factors first, then the lane-shaped products:
+        // burn-fusion ends a fused kernel where an output's shape changes, so
+        // interleaved they were a kernel each (see `second::onto_accumulator_sum`).
         let d = derivative(self.primal.clone(), out.clone());
-        let scaled = scale::<B>(t.clone(), d.clone());
-        let tangent = match curvature(self.primal, out.clone(), d) {
+        let c = curvature(self.primal, out.clone(), d.clone());
+        let scaled = scale::<B>(t.clone(), d);
+        let tangent = match c {
             Some(c) => {
                 super::second::elementwise_curvature::<B>("elementwise op", &t, scaled, c, &layout)
             }

@@ -158,13 +158,18 @@ impl<B: Backend> ActivationOps<Self> for Dual<B> {
                 );
                 let tangent = match cross {
                     Some((layout, tx, ta)) => {
-                        let products = second::lane_products::<B>(&tx, &ta, &layout, B::float_mul);
                         let twice_below = B::float_mul_scalar(
                             B::bool_into_float(negative, x.dtype().into()),
                             scalar::<B>(2.0, &x),
                         );
-                        let term = B::float_mul(products, over_lanes::<B>(twice_below));
-                        second::add_to_accumulators::<B>("prelu", tangent, term, &layout)
+                        second::weighted_curvature::<B>(
+                            "prelu",
+                            &tx,
+                            &ta,
+                            tangent,
+                            twice_below,
+                            &layout,
+                        )
                     }
                     None => tangent,
                 };
