@@ -172,6 +172,14 @@ fn check<B: Backend>(op: &str, t: &Prim<B>, layout: &Layout) {
 /// weighting and a `sum_dim`, and in the backward a tensor of ones, two
 /// lane-sized products and the weighting's: 12 fewer kernel ops in a Poisson
 /// step (docs/performance.md, "The census of every workload").
+///
+/// The accumulator's own products are weighted by zero, so where one overflows
+/// to infinity (an accumulator beyond the square root of the dtype's range,
+/// about 1.8e19 in f32) the sum is NaN. A `[lanes, lanes]` product that also
+/// placed the sum on the accumulator lane, in the tangent's shape, was tried
+/// (2026-12-07): 7 fewer kernel ops a Poisson step, no fewer wgpu launches,
+/// and through lavapipe 1.5× the main job's steady step (its matmul kernel
+/// takes 4.7 ms for `[3, 3] · [3, 16384]`, 1.1 ms for `[1, 2] · [2, 16384]`).
 pub(crate) fn lane_products<B: Backend>(
     a: &Prim<B>,
     b: &Prim<B>,
@@ -203,51 +211,24 @@ fn lane_weights<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>) -> P
 }
 
 /// Ones on lanes `range` of `like` and zeros on its other lanes, shaped `dims`
-/// (which hold `like`'s lane count once and ones elsewhere).
+/// (which hold `like`'s lane count once and ones elsewhere), on `like`'s device
+/// and dtype.
+///
+/// One mask per transform call for each shape, range and dtype (see
+/// `passes::call_constant`): the rules of every nonlinear op ask for the same few.
 fn lane_mask<B: Backend>(like: &Prim<B>, range: core::ops::Range<usize>, dims: Shape) -> Prim<B> {
     let lanes = like.shape()[0];
-    let name = format!("lane mask {range:?} of {lanes} as {:?}", dims.as_slice());
-    lane_constant::<B>(like, name, dims, || {
-        (0..lanes)
-            .map(|l| f64::from(u8::from(range.contains(&l))))
-            .collect()
-    })
-}
-
-/// The `[lanes, lanes]` matrix that maps the lanes of a collapsed tangent like
-/// `like` (`[lanes, rest]`) onto its accumulator: `value` in the accumulator's
-/// row at the summed lanes' columns, zero elsewhere.
-fn onto_accumulator<B: Backend>(like: &Prim<B>, layout: &Layout, value: f64) -> Prim<B> {
-    let lanes = like.shape()[0];
-    let (summed, accumulator) = (layout.summed, layout.first_order());
-    let name = format!("{value} · lanes 0..{summed} onto lane {accumulator} of {lanes}");
-    lane_constant::<B>(like, name, Shape::new([lanes, lanes]), || {
-        (0..lanes * lanes)
-            .map(|i| {
-                let (row, column) = (i / lanes, i % lanes);
-                if row == accumulator && column < summed {
-                    value
-                } else {
-                    0.0
-                }
-            })
-            .collect()
-    })
-}
-
-/// The host `values` as a tensor shaped `dims` on `like`'s device and dtype,
-/// made once per transform call for each `name`, shape and dtype (see
-/// `passes::call_constant`): the rules of every nonlinear op ask for the same few.
-fn lane_constant<B: Backend>(
-    like: &Prim<B>,
-    name: String,
-    dims: Shape,
-    values: impl FnOnce() -> Vec<f64>,
-) -> Prim<B> {
     let dtype = like.dtype();
     let device = B::float_device(like);
-    super::passes::call_constant::<B>(format!("{name} {dtype:?}"), &device, || {
-        let data = TensorData::new(values(), dims).convert_dtype(dtype);
+    let name = format!(
+        "lane mask {range:?} of {lanes} as {:?} {dtype:?}",
+        dims.as_slice()
+    );
+    super::passes::call_constant::<B>(name, &device, || {
+        let values: Vec<f64> = (0..lanes)
+            .map(|l| f64::from(u8::from(range.contains(&l))))
+            .collect();
+        let data = TensorData::new(values, dims).convert_dtype(dtype);
         B::float_from_data(data, &device)
     })
 }
@@ -286,41 +267,6 @@ pub(crate) fn add_to_accumulators<B: Backend>(
     B::float_add(tangent, B::float_mul(column, term))
 }
 
-/// `value · Σₗ op(a₁ₗ, b₁ₗ)` over the summed lanes of a collapsed pass, on the
-/// accumulator lane and zero on the other lanes: `[lanes, ..]`, shaped like
-/// the tangents it is added to.
-///
-/// `op` runs on every lane, and one product `W · [lanes, rest]` ([`onto_accumulator`])
-/// sums, scales and places the term at once. Every op of the rule after it then
-/// has the tangent's shape, and burn-fusion, which ends a fused kernel where an
-/// output's shape changes, merges them into one kernel. The term shaped `[1, ..]`
-/// that was summed, scaled there and spread onto the lanes by an indicator
-/// took one or two more ops on every backend; with the primal-shaped factors
-/// formed first (`DualTensor::elementwise`) it is 6 fewer launches a main-job
-/// step on wgpu (119 → 113; either change alone saves none).
-///
-/// The extra and accumulator lanes' products are formed and weighted by zero.
-/// That costs `(extra + 1) / summed` more multiplications and one hazard: where
-/// such a product overflows to infinity, `0 · ∞` turns the term into NaN. It
-/// needs an accumulator beyond the square root of the dtype's range (about
-/// 1.8e19 in f32), where the second derivative is already lost.
-fn onto_accumulator_sum<B: Backend>(
-    a: &Prim<B>,
-    b: &Prim<B>,
-    layout: &Layout,
-    value: f64,
-    op: impl FnOnce(Prim<B>, Prim<B>) -> Prim<B>,
-) -> Prim<B> {
-    debug_assert!(!layout.diagonal);
-    let products = op(a.clone(), b.clone());
-    let shape = products.shape();
-    let lanes = shape[0];
-    let rest = shape.num_elements() / lanes.max(1);
-    let flat = B::float_reshape(products, Shape::new([lanes, rest]));
-    let weights = onto_accumulator::<B>(&flat, layout, value);
-    B::float_reshape(B::float_matmul(weights, flat), shape)
-}
-
 /// The elementwise curvature term `f''(x)·Σₗ x₁ₗ²`, added to `out_tangent` (the
 /// first-order rule already applied to every lane). `input_tangent` is `x`'s.
 pub(crate) fn elementwise_curvature<B: Backend>(
@@ -352,15 +298,9 @@ pub(crate) fn weighted_curvature<B: Backend>(
 ) -> Prim<B> {
     check::<B>(op, a, layout);
     check::<B>(op, b, layout);
-    let weight = super::lanes::over_lanes::<B>(weight);
-    if layout.diagonal {
-        let products = lane_products::<B>(a, b, layout, B::float_mul);
-        let term = B::float_mul(products, weight);
-        return add_to_accumulators::<B>(op, out_tangent, term, layout);
-    }
-    check::<B>(op, &out_tangent, layout);
-    let products = onto_accumulator_sum::<B>(a, b, layout, 1.0, B::float_mul);
-    B::float_add(out_tangent, B::float_mul(products, weight))
+    let products = lane_products::<B>(a, b, layout, B::float_mul);
+    let term = B::float_mul(products, super::lanes::over_lanes::<B>(weight));
+    add_to_accumulators::<B>(op, out_tangent, term, layout)
 }
 
 /// The bilinear cross term `2·Σₗ op(a₁ₗ, b₁ₗ)`, added to `out_tangent`.
@@ -374,13 +314,8 @@ pub(crate) fn bilinear_curvature<B: Backend>(
 ) -> Prim<B> {
     check::<B>(op_name, a, layout);
     check::<B>(op_name, b, layout);
-    if layout.diagonal {
-        let products = lane_products::<B>(a, b, layout, op);
-        let two = super::lanes::scalar::<B>(2.0, &products);
-        let term = B::float_mul_scalar(products, two);
-        return add_to_accumulators::<B>(op_name, out_tangent, term, layout);
-    }
-    check::<B>(op_name, &out_tangent, layout);
-    let term = onto_accumulator_sum::<B>(a, b, layout, 2.0, op);
-    B::float_add(out_tangent, term)
+    let products = lane_products::<B>(a, b, layout, op);
+    let two = super::lanes::scalar::<B>(2.0, &products);
+    let term = B::float_mul_scalar(products, two);
+    add_to_accumulators::<B>(op_name, out_tangent, term, layout)
 }
