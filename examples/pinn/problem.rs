@@ -18,11 +18,8 @@ pub fn exact(x: f64, y: f64) -> f64 {
 /// The right-hand side `−2π² sin(πx) sin(πy)` at each row `(x, y)` of `points`.
 pub fn source<B: Backend>(points: Tensor<B, 2>) -> Tensor<B, 1> {
     let [n, _] = points.dims();
-    // The product along the row is one reduction; two column slices would each
-    // copy (a column at an offset of one float is no view on a GPU backend).
-    // Burn 0.21's `Autodiff` takes `prod_dim` as `exp Σ log`, NaN at a negative
-    // entry: these sines are ≥ 0 on the unit square, where the points lie.
-    let prod = (points * PI).sin().prod_dim(1);
+    let s = (points * PI).sin();
+    let prod = s.clone().slice([0..n, 0..1]) * s.slice([0..n, 1..2]);
     (prod * (-2.0 * PI * PI)).reshape([n])
 }
 

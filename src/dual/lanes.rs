@@ -260,7 +260,7 @@ impl<B: Backend> DualTensor<B> {
         // The primal-shaped factors first, then the lane-shaped products:
         // burn-fusion ends a fused kernel where an output's shape changes, so
         // interleaved they were a kernel each (6 more launches a main-job step
-        // on wgpu, 116 against 110 through lavapipe).
+        // on wgpu, 119 against 113 through lavapipe).
         let d = derivative(self.primal.clone(), out.clone());
         let c = curvature(self.primal, out.clone(), d.clone());
         let scaled = scale::<B>(t.clone(), d);

@@ -175,11 +175,9 @@ fn check<B: Backend>(op: &str, t: &Prim<B>, layout: &Layout) {
 ///
 /// The accumulator's own products are weighted by zero, so where one overflows
 /// to infinity (an accumulator beyond the square root of the dtype's range,
-/// about 1.8e19 in f32) the sum is NaN. A `[lanes, lanes]` product that also
-/// placed the sum on the accumulator lane, in the tangent's shape, was tried
-/// (2026-12-07): 7 fewer kernel ops a Poisson step, no fewer wgpu launches,
-/// and through lavapipe 1.5× the main job's steady step (its matmul kernel
-/// takes 4.7 ms for `[3, 3] · [3, 16384]`, 1.1 ms for `[1, 2] · [2, 16384]`).
+/// about 1.8e19 in f32) the sum is NaN. A `[lanes, lanes]` product that would
+/// also place the sum on the accumulator lane saved no wgpu launch and was
+/// slower on lavapipe (docs/performance.md, "Cut on 2026-12-07, for fusion").
 pub(crate) fn lane_products<B: Backend>(
     a: &Prim<B>,
     b: &Prim<B>,
