@@ -110,6 +110,7 @@ mod context;
 pub mod cpu;
 pub mod dual;
 pub mod engd;
+mod fusion_guard;
 pub mod layer;
 pub mod lift;
 pub mod params;

@@ -7,9 +7,9 @@ mod common;
 #[path = "../scenarios/mod.rs"]
 mod scenarios;
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use burn_nested::params::{flatten_params, unflatten_params};
-use burn_nested::{Mode, settings::with_switching};
+use burn_nested::{Mode, Pure, laplacian, settings::with_switching};
 use burn_wgpu::Wgpu;
 use common::{F, F32_SCENARIO_TOL, random_data, values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -189,4 +189,69 @@ fn hutchinson_trace_three_ways() {
             |m, x| scenarios::hutchinson_trace(m, x, on(&v), how, Mode::Auto),
         );
     }
+}
+
+/// Column `k` of `x` (`[n, d]`) by `select` (which burn-fusion merges into the
+/// kernels around it) or by `slice` (a kernel of its own).
+fn column<B: Backend>(x: Tensor<B, 2>, k: usize, by_select: bool) -> Tensor<B, 2> {
+    if by_select {
+        let index = Tensor::<B, 1, Int>::from_ints([k as i32], &x.device());
+        x.select(1, index)
+    } else {
+        let n = x.dims()[0];
+        x.slice([0..n, k..k + 1])
+    }
+}
+
+/// `x₀²·x₁²·Σⱼ tanh(2xⱼ − 1)` per row, the columns taken before the `tanh`
+/// term is recorded.
+fn columns_then_tanh<B: Backend>(x: Tensor<B, 2>, by_select: bool) -> Tensor<B, 2> {
+    let squares = x.clone() * x.clone();
+    let a = column(squares.clone(), 0, by_select);
+    let b = column(squares, 1, by_select);
+    let h = (x * 2.0 - 1.0).tanh().sum_dim(1);
+    a * b * h
+}
+
+burn_nested::tensor_fn!(SelectedColumns, |x: 2| -> 2 { columns_then_tanh(x, true) });
+burn_nested::tensor_fn!(SlicedColumns, |x: 2| -> 2 { columns_then_tanh(x, false) });
+
+/// Pins a defect of Burn 0.21's burn-fusion (docs/burn-issues.md): the forward
+/// Laplacian of one function comes out right with its columns taken by
+/// `slice` and wrong (94% off in a row, no error) with them taken by `select`,
+/// on wgpu with burn-fusion's default settings; ndarray gets both right. When
+/// the second assertion fails, burn-fusion has stopped getting it wrong (or
+/// changed its plan for these ops): make it an ordinary comparison and update
+/// the docs.
+#[test]
+fn forward_laplacian_through_fused_selects() {
+    let n = 512;
+    let points: Vec<f64> = (0..2 * n)
+        .map(|i| ((i * 7919) % 1000) as f64 / 1000.0)
+        .collect();
+    let x = TensorData::new(points, [n, 2]);
+    fn lap<B: Backend, F: burn_nested::TensorFn<2, 2>>(f: F, x: &TensorData) -> Vec<f64> {
+        values(laplacian(&Pure(f), on::<B>(x), Mode::FORWARD))
+    }
+    let reference = lap::<F, _>(SelectedColumns, &x);
+    assert_eq!(
+        reference,
+        lap::<F, _>(SlicedColumns, &x),
+        "ndarray: select vs slice"
+    );
+    assert_eq!(reference.len(), n);
+    let sliced = lap::<Wgpu, _>(SlicedColumns, &x);
+    assert_close("sliced columns", "forward Laplacian", &sliced, &reference);
+    let selected = lap::<Wgpu, _>(SelectedColumns, &x);
+    let worst = selected
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst > 1.0,
+        "burn-fusion's Laplacian through `select`ed columns now agrees with ndarray (worst \
+         difference {worst:e}): the pinned defect is gone from this function; compare it with \
+         `assert_close` instead and update docs/burn-issues.md"
+    );
 }
