@@ -255,3 +255,48 @@ fn forward_laplacian_through_fused_selects() {
          `assert_close` instead and update docs/burn-issues.md"
     );
 }
+
+/// The same defect in plain Burn, without burn-nested (docs/burn-issues.md,
+/// where this is the upstream reproduction): two `select`s of the columns of
+/// `a` (`[3, 512, 2]`), multiplied, recorded beside an unrelated `b * 2` of
+/// `a`'s shape, come out wrong on wgpu with burn-fusion; without the unrelated
+/// op they are right. Pinned: when the first assertion fails, burn-fusion has
+/// stopped getting it wrong.
+#[test]
+fn burn_fusion_select_beside_an_unrelated_op() {
+    let a = data([3 * 512, 2], 7, -1.0).convert::<f32>();
+    let a = TensorData::new(a.to_vec::<f32>().unwrap(), [3, 512, 2]);
+    let b = Tensor::<Wgpu, 3>::ones([3, 512, 2], &Default::default());
+    // The exact products, in f32 as wgpu computes them.
+    let values_a = a.to_vec::<f32>().unwrap();
+    let exact: Vec<f64> = values_a.chunks(2).map(|c| f64::from(c[0] * c[1])).collect();
+    let products = |beside: bool| {
+        let device = Default::default();
+        let a = Tensor::<Wgpu, 3>::from_data(a.clone(), &device);
+        let column = |k: i32| {
+            a.clone()
+                .select(2, Tensor::<Wgpu, 1, Int>::from_ints([k], &device))
+        };
+        let (first, second) = (column(0), column(1));
+        let scaled = beside.then(|| b.clone() * 2.0);
+        let got = values(first * second);
+        if let Some(scaled) = scaled {
+            assert_eq!(values(scaled), vec![2.0; 3 * 512 * 2]);
+        }
+        got
+    };
+    let worst = |got: &[f64]| {
+        assert_eq!(got.len(), exact.len());
+        got.iter()
+            .zip(&exact)
+            .map(|(g, e)| (g - e).abs())
+            .fold(0.0, f64::max)
+    };
+    let beside = worst(&products(true));
+    assert!(
+        beside > 0.1,
+        "burn-fusion now multiplies `select`ed columns right beside an unrelated op (worst \
+         difference {beside:e}): the pinned defect is gone; update docs/burn-issues.md"
+    );
+    assert_eq!(worst(&products(false)), 0.0, "the products alone");
+}
