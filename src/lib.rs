@@ -110,7 +110,7 @@ mod context;
 pub mod cpu;
 pub mod dual;
 pub mod engd;
-mod fusion_guard;
+mod fusion_warning;
 pub mod layer;
 pub mod lift;
 pub mod params;

@@ -27,7 +27,7 @@ use crate::layer::NestedFn;
 /// Runs `eval` as one pass of the current transform call, watched by an open
 /// row audit of `Dual<B>` when `lanes` (the input carries a tangent).
 pub(crate) fn run<B: Backend, R>(lanes: bool, eval: impl FnOnce() -> R) -> (R, Observed) {
-    crate::fusion_guard::check::<B>();
+    crate::fusion_warning::check::<B>();
     begin_pass();
     if lanes {
         observe(|| crate::dual::rows::eval::<B, _>(eval))
