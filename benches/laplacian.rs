@@ -20,6 +20,8 @@
 //!   Burn's wgpu or CUDA backend in f32 (built with `--features wgpu` or
 //!   `--features cuda`), labelled `burn-nested (wgpu)` or `burn-nested (cuda)`
 //!   in the `--json` records; ndarray (`--device ndarray`) by default.
+//!   `--device wgpu-unfused` or `cuda-unfused`: the same backend without
+//!   burn-fusion, labelled `burn-nested (wgpu-unfused)` or `(cuda-unfused)`.
 //! - `--system-malloc` with any of these leaves glibc's malloc at its defaults
 //!   (see `examples/common/alloc.rs`).
 //! - `cargo bench --bench laplacian -- --step METHOD D N` — no timing: N steps of
@@ -63,6 +65,8 @@ fn main() {
             Device::BurnNdarray => steps::<NdArray<f32>>(method, d, n),
             Device::Wgpu => steps::<device::Wgpu>(method, d, n),
             Device::Cuda => steps::<device::Cuda>(method, d, n),
+            Device::WgpuUnfused => steps::<device::WgpuUnfused>(method, d, n),
+            Device::CudaUnfused => steps::<device::CudaUnfused>(method, d, n),
         }
         return;
     }
@@ -72,6 +76,12 @@ fn main() {
             Device::BurnNdarray => table::<NdArray<f32>>(&args, "burn-nested (burn-ndarray)"),
             Device::Wgpu => table::<device::Wgpu>(&args, "burn-nested (wgpu)"),
             Device::Cuda => table::<device::Cuda>(&args, "burn-nested (cuda)"),
+            Device::WgpuUnfused => {
+                table::<device::WgpuUnfused>(&args, "burn-nested (wgpu-unfused)")
+            }
+            Device::CudaUnfused => {
+                table::<device::CudaUnfused>(&args, "burn-nested (cuda-unfused)")
+            }
         }
         return;
     }

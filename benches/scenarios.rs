@@ -18,7 +18,8 @@
 //! - `cargo bench --bench scenarios -- --paired 15` — no criterion: the paths'
 //!   steps at bench size timed alternately (robust to a drifting load), medians
 //!   and ratios on ndarray; `--seed` at seed size, `--wgpu` on wgpu (built with
-//!   `--features wgpu`), `--cuda` on CUDA (built with `--features cuda`).
+//!   `--features wgpu`), `--cuda` on CUDA (built with `--features cuda`),
+//!   `--wgpu-unfused` or `--cuda-unfused` on either without burn-fusion.
 //! - Every mode keeps freed memory in the heap (`examples/common/alloc.rs`);
 //!   `--system-malloc` leaves glibc's malloc at its defaults.
 //! - `cargo bench --bench scenarios -- --memory` — no timing: the peak heap bytes
@@ -27,7 +28,8 @@
 //!   timing: N steps of one scenario and path (bench size or BATCH rows,
 //!   ndarray), for a profiler.
 //!   `--paired` and `--step` run on burn-flex (Burn 0.21's other CPU backend)
-//!   instead with `--flex`, on wgpu with `--wgpu`, on CUDA with `--cuda`.
+//!   instead with `--flex`, on wgpu with `--wgpu`, on CUDA with `--cuda` (and
+//!   without burn-fusion with `--wgpu-unfused`, `--cuda-unfused`).
 //! - `cargo bench --bench scenarios -- --row-check [ITERS]` — no criterion: the
 //!   switched step of the per-row scenarios with the row guard off and on (the
 //!   default), timed alternately at bench size on ndarray, with how many calls
@@ -212,8 +214,8 @@ fn available(device: Device) -> bool {
         return false;
     }
     match (device, device::cuda_problem()) {
-        (Device::Cuda, Some(problem)) => {
-            eprintln!("skipping the cuda benches: {problem}");
+        (Device::Cuda | Device::CudaUnfused, Some(problem)) => {
+            eprintln!("skipping the {} benches: {problem}", device.name());
             false
         }
         _ => true,
@@ -432,12 +434,17 @@ fn main() {
     if !args.iter().any(|a| a == "--system-malloc") {
         alloc::keep_freed_memory();
     }
-    // `--paired` and `--step` run on ndarray unless `--flex`, `--wgpu` or
-    // `--cuda` is given.
+    // `--paired` and `--step` run on ndarray unless `--flex` or a GPU device
+    // (`--wgpu`, `--cuda`, `--wgpu-unfused`, `--cuda-unfused`) is given.
     let flex = args.iter().any(|a| a == "--flex");
-    let gpu = [Device::Wgpu, Device::Cuda]
-        .into_iter()
-        .find(|d| args.iter().any(|a| a.strip_prefix("--") == Some(d.name())));
+    let gpu = [
+        Device::Wgpu,
+        Device::Cuda,
+        Device::WgpuUnfused,
+        Device::CudaUnfused,
+    ]
+    .into_iter()
+    .find(|d| args.iter().any(|a| a.strip_prefix("--") == Some(d.name())));
     if let Some(i) = args.iter().position(|a| a == "--step") {
         let rest = &args[i + 1..];
         if let Some(d) = gpu {
@@ -446,6 +453,8 @@ fn main() {
         match (gpu, flex) {
             (Some(Device::Wgpu), _) => step_only::<device::Wgpu>(rest),
             (Some(Device::Cuda), _) => step_only::<device::Cuda>(rest),
+            (Some(Device::WgpuUnfused), _) => step_only::<device::WgpuUnfused>(rest),
+            (Some(Device::CudaUnfused), _) => step_only::<device::CudaUnfused>(rest),
             (_, true) => step_only::<burn_flex::Flex>(rest),
             _ => step_only::<NdArray>(rest),
         }
@@ -484,6 +493,12 @@ fn main() {
         match (gpu, flex) {
             (Some(Device::Wgpu), _) => paired_report::<device::Wgpu>(iters, "wgpu", size),
             (Some(Device::Cuda), _) => paired_report::<device::Cuda>(iters, "cuda", size),
+            (Some(d @ Device::WgpuUnfused), _) => {
+                paired_report::<device::WgpuUnfused>(iters, d.name(), size)
+            }
+            (Some(d @ Device::CudaUnfused), _) => {
+                paired_report::<device::CudaUnfused>(iters, d.name(), size)
+            }
             (_, true) => paired_report::<burn_flex::Flex>(iters, "flex", size),
             _ => paired_report::<NdArray>(iters, "ndarray", size),
         }

@@ -8,7 +8,8 @@
 //! weights. The boundary condition is built into the network.
 //!
 //! `cargo run --release --example pinn [-- --steps 3000 --device wgpu]`
-//! (`--device wgpu` needs `--features wgpu`, `--device cuda` `--features cuda`)
+//! (`--device wgpu` needs `--features wgpu`, `--device cuda` `--features cuda`;
+//! `wgpu-unfused` and `cuda-unfused` are the same backends without burn-fusion)
 //!
 //! Writes `pinn_solution.png`, `pinn_loss.png` and `pinn_loss.csv` to the output
 //! folder and prints the relative L2 error against the exact solution.
@@ -169,6 +170,8 @@ fn main() {
         }
         Device::Wgpu => run::<Autodiff<device::Wgpu>>(&args, Default::default()),
         Device::Cuda => run::<Autodiff<device::Cuda>>(&args, Default::default()),
+        Device::WgpuUnfused => run::<Autodiff<device::WgpuUnfused>>(&args, Default::default()),
+        Device::CudaUnfused => run::<Autodiff<device::CudaUnfused>>(&args, Default::default()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

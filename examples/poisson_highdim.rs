@@ -212,6 +212,12 @@ fn main() {
             }
             Device::Wgpu => train::<Autodiff<device::Wgpu>>(&args, method, &Default::default()),
             Device::Cuda => train::<Autodiff<device::Cuda>>(&args, method, &Default::default()),
+            Device::WgpuUnfused => {
+                train::<Autodiff<device::WgpuUnfused>>(&args, method, &Default::default())
+            }
+            Device::CudaUnfused => {
+                train::<Autodiff<device::CudaUnfused>>(&args, method, &Default::default())
+            }
         };
         println!("  {ms:.2} ms per step, relative L2 error {err:.3e}");
         // A NaN error fails too.

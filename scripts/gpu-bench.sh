@@ -394,6 +394,12 @@ for dev in "${devices[@]}"; do
     step "pinn-$dev-batch$long_batch" pinn "$dev" $((t_pinn * 2 / 3)) ./pinn --device "$dev" \
         --steps "$long_steps" --batch "$long_batch" --out "$res/pinn-$dev-long"
 done
+# The same without burn-fusion (every op its own kernel, exact where burn-fusion
+# 0.21 is not; docs/backends.md, "burn-fusion"): what fusion buys on a GPU.
+for dev in "${devices[@]}"; do
+    step "pinn-$dev-unfused" pinn "$dev" "$t_pinn" ./pinn --device "$dev-unfused" --steps "$steps" \
+        --batch "$batch" --out "$res/pinn-$dev-unfused"
+done
 # The same with CubeCL's autotune: its first step against the steady step.
 for dev in "${devices[@]}"; do
     step "pinn-$dev-autotune" pinn "$dev" "$t_pinn" ./pinn_autotune --device "$dev" --steps "$steps" \

@@ -15,7 +15,9 @@
 //! so no rule of this crate can avoid the fault, and no check of the output
 //! can tell a wrong value from a right one at run time. Refusing burn-fusion
 //! would take the GPU away from every user; saying nothing would leave a wrong
-//! derivative without a word. The warning says what to do instead.
+//! derivative without a word. The warning says what to do instead: check once
+//! against the CPU, or run on CubeCL's backend without burn-fusion, which gets
+//! both cases right (the same tests) at about three times the kernel launches.
 
 use std::sync::Once;
 
@@ -33,8 +35,10 @@ pub(crate) fn check<B>() {
             "burn-nested: warning: this backend runs on burn-fusion, and Burn 0.21's burn-fusion \
              returned wrong nested derivatives, without an error, for some functions in \
              burn-nested's tests. Compare your function's derivatives on this backend with the \
-             CPU's once (`burn_nested::check`, or the same call on `NdArray`), or build the GPU \
-             backend without its `fusion` feature (docs/backends.md, \"burn-fusion\")"
+             CPU's once (`burn_nested::check`, or the same call on `NdArray`), or run on the \
+             backend without burn-fusion, e.g. `burn_wgpu::CubeBackend<WgpuRuntime, f32, i32, \
+             u32>` in place of `Wgpu` (exact there, with more kernel launches; docs/backends.md, \
+             \"burn-fusion\")"
         );
     });
 }

@@ -17,6 +17,9 @@ use scenarios::{Hutchinson, Mlp, sizes};
 
 type Ad = burn_autodiff::Autodiff<F>;
 type Wad = burn_autodiff::Autodiff<Wgpu>;
+/// wgpu without burn-fusion: CubeCL's backend as it is, every op its own kernel
+/// (the examples' `--device wgpu-unfused`).
+type WgpuUnfused = burn_wgpu::CubeBackend<burn_wgpu::WgpuRuntime, f32, i32, u32>;
 
 /// Loss value, input gradient and flat parameter gradient of one step.
 struct Step {
@@ -219,7 +222,8 @@ burn_nested::tensor_fn!(SlicedColumns, |x: 2| -> 2 { columns_then_tanh(x, false)
 /// Pins a defect of Burn 0.21's burn-fusion (docs/burn-issues.md): the forward
 /// Laplacian of one function comes out right with its columns taken by
 /// `slice` and wrong (94% off in a row, no error) with them taken by `select`,
-/// on wgpu with burn-fusion's default settings; ndarray gets both right. When
+/// on wgpu with burn-fusion's default settings; ndarray, and wgpu without
+/// burn-fusion, get both right. When
 /// the second assertion fails, burn-fusion has stopped getting it wrong (or
 /// changed its plan for these ops): make it an ordinary comparison and update
 /// the docs.
@@ -264,6 +268,14 @@ fn forward_laplacian_through_fused_selects() {
     );
     let sliced = lap::<Wgpu, _>(SlicedColumns, &x);
     assert_close("sliced columns", "forward Laplacian", &sliced, &reference);
+    // The same kernels without burn-fusion: the defect is fusion's, not CubeCL's.
+    let unfused = lap::<WgpuUnfused, _>(SelectedColumns, &x);
+    assert_close(
+        "selected columns without burn-fusion",
+        "forward Laplacian",
+        &unfused,
+        &reference,
+    );
     let selected = lap::<Wgpu, _>(SelectedColumns, &x);
     let worst = common::max_abs_diff(&selected, &reference);
     assert!(
@@ -274,43 +286,55 @@ fn forward_laplacian_through_fused_selects() {
     );
 }
 
+/// The products of two `select`ed columns of `a` (`[3, 512, 2]`) on `B`, with an
+/// unrelated `b * 2` of `a`'s shape recorded beside them when `beside`.
+fn selected_products<B: Backend>(a: &TensorData, beside: bool) -> Vec<f64> {
+    let device = Default::default();
+    let b = Tensor::<B, 3>::ones([3, 512, 2], &device);
+    let a = Tensor::<B, 3>::from_data(a.clone(), &device);
+    let column = |k: i32| {
+        a.clone()
+            .select(2, Tensor::<B, 1, Int>::from_ints([k], &device))
+    };
+    let (first, second) = (column(0), column(1));
+    let scaled = beside.then(|| b * 2.0);
+    let got = values(first * second);
+    if let Some(scaled) = scaled {
+        assert_eq!(values(scaled), vec![2.0; 3 * 512 * 2]);
+    }
+    got
+}
+
 /// The same defect in plain Burn, without burn-nested (docs/burn-issues.md,
 /// where this is the upstream reproduction): two `select`s of the columns of
 /// `a` (`[3, 512, 2]`), multiplied, recorded beside an unrelated `b * 2` of
 /// `a`'s shape, come out wrong on wgpu with burn-fusion; without the unrelated
-/// op they are right. Pinned: when the first assertion fails, burn-fusion has
-/// stopped getting it wrong.
+/// op, or without burn-fusion, they are right. Pinned: when the first
+/// assertion fails, burn-fusion has stopped getting it wrong.
 #[test]
 fn burn_fusion_select_beside_an_unrelated_op() {
     let a = random_data(&mut StdRng::seed_from_u64(7), &[3, 512, 2], -1.0, 1.0).convert::<f32>();
-    let b = Tensor::<Wgpu, 3>::ones([3, 512, 2], &Default::default());
     // The exact products, in f32 as wgpu computes them.
     let values_a = a.to_vec::<f32>().unwrap();
     let exact: Vec<f64> = values_a.chunks(2).map(|c| f64::from(c[0] * c[1])).collect();
-    let products = |beside: bool| {
-        let device = Default::default();
-        let a = Tensor::<Wgpu, 3>::from_data(a.clone(), &device);
-        let column = |k: i32| {
-            a.clone()
-                .select(2, Tensor::<Wgpu, 1, Int>::from_ints([k], &device))
-        };
-        let (first, second) = (column(0), column(1));
-        let scaled = beside.then(|| b.clone() * 2.0);
-        let got = values(first * second);
-        if let Some(scaled) = scaled {
-            assert_eq!(values(scaled), vec![2.0; 3 * 512 * 2]);
-        }
-        got
-    };
     let worst = |got: &[f64]| {
         assert_eq!(got.len(), exact.len());
         common::max_abs_diff(got, &exact)
     };
-    let beside = worst(&products(true));
+    let beside = worst(&selected_products::<Wgpu>(&a, true));
     assert!(
         beside > 0.1,
         "burn-fusion now multiplies `select`ed columns right beside an unrelated op (worst \
          difference {beside:e}): the pinned defect is gone; update docs/burn-issues.md"
     );
-    assert_eq!(worst(&products(false)), 0.0, "the products alone");
+    assert_eq!(
+        worst(&selected_products::<Wgpu>(&a, false)),
+        0.0,
+        "the products alone"
+    );
+    assert_eq!(
+        worst(&selected_products::<WgpuUnfused>(&a, true)),
+        0.0,
+        "the products beside the unrelated op, without burn-fusion"
+    );
 }

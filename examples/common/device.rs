@@ -1,11 +1,13 @@
 //! The `--device` of the examples and benches: the CPU ([`Cpu`], burn-ndarray
 //! with this crate's faster kernels, or burn-ndarray as it is), wgpu or CUDA,
-//! each GPU backend in f32 behind the crate feature of the same name.
+//! each GPU backend in f32 behind the crate feature of the same name, with
+//! burn-fusion (Burn's default) or without it (`wgpu-unfused`, `cuda-unfused`:
+//! every op its own kernel; docs/backends.md, "burn-fusion").
 //!
-//! [`Wgpu`] and [`Cuda`] name the backends whatever the features, so a binary
-//! dispatches on [`Device`] with plain generic calls and no `cfg`: without its
-//! feature a name stands for `NdArray<f32>`, and [`check`] exits before anything
-//! runs on it.
+//! [`Wgpu`], [`Cuda`], [`WgpuUnfused`] and [`CudaUnfused`] name the backends
+//! whatever the features, so a binary dispatches on [`Device`] with plain generic
+//! calls and no `cfg`: without its feature a name stands for `NdArray<f32>`, and
+//! [`check`] exits before anything runs on it.
 //!
 //! burn-cuda loads the CUDA driver and NVRTC when its device first starts, and
 //! NVRTC compiles each kernel against the CUDA toolkit's headers. A missing
@@ -30,6 +32,11 @@ pub enum Device {
     /// Burn's CUDA backend, in f32; needs the crate's `cuda` feature, an NVIDIA
     /// driver, and NVRTC and the CUDA headers of a CUDA toolkit.
     Cuda,
+    /// Burn's wgpu backend without burn-fusion (CubeCL's backend as it is): every
+    /// op launches its own kernel; needs the crate's `wgpu` feature.
+    WgpuUnfused,
+    /// Burn's CUDA backend without burn-fusion; needs what `cuda` needs.
+    CudaUnfused,
 }
 
 impl Device {
@@ -40,24 +47,37 @@ impl Device {
             Device::BurnNdarray => "burn-ndarray",
             Device::Wgpu => "wgpu",
             Device::Cuda => "cuda",
+            Device::WgpuUnfused => "wgpu-unfused",
+            Device::CudaUnfused => "cuda-unfused",
+        }
+    }
+
+    /// The crate feature the backend needs (`None` for the CPU).
+    pub fn feature(self) -> Option<&'static str> {
+        match self {
+            Device::Ndarray | Device::BurnNdarray => None,
+            Device::Wgpu | Device::WgpuUnfused => Some("wgpu"),
+            Device::Cuda | Device::CudaUnfused => Some("cuda"),
         }
     }
 
     /// Whether the binary was built with the backend.
     pub fn built(self) -> bool {
-        match self {
-            Device::Ndarray | Device::BurnNdarray => true,
-            Device::Wgpu => cfg!(feature = "wgpu"),
-            Device::Cuda => cfg!(feature = "cuda"),
+        match self.feature() {
+            None => true,
+            Some("wgpu") => cfg!(feature = "wgpu"),
+            Some(_) => cfg!(feature = "cuda"),
         }
     }
 
-    /// The device named `name` (`ndarray`, `burn-ndarray`, `wgpu` or `cuda`), for the benches'
-    /// hand-parsed command lines; exits with status 2 on another name.
+    /// The device named `name` (`ndarray`, `burn-ndarray`, `wgpu`, `cuda`,
+    /// `wgpu-unfused` or `cuda-unfused`), for the benches' hand-parsed command
+    /// lines; exits with status 2 on another name.
     pub fn parse(name: &str) -> Device {
         Device::from_str(name, true).unwrap_or_else(|_| {
             eprintln!(
-                "error: unknown device {name:?}; expected ndarray, burn-ndarray, wgpu or cuda"
+                "error: unknown device {name:?}; expected ndarray, burn-ndarray, wgpu, cuda, \
+                 wgpu-unfused or cuda-unfused"
             );
             std::process::exit(2)
         })
@@ -82,21 +102,42 @@ pub type Cuda = burn_cuda::Cuda<f32>;
 #[cfg(not(feature = "cuda"))]
 pub type Cuda = burn_ndarray::NdArray<f32>;
 
+/// Burn's wgpu backend in f32 without burn-fusion (`NdArray<f32>` without the
+/// `wgpu` feature). The crate's `wgpu` feature turns burn-wgpu's `fusion` on, so
+/// [`Wgpu`] is fused; CubeCL's backend itself is always there.
+#[cfg(feature = "wgpu")]
+pub type WgpuUnfused = burn_wgpu::CubeBackend<burn_wgpu::WgpuRuntime, f32, i32, u32>;
+/// Burn's wgpu backend in f32 without burn-fusion (`NdArray<f32>` without the
+/// `wgpu` feature).
+#[cfg(not(feature = "wgpu"))]
+pub type WgpuUnfused = burn_ndarray::NdArray<f32>;
+
+/// Burn's CUDA backend in f32 without burn-fusion (`NdArray<f32>` without the
+/// `cuda` feature), with the index and bool types of [`Cuda`].
+#[cfg(feature = "cuda")]
+pub type CudaUnfused =
+    burn_cubecl::CubeBackend<burn_cubecl::cubecl::cuda::CudaRuntime, f32, i32, u8>;
+/// Burn's CUDA backend in f32 without burn-fusion (`NdArray<f32>` without the
+/// `cuda` feature).
+#[cfg(not(feature = "cuda"))]
+pub type CudaUnfused = burn_ndarray::NdArray<f32>;
+
 /// Exits with status 2 if the binary was built without `device`'s feature, and
 /// with status 1 if `device` is CUDA and [`cuda_problem`] finds something
 /// missing.
 pub fn check(device: Device) {
+    let name = device.name();
     if !device.built() {
-        let name = device.name();
+        let feature = device.feature().unwrap_or(name);
         eprintln!(
-            "error: --device {name} needs the crate's `{name}` feature; rebuild with --features {name}"
+            "error: --device {name} needs the crate's `{feature}` feature; rebuild with --features {feature}"
         );
         std::process::exit(2)
     }
-    if device == Device::Cuda
+    if device.feature() == Some("cuda")
         && let Some(problem) = cuda_problem()
     {
-        eprintln!("error: --device cuda cannot run here: {problem} (docs/backends.md, \"CUDA\")");
+        eprintln!("error: --device {name} cannot run here: {problem} (docs/backends.md, \"CUDA\")");
         std::process::exit(1)
     }
 }

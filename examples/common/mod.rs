@@ -28,6 +28,10 @@ pub type Ad = Autodiff<burn_ndarray::NdArray<f64>>;
 pub type WgpuAd = Autodiff<device::Wgpu>;
 /// CUDA in f32 with reverse mode, the backend of `--device cuda`.
 pub type CudaAd = Autodiff<device::Cuda>;
+/// wgpu without burn-fusion, with reverse mode: `--device wgpu-unfused`.
+pub type WgpuUnfusedAd = Autodiff<device::WgpuUnfused>;
+/// CUDA without burn-fusion, with reverse mode: `--device cuda-unfused`.
+pub type CudaUnfusedAd = Autodiff<device::CudaUnfused>;
 
 /// ∞-norm(AD − FD) allowed in f64 at seed size (docs/scenarios.md).
 pub const FD_TOL: f64 = 1e-6;
@@ -162,6 +166,8 @@ where
     S::Model<Ad>: AdModel<Ad>,
     S::Model<WgpuAd>: AdModel<WgpuAd>,
     S::Model<CudaAd>: AdModel<CudaAd>,
+    S::Model<WgpuUnfusedAd>: AdModel<WgpuUnfusedAd>,
+    S::Model<CudaUnfusedAd>: AdModel<CudaUnfusedAd>,
 {
     let args = Args::parse();
     check_device(args.device);
@@ -190,6 +196,8 @@ where
         Device::Ndarray | Device::BurnNdarray => {}
         Device::Wgpu => compare::<WgpuAd, S>(args.device, &s, &model, &reference),
         Device::Cuda => compare::<CudaAd, S>(args.device, &s, &model, &reference),
+        Device::WgpuUnfused => compare::<WgpuUnfusedAd, S>(args.device, &s, &model, &reference),
+        Device::CudaUnfused => compare::<CudaUnfusedAd, S>(args.device, &s, &model, &reference),
     }
     println!("ok");
 }
