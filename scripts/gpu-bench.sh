@@ -206,9 +206,10 @@ PY
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # burn-nested on an NVIDIA machine without Rust or network, within 8 minutes:
-# the wgpu tests, the PINN main job on wgpu and CUDA (with and without CubeCL's
-# autotune), the Poisson table and the
-# scenario benches on both, PyTorch (CUDA) and JAX (jit) peers, then one table.
+# the wgpu tests, the PINN main job on wgpu and CUDA (with and without
+# burn-fusion), the Poisson table (the same), the scenario benches on both,
+# PyTorch (CUDA) and JAX (jit) peers, then, if time is left, the main job with
+# CubeCL's autotune and the high-dimensional example; one table at the end.
 # Every run has a time limit; a CUDA run that times out skips the later ones.
 # Logs, JSON and criterion results end up in results/, tarred beside this file.
 #
@@ -395,21 +396,23 @@ for dev in "${devices[@]}"; do
         --steps "$long_steps" --batch "$long_batch" --out "$res/pinn-$dev-long"
 done
 # The same without burn-fusion (every op its own kernel, exact where burn-fusion
-# 0.21 is not; docs/backends.md, "burn-fusion"): what fusion buys on a GPU.
+# 0.21 is not; docs/backends.md, "burn-fusion"): what fusion buys on a GPU. A
+# third of the steps: its steady step, not the 1000-step average, is the figure.
 for dev in "${devices[@]}"; do
-    step "pinn-$dev-unfused" pinn "$dev" "$t_pinn" ./pinn --device "$dev-unfused" --steps "$steps" \
-        --batch "$batch" --out "$res/pinn-$dev-unfused"
-done
-# The same with CubeCL's autotune: its first step against the steady step.
-for dev in "${devices[@]}"; do
-    step "pinn-$dev-autotune" pinn "$dev" "$t_pinn" ./pinn_autotune --device "$dev" --steps "$steps" \
-        --batch "$batch" --out "$res/pinn-$dev-autotune"
+    step "pinn-$dev-unfused" pinn "$dev" "$t_pinn" ./pinn --device "$dev-unfused" \
+        --steps $((steps / 3)) --batch "$batch" --out "$res/pinn-$dev-unfused"
 done
 
 # The Poisson step across input dimensions (benches/laplacian.rs --table).
 for dev in "${devices[@]}"; do
     step "poisson-$dev" poisson "$dev" "$t_table" ./laplacian --table "$dims" --device "$dev" \
         --json "$res/poisson-$dev.json"
+done
+
+# The same without burn-fusion.
+for dev in "${devices[@]}"; do
+    step "poisson-$dev-unfused" poisson "$dev" "$t_table" ./laplacian --table "$dims" \
+        --device "$dev-unfused"
 done
 
 # The scenario steps (criterion, results under target/criterion here).
@@ -440,6 +443,13 @@ PY
         --measurement-time 0.5 --min-iters 5 --max-case-seconds 8 \
         --burn-json "$res/poisson-burn.json" --json "$res/poisson-peers.json"
 fi
+
+# If time is left: the main job with CubeCL's autotune, its first step against
+# its steady step (the crate builds without it; docs/backends.md, "Start-up").
+for dev in "${devices[@]}"; do
+    step "pinn-$dev-autotune" pinn "$dev" "$t_pinn" ./pinn_autotune --device "$dev" --steps "$steps" \
+        --batch "$batch" --out "$res/pinn-$dev-autotune"
+done
 
 # If time is left: the high-dimensional Poisson example, trained briefly.
 for dev in "${devices[@]}"; do
