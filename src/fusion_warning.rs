@@ -16,8 +16,9 @@
 //! can tell a wrong value from a right one at run time. Refusing burn-fusion
 //! would take the GPU away from every user; saying nothing would leave a wrong
 //! derivative without a word. The warning says what to do instead: check once
-//! against the CPU, or run on CubeCL's backend without burn-fusion, which gets
-//! both cases right (the same tests) at about three times the kernel launches.
+//! against the CPU, or run on CubeCL's backend without burn-fusion, where no
+//! fault of burn-fusion's can arise (the same tests check the `select` case on
+//! it), at about three times the kernel launches.
 
 use std::sync::Once;
 
@@ -37,8 +38,8 @@ pub(crate) fn check<B>() {
              burn-nested's tests. Compare your function's derivatives on this backend with the \
              CPU's once (`burn_nested::check`, or the same call on `NdArray`), or run on the \
              backend without burn-fusion, e.g. `burn_wgpu::CubeBackend<WgpuRuntime, f32, i32, \
-             u32>` in place of `Wgpu` (exact there, with more kernel launches; docs/backends.md, \
-             \"burn-fusion\")"
+             u32>` in place of `Wgpu` (no burn-fusion fault can arise there; it launches more \
+             kernels; docs/backends.md, \"burn-fusion\")"
         );
     });
 }
