@@ -16,6 +16,7 @@
 #     scripts/launches.sh                    # builds with --features wgpu, prints one table
 #     N1=5 N2=15 scripts/launches.sh         # fewer steps
 #     FEATURES=wgpu,autotune scripts/launches.sh   # with CubeCL's autotune
+#     DEVICE=wgpu-unfused scripts/launches.sh      # without burn-fusion
 #
 # Needs `export XDG_RUNTIME_DIR=/tmp` where no session sets it (wgpu warns).
 set -euo pipefail
@@ -23,6 +24,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 n1="${N1:-5}"
 n2="${N2:-25}"
+device="${DEVICE:-wgpu}"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export BURN_NESTED_AD_TUNE=off
 
@@ -73,11 +75,11 @@ PY
 
 echo "| workload | launches per step | by kernel |"
 echo "|---|---|---|"
-count "main job (forward Laplacian)" "$pinn" --device wgpu --laplacian forward --steps {} \
+count "main job (forward Laplacian)" "$pinn" --device "$device" --laplacian forward --steps {} \
     --out "$work/pinn"
-count "Poisson step, forward Laplacian, d = 2" "$laplacian" --device wgpu \
+count "Poisson step, forward Laplacian, d = 2" "$laplacian" --device "$device" \
     --step forward-laplacian 2 {}
 for s in jacobian_regularization batched_jacobian pinn_gradient pinn_gradient_rowwise \
          parameter_jacobian hutchinson_vjp hutchinson_jvp; do
-    count "$s" "$scenarios" --wgpu --step "$s" switched {}
+    count "$s" "$scenarios" "--$device" --step "$s" switched {}
 done
