@@ -395,8 +395,9 @@ for dev in "${devices[@]}"; do
     step "pinn-$dev-batch$long_batch" pinn "$dev" $((t_pinn * 2 / 3)) ./pinn --device "$dev" \
         --steps "$long_steps" --batch "$long_batch" --out "$res/pinn-$dev-long"
 done
-# The same without burn-fusion (every op its own kernel, exact where burn-fusion
-# 0.21 is not; docs/backends.md, "burn-fusion"): what fusion buys on a GPU. A
+# The same without burn-fusion (every op its own kernel, where burn-fusion
+# 0.21's faults cannot arise; docs/backends.md, "burn-fusion"): what fusion
+# buys on a GPU. A
 # third of the steps: its steady step, not the 1000-step average, is the figure.
 for dev in "${devices[@]}"; do
     step "pinn-$dev-unfused" pinn "$dev" "$t_pinn" ./pinn --device "$dev-unfused" \

@@ -63,10 +63,10 @@ impl Device {
 
     /// Whether the binary was built with the backend.
     pub fn built(self) -> bool {
-        match self.feature() {
-            None => true,
-            Some("wgpu") => cfg!(feature = "wgpu"),
-            Some(_) => cfg!(feature = "cuda"),
+        match self {
+            Device::Ndarray | Device::BurnNdarray => true,
+            Device::Wgpu | Device::WgpuUnfused => cfg!(feature = "wgpu"),
+            Device::Cuda | Device::CudaUnfused => cfg!(feature = "cuda"),
         }
     }
 
@@ -134,7 +134,7 @@ pub fn check(device: Device) {
         );
         std::process::exit(2)
     }
-    if device.feature() == Some("cuda")
+    if matches!(device, Device::Cuda | Device::CudaUnfused)
         && let Some(problem) = cuda_problem()
     {
         eprintln!("error: --device {name} cannot run here: {problem} (docs/backends.md, \"CUDA\")");
