@@ -1,45 +1,55 @@
-//! A warning, once per process, on backends built on burn-fusion.
+//! burn-fusion: how to tell it is there, and a warning, once per process.
 //!
 //! Burn 0.21's burn-fusion (the `fusion` feature of burn-wgpu and burn-cuda,
-//! on in Burn's defaults) returned wrong nested derivatives, deterministically
-//! and without an error, for some functions in this crate's tests, through
-//! lavapipe (docs/burn-issues.md, "burn-fusion returns wrong values"):
+//! on in Burn's defaults) returned wrong values, deterministically and without
+//! an error, in two cases found through lavapipe (docs/burn-issues.md,
+//! "burn-fusion returns wrong values"):
 //!
-//! - with its default setting (`[fusion.beam_search] max_blocks = 5`), a forward
-//!   Laplacian through `select`ed columns (`tests/wgpu_scenarios.rs`,
-//!   `forward_laplacian_through_fused_selects`);
+//! - a `select` (or `gather`) of one index, fused into a kernel that is wider
+//!   along the selected dim. The cause is traced to burn-cubecl-fusion's code,
+//!   and `Dual` routes around it (`select_exact` and `gather` in
+//!   `dual/rules/index.rs`, checked by `tests/wgpu_scenarios.rs`,
+//!   `forward_laplacian_through_fused_selects`); a user's own code outside the
+//!   transforms can still meet it;
 //! - with `max_blocks = 1`, the naive path's input gradient of the
 //!   `jacobian_regularization` scenario, which the default setting gets right.
+//!   Its cause is not known.
 //!
-//! The ops burn-nested hands the backend are ordinary Burn ops on owned tensors,
-//! so no rule of this crate can avoid the fault, and no check of the output
-//! can tell a wrong value from a right one at run time. Refusing burn-fusion
-//! would take the GPU away from every user; saying nothing would leave a wrong
-//! derivative without a word. The warning says what to do instead: check once
-//! against the CPU, or run on CubeCL's backend without burn-fusion, where no
-//! fault of burn-fusion's can arise (the same tests check the `select` case on
-//! it), at about three times the kernel launches.
+//! No check of an output can tell such a wrong value from a right one at run
+//! time. Refusing burn-fusion would take the GPU away from every user; saying
+//! nothing would leave a wrong value without a word. The warning says what to
+//! do instead: take columns with `slice`, check once against the CPU, or run on
+//! CubeCL's backend without burn-fusion, where no fault of burn-fusion's can
+//! arise, at about three times the kernel launches.
 
 use std::sync::Once;
+
+/// Whether `B` runs on burn-fusion, alone or under other layers (`Autodiff`,
+/// `Dual`).
+pub(crate) fn on_fusion<B>() -> bool {
+    // A backend type names its layers (`Fusion<CubeBackend<..>>`); burn-fusion
+    // offers no trait to ask.
+    std::any::type_name::<B>().contains("burn_fusion::")
+}
 
 /// Prints the warning the first time a transform runs on a burn-fusion
 /// backend `B`.
 pub(crate) fn check<B>() {
     static WARNED: Once = Once::new();
-    // A backend type names its layers (`Fusion<CubeBackend<..>>`); burn-fusion
-    // offers no trait to ask.
-    if !std::any::type_name::<B>().contains("burn_fusion::") {
+    if !on_fusion::<B>() {
         return;
     }
     WARNED.call_once(|| {
         eprintln!(
             "burn-nested: warning: this backend runs on burn-fusion, and Burn 0.21's burn-fusion \
-             returned wrong nested derivatives, without an error, for some functions in \
-             burn-nested's tests. Compare your function's derivatives on this backend with the \
-             CPU's once (`burn_nested::check`, or the same call on `NdArray`), or run on the \
-             backend without burn-fusion, e.g. `burn_wgpu::CubeBackend<WgpuRuntime, f32, i32, \
-             u32>` in place of `Wgpu` (no burn-fusion fault can arise there; it launches more \
-             kernels; docs/backends.md, \"burn-fusion\")"
+             returned wrong values, without an error, in some of burn-nested's tests. The \
+             transforms avoid the case that is understood (a `select` or `gather` of one \
+             index, fused with a wider op); in your own code on this backend, take columns \
+             with `slice` rather than a one-index `select`. Compare your function's derivatives on this backend \
+             with the CPU's once (`burn_nested::check`, or the same call on `NdArray`), or run \
+             on the backend without burn-fusion, e.g. `burn_wgpu::CubeBackend<WgpuRuntime, \
+             f32, i32, u32>` in place of `Wgpu` (no burn-fusion fault can arise there; it \
+             launches more kernels; docs/backends.md, \"burn-fusion\")"
         );
     });
 }

@@ -9,7 +9,7 @@ mod scenarios;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use burn_nested::params::{flatten_params, unflatten_params};
-use burn_nested::{Mode, Pure, laplacian, settings::with_switching};
+use burn_nested::{Mode, Pure, gradient, laplacian, settings::with_switching};
 use burn_wgpu::Wgpu;
 use common::{F, F32_SCENARIO_TOL, random_data, values};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -194,39 +194,58 @@ fn hutchinson_trace_three_ways() {
     }
 }
 
-/// Column `k` of `x` (`[n, d]`) by `select` (which burn-fusion merges into the
-/// kernels around it) or by `slice` (a kernel of its own).
-fn column<B: Backend>(x: Tensor<B, 2>, k: usize, by_select: bool) -> Tensor<B, 2> {
-    if by_select {
-        let index = Tensor::<B, 1, Int>::from_ints([k as i32], &x.device());
-        x.select(1, index)
-    } else {
-        let n = x.dims()[0];
-        x.slice([0..n, k..k + 1])
+/// How a column is taken.
+#[derive(Clone, Copy)]
+enum Take {
+    /// A `select` of one index (which burn-fusion merges into the kernels
+    /// around it).
+    Select,
+    /// A `slice` (a kernel of its own).
+    Slice,
+    /// A `gather` with an `[n, 1]` index tensor.
+    Gather,
+}
+
+/// Column `k` of `x` (`[n, d]`).
+fn column<B: Backend>(x: Tensor<B, 2>, k: usize, take: Take) -> Tensor<B, 2> {
+    let n = x.dims()[0];
+    let device = x.device();
+    match take {
+        Take::Select => x.select(1, Tensor::<B, 1, Int>::from_ints([k as i32], &device)),
+        Take::Slice => x.slice([0..n, k..k + 1]),
+        Take::Gather => x.gather(1, Tensor::<B, 2, Int>::full([n, 1], k as i32, &device)),
     }
 }
 
 /// `x₀²·x₁²·Σⱼ tanh(2xⱼ − 1)` per row, the columns taken before the `tanh`
 /// term is recorded.
-fn columns_then_tanh<B: Backend>(x: Tensor<B, 2>, by_select: bool) -> Tensor<B, 2> {
+fn columns_then_tanh<B: Backend>(x: Tensor<B, 2>, take: Take) -> Tensor<B, 2> {
     let squares = x.clone() * x.clone();
-    let a = column(squares.clone(), 0, by_select);
-    let b = column(squares, 1, by_select);
+    let a = column(squares.clone(), 0, take);
+    let b = column(squares, 1, take);
     let h = (x * 2.0 - 1.0).tanh().sum_dim(1);
     a * b * h
 }
 
-burn_nested::tensor_fn!(SelectedColumns, |x: 2| -> 2 { columns_then_tanh(x, true) });
-burn_nested::tensor_fn!(SlicedColumns, |x: 2| -> 2 { columns_then_tanh(x, false) });
+burn_nested::tensor_fn!(SelectedColumns, |x: 2| -> 2 { columns_then_tanh(x, Take::Select) });
+burn_nested::tensor_fn!(SlicedColumns, |x: 2| -> 2 { columns_then_tanh(x, Take::Slice) });
+burn_nested::tensor_fn!(GatheredColumns, |x: 2| -> 2 { columns_then_tanh(x, Take::Gather) });
+burn_nested::tensor_fn!(SelectedColumnsSum, |x: 2| -> 1 {
+    columns_then_tanh(x, Take::Select).sum()
+});
+burn_nested::tensor_fn!(SlicedColumnsSum, |x: 2| -> 1 {
+    columns_then_tanh(x, Take::Slice).sum()
+});
+burn_nested::tensor_fn!(GatheredColumnsSum, |x: 2| -> 1 {
+    columns_then_tanh(x, Take::Gather).sum()
+});
 
-/// Pins a defect of Burn 0.21's burn-fusion (docs/burn-issues.md): the forward
-/// Laplacian of one function comes out right with its columns taken by
-/// `slice` and wrong (94% off in a row, no error) with them taken by `select`,
-/// on wgpu with burn-fusion's default settings; ndarray, and wgpu without
-/// burn-fusion, get both right. When
-/// the second assertion fails, burn-fusion has stopped getting it wrong (or
-/// changed its plan for these ops): make it an ordinary comparison and update
-/// the docs.
+/// The forward Laplacian of one function with its columns taken by `slice` and
+/// by `select` agrees with f64 ndarray on wgpu with burn-fusion, and without it.
+/// Burn 0.21's fused `select` of one index is wrong when a later op widens the
+/// fused kernel along the selected dim (`burn_fusion_select_of_one_index`);
+/// `Dual` takes such a selection as a masked sum on burn-fusion backends, and
+/// this test is what fails without that (94% off in a row).
 #[test]
 fn forward_laplacian_through_fused_selects() {
     let n = 512;
@@ -242,6 +261,11 @@ fn forward_laplacian_through_fused_selects() {
         reference,
         lap::<F, _>(SlicedColumns, &x),
         "ndarray: select vs slice"
+    );
+    assert_eq!(
+        reference,
+        lap::<F, _>(GatheredColumns, &x),
+        "ndarray: select vs gather"
     );
     assert_eq!(reference.len(), n);
     // By hand: with t = tanh(2x − 1), t' = 2(1 − t²), t'' = −4t·t', and
@@ -277,13 +301,50 @@ fn forward_laplacian_through_fused_selects() {
         &reference,
     );
     let selected = lap::<Wgpu, _>(SelectedColumns, &x);
-    let worst = common::max_abs_diff(&selected, &reference);
-    assert!(
-        worst > 1.0,
-        "burn-fusion's Laplacian through `select`ed columns now agrees with ndarray (worst \
-         difference {worst:e}): the pinned defect is gone from this function; compare it with \
-         `assert_close` instead and update docs/burn-issues.md"
+    assert_close(
+        "selected columns with burn-fusion",
+        "forward Laplacian",
+        &selected,
+        &reference,
     );
+    let gathered = lap::<Wgpu, _>(GatheredColumns, &x);
+    assert_close(
+        "gathered columns with burn-fusion",
+        "forward Laplacian",
+        &gathered,
+        &reference,
+    );
+}
+
+/// The same function summed over the rows, differentiated in reverse mode (the
+/// transform runs `Autodiff` over `Dual`, so its `select` and `gather` reach
+/// `Dual`'s rules too): it agrees with f64 ndarray on wgpu with burn-fusion.
+/// Unlike the forward Laplacian above, this one also passed with `Dual`'s
+/// masked sums turned off (lavapipe, 2026-12-07): burn-fusion did not widen
+/// these selections here. It checks the reverse path, not the workaround.
+#[test]
+fn reverse_gradient_through_fused_selects() {
+    let n = 512;
+    let points: Vec<f64> = (0..2 * n)
+        .map(|i| ((i * 4099) % 1000) as f64 / 1000.0)
+        .collect();
+    let x = TensorData::new(points, [n, 2]);
+    fn grad<B: Backend, F: burn_nested::TensorFn<2, 1>>(f: F, x: &TensorData) -> Vec<f64> {
+        values(gradient(&Pure(f), on::<B>(x), Mode::AutoReverse))
+    }
+    let reference = grad::<F, _>(SlicedColumnsSum, &x);
+    assert_eq!(reference.len(), 2 * n);
+    assert_eq!(
+        reference,
+        grad::<F, _>(SelectedColumnsSum, &x),
+        "ndarray: select vs slice"
+    );
+    for (name, got) in [
+        ("selected columns", grad::<Wgpu, _>(SelectedColumnsSum, &x)),
+        ("gathered columns", grad::<Wgpu, _>(GatheredColumnsSum, &x)),
+    ] {
+        assert_close(name, "reverse gradient with burn-fusion", &got, &reference);
+    }
 }
 
 /// The products of two `select`ed columns of `a` (`[3, 512, 2]`) on `B`, with an
@@ -305,17 +366,76 @@ fn selected_products<B: Backend>(a: &TensorData, beside: bool) -> Vec<f64> {
     got
 }
 
-/// The same defect in plain Burn, without burn-nested (docs/burn-issues.md,
-/// where this is the upstream reproduction): two `select`s of the columns of
-/// `a` (`[3, 512, 2]`), multiplied, recorded beside an unrelated `b * 2` of
-/// `a`'s shape, come out wrong on wgpu with burn-fusion; without the unrelated
-/// op, or without burn-fusion, they are right. Pinned: when the first
-/// assertion fails, burn-fusion has stopped getting it wrong.
+/// Column 1 of `a` (`[3, 512, 2]`), taken by a `select` of one index and
+/// multiplied by `c` of `a`'s shape (broadcast along the selected dim), on `B`.
+fn selected_column_times<B: Backend>(a: &TensorData, c: &TensorData) -> Vec<f64> {
+    let device = Default::default();
+    let a = Tensor::<B, 3>::from_data(a.clone(), &device);
+    let c = Tensor::<B, 3>::from_data(c.clone(), &device);
+    let index = Tensor::<B, 1, Int>::from_ints([1], &device);
+    values(a.select(2, index) * c)
+}
+
+/// The same column taken by a `gather` whose index tensor is the one index
+/// expanded to `[3, 512, 1]`, multiplied by `c`, on `B`.
+fn gathered_column_times<B: Backend>(a: &TensorData, c: &TensorData) -> Vec<f64> {
+    let device = Default::default();
+    let a = Tensor::<B, 3>::from_data(a.clone(), &device);
+    let c = Tensor::<B, 3>::from_data(c.clone(), &device);
+    let index = Tensor::<B, 1, Int>::from_ints([1], &device)
+        .reshape([1, 1, 1])
+        .expand([3, 512, 1]);
+    values(a.gather(2, index) * c)
+}
+
+/// Burn 0.21's burn-fusion in plain Burn, without burn-nested (docs/burn-issues.md,
+/// where these are the upstream reproductions): a `select` of one index along a
+/// dim (or a `gather` of one expanded index) is wrong when the fused kernel it
+/// lands in is wider along that dim, because a consumer broadcasts the
+/// selection (`select(2, [1]) * c`) or because an unrelated op of the wider
+/// shape was merged beside it. Without burn-fusion all are exact. Pinned: when
+/// an assertion that the values are wrong fails, burn-fusion has stopped
+/// getting them wrong; then `Dual`'s masked sums (`select_exact` and `gather`
+/// in src/dual/rules/index.rs) can go, and the docs need updating.
 #[test]
-fn burn_fusion_select_beside_an_unrelated_op() {
-    let a = random_data(&mut StdRng::seed_from_u64(7), &[3, 512, 2], -1.0, 1.0).convert::<f32>();
-    // The exact products, in f32 as wgpu computes them.
-    let values_a = a.to_vec::<f32>().unwrap();
+fn burn_fusion_select_of_one_index() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let a = random_data(&mut rng, &[3, 512, 2], -1.0, 1.0).convert::<f32>();
+    let c = random_data(&mut rng, &[3, 512, 2], -1.0, 1.0).convert::<f32>();
+    let (values_a, values_c) = (a.to_vec::<f32>().unwrap(), c.to_vec::<f32>().unwrap());
+
+    // Broadcast by the consumer.
+    let exact: Vec<f64> = (0..values_c.len())
+        .map(|i| f64::from(values_a[i / 2 * 2 + 1] * values_c[i]))
+        .collect();
+    let worst = |got: &[f64]| {
+        assert_eq!(got.len(), exact.len());
+        common::max_abs_diff(got, &exact)
+    };
+    let fused = worst(&selected_column_times::<Wgpu>(&a, &c));
+    assert!(
+        fused > 0.1,
+        "burn-fusion now broadcasts a `select` of one index right (worst difference \
+         {fused:e}): the pinned defect is gone; update docs/burn-issues.md"
+    );
+    assert_eq!(
+        worst(&selected_column_times::<WgpuUnfused>(&a, &c)),
+        0.0,
+        "the broadcast selection without burn-fusion"
+    );
+    let gathered = worst(&gathered_column_times::<Wgpu>(&a, &c));
+    assert!(
+        gathered > 0.1,
+        "burn-fusion now broadcasts a `gather` of one expanded index right (worst difference \
+         {gathered:e}): the pinned defect is gone; update docs/burn-issues.md"
+    );
+    assert_eq!(
+        worst(&gathered_column_times::<WgpuUnfused>(&a, &c)),
+        0.0,
+        "the broadcast gather without burn-fusion"
+    );
+
+    // Beside an unrelated op.
     let exact: Vec<f64> = values_a.chunks(2).map(|c| f64::from(c[0] * c[1])).collect();
     let worst = |got: &[f64]| {
         assert_eq!(got.len(), exact.len());

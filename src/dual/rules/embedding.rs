@@ -20,7 +20,7 @@ pub(crate) fn embedding<B: Backend>(w: DualTensor<B>, indices: IntPrim<B>) -> Du
     let [n, s] = indices.shape().dims();
     let tangent = w.tangent.map(|t| {
         let (lanes, d) = (lanes_of::<B>(&t), t.shape()[2]);
-        let rows = B::float_select(t, 1, flat::<B>(indices.clone()));
+        let rows = crate::dual::rules::index::select_exact::<B>(t, 1, flat::<B>(indices.clone()));
         B::float_reshape(rows, Shape::new([lanes, n, s, d]))
     });
     DualTensor::from_parts(B::embedding(w.primal, indices), tangent, w.layout)

@@ -1,12 +1,16 @@
 //! Indexing ops: linear in their float inputs, indices and masks shared by all lanes.
 
 use burn_backend::{
-    Backend, IntDType, Scalar, Shape, Slice, TensorMetadata, tensor::IndexingUpdateOp,
+    Backend, IntDType, Scalar, Shape, Slice, TensorMetadata, get_device_settings,
+    tensor::IndexingUpdateOp,
 };
 
 use crate::dual::lanes::{
     Prim, common_lanes, expand_to, int_over_lanes, lane_shape, lanes_of, no_jvp, or_zeros,
 };
+
+/// An int primitive of the inner backend.
+type IntPrim<B> = <B as burn_backend::backend::BackendTypes>::IntTensorPrimitive;
 use crate::dual::{DualTensor, second};
 
 /// `[full, ..slices]`: the same slice on every lane.
@@ -100,6 +104,15 @@ pub(crate) fn gather<B: Backend>(
     x: DualTensor<B>,
     indices: B::IntTensorPrimitive,
 ) -> DualTensor<B> {
+    if one_index_on_fusion::<B>(&x.primal, dim, &indices) {
+        // The tangent's index is the primal's, broadcast over the lanes.
+        let ts = indices.shape();
+        let lane_index = B::int_reshape(indices.clone(), lane_shape(1, &ts));
+        return x.linear(
+            |p| masked_sum::<B>(p, dim, indices),
+            |t| masked_sum::<B>(t, dim + 1, lane_index),
+        );
+    }
     let Some(t) = x.tangent else {
         return DualTensor::constant(B::float_gather(dim, x.primal, indices));
     };
@@ -110,6 +123,36 @@ pub(crate) fn gather<B: Backend>(
         Some(tangent),
         x.layout,
     )
+}
+
+/// Whether a `gather` along `dim` takes one index per position (`indices` of
+/// `x`'s shape except size one along `dim`) on a burn-fusion backend, where
+/// Burn 0.21 may compute it wrongly (see [`select_exact`]).
+fn one_index_on_fusion<B: Backend>(x: &Prim<B>, dim: usize, indices: &IntPrim<B>) -> bool {
+    let (xs, is) = (x.shape(), indices.shape());
+    is[dim] == 1
+        && xs.num_dims() == is.num_dims()
+        && (0..xs.num_dims()).all(|d| d == dim || xs[d] == is[d])
+        && crate::fusion_warning::on_fusion::<B>()
+}
+
+/// `t` summed along `dim` with every position whose coordinate along `dim`
+/// differs from `index` set to zero: `index` has `t`'s rank and size one along
+/// `dim`, and broadcasts against `t`. Exact: each sum adds zeros to the one
+/// kept value, and a NaN or infinity elsewhere is masked away, not multiplied.
+fn masked_sum<B: Backend>(t: Prim<B>, dim: usize, index: IntPrim<B>) -> Prim<B> {
+    let shape = t.shape();
+    let device = B::float_device(&t);
+    let mut along = vec![1; shape.num_dims()];
+    along[dim] = shape[dim];
+    let positions = B::int_reshape(
+        B::int_arange(0..shape[dim] as i64, &device, index.dtype().into()),
+        Shape::from(along),
+    );
+    let bool_dtype = get_device_settings::<B>(&device).bool_dtype;
+    let others = B::bool_not(B::int_equal(positions, index, bool_dtype));
+    let others = B::bool_expand(others, shape);
+    B::float_sum_dim(B::float_mask_fill(t, others, Scalar::from(0.0)), dim)
 }
 
 pub(crate) fn scatter_add<B: Backend>(
@@ -140,9 +183,33 @@ pub(crate) fn select<B: Backend>(
 ) -> DualTensor<B> {
     let idx = indices.clone();
     x.linear(
-        |p| B::float_select(p, dim, indices),
-        |t| B::float_select(t, dim + 1, idx),
+        |p| select_exact::<B>(p, dim, indices),
+        |t| select_exact::<B>(t, dim + 1, idx),
     )
+}
+
+/// `B::float_select`, except for one index on burn-fusion, where it is the sum
+/// along `dim` of `t` with every other position set to zero ([`masked_sum`]).
+///
+/// Burn 0.21's fused `select` finds the position along `dim` it writes from the
+/// fused kernel's reference shape, and burn-fusion lets a later op in the same
+/// kernel widen that shape where the selection has size one (an op that
+/// broadcasts the selected column against the full tensor, or an unrelated op
+/// merged beside it): each output then reads an index past the end of
+/// `indices`, and the values are wrong without an error
+/// (docs/burn-issues.md). A fused `gather` of one index per position goes
+/// wrong the same way. The masked sum's reduction is a kernel burn-fusion gets
+/// right; it costs one reduction launch where the fused `select` cost none.
+pub(crate) fn select_exact<B: Backend>(
+    t: Prim<B>,
+    dim: usize,
+    indices: B::IntTensorPrimitive,
+) -> Prim<B> {
+    if indices.shape().num_elements() != 1 || !crate::fusion_warning::on_fusion::<B>() {
+        return B::float_select(t, dim, indices);
+    }
+    let rank = t.shape().num_dims();
+    masked_sum::<B>(t, dim, B::int_reshape(indices, Shape::from(vec![1; rank])))
 }
 
 pub(crate) fn select_add<B: Backend>(
