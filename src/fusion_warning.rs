@@ -11,9 +11,13 @@
 //!   `dual/rules/index.rs`, checked by `tests/wgpu_scenarios.rs`,
 //!   `forward_laplacian_through_fused_selects`); a user's own code outside the
 //!   transforms can still meet it;
-//! - with `max_blocks = 1`, the naive path's input gradient of the
-//!   `jacobian_regularization` scenario, which the default setting gets right.
-//!   Its cause is not known.
+//! - a sum over the last dim of a `swap_dims`ed input times a broadcast
+//!   operand, with an op after the sum, all fused into one reduction (plain
+//!   Burn, `tests/wgpu_scenarios.rs`,
+//!   `burn_fusion_reduce_of_a_swapped_broadcast_product`). Burn's own backward
+//!   passes produce it, where `Dual`'s rules cannot reach: with
+//!   `max_blocks = 1`, the naive path's input gradient of the
+//!   `jacobian_regularization` scenario.
 //!
 //! No check of an output can tell such a wrong value from a right one at run
 //! time. Refusing burn-fusion would take the GPU away from every user; saying
@@ -43,9 +47,9 @@ pub(crate) fn check<B>() {
         eprintln!(
             "burn-nested: warning: this backend runs on burn-fusion, and Burn 0.21's burn-fusion \
              returned wrong values, without an error, in some of burn-nested's tests. The \
-             transforms avoid the case that is understood (a `select` or `gather` of one \
-             index, fused with a wider op); in your own code on this backend, take columns \
-             with `slice` rather than a one-index `select`. Compare your function's derivatives on this backend \
+             transforms avoid one case (a `select` or `gather` of one index, fused with a \
+             wider op; in your own code on this backend, take columns with `slice`), not the \
+             other (a sum over a swapped, broadcast product). Compare your function's derivatives on this backend \
              with the CPU's once (`burn_nested::check`, or the same call on `NdArray`), or run \
              on the backend without burn-fusion, e.g. `burn_wgpu::CubeBackend<WgpuRuntime, \
              f32, i32, u32>` in place of `Wgpu` (no burn-fusion fault can arise there; it \

@@ -458,3 +458,70 @@ fn burn_fusion_select_of_one_index() {
         "the products beside the unrelated op, without burn-fusion"
     );
 }
+
+/// `(x.swap_dims(1, 2) * w).sum_dim(2) * 0.5` on `B`, for `x` `[20, 10, 4]` and
+/// `w` `[1, 4, 10]` (broadcast over the first dim); with `swap` false, the same
+/// product from `x` already laid out as `[20, 4, 10]`.
+fn swapped_products_summed<B: Backend>(x: &TensorData, w: &TensorData, swap: bool) -> Vec<f64> {
+    let device = Default::default();
+    let w = Tensor::<B, 3>::from_data(w.clone(), &device);
+    let x = Tensor::<B, 3>::from_data(x.clone(), &device);
+    let x = if swap {
+        x.swap_dims(1, 2)
+    } else {
+        // Laid out as [20, 4, 10] before the product: a kernel of its own.
+        Tensor::<B, 3>::from_data(x.swap_dims(1, 2).into_data(), &device)
+    };
+    values((x * w).sum_dim(2) * 0.5)
+}
+
+/// Burn 0.21's burn-fusion in plain Burn (docs/burn-issues.md): a sum over the
+/// last dim of `x.swap_dims(1, 2) * w`, with `w` broadcast, is wrong when an op
+/// on the sum is fused after it (burn-fusion's fused reduction reads the
+/// swapped input and the broadcast operand in one prologue). Without the swap,
+/// without the op after the sum, or without burn-fusion, it is right. This is
+/// the cause of the `jacobian_regularization` case with `max_blocks = 1`
+/// (docs/backends.md). Pinned: when the assertion that the values are wrong
+/// fails, burn-fusion has stopped getting them wrong.
+#[test]
+fn burn_fusion_reduce_of_a_swapped_broadcast_product() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let x = random_data(&mut rng, &[20, 10, 4], -1.0, 1.0).convert::<f32>();
+    let w = random_data(&mut rng, &[1, 4, 10], -1.0, 1.0).convert::<f32>();
+    let (xv, wv) = (x.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+    let exact: Vec<f64> = (0..20 * 4)
+        .map(|i| {
+            let (b, j) = (i / 4, i % 4);
+            let sum: f64 = (0..10)
+                .map(|k| f64::from(xv[b * 40 + k * 4 + j]) * f64::from(wv[j * 10 + k]))
+                .sum();
+            sum * 0.5
+        })
+        .collect();
+    let worst = |got: &[f64]| {
+        assert_eq!(got.len(), exact.len());
+        common::max_abs_diff(got, &exact)
+    };
+    let fused = worst(&swapped_products_summed::<Wgpu>(&x, &w, true));
+    assert!(
+        fused > 0.1,
+        "burn-fusion now sums a swapped broadcast product right (worst difference {fused:e}): \
+         the pinned defect is gone; update docs/burn-issues.md"
+    );
+    for (what, got) in [
+        (
+            "without the swap",
+            swapped_products_summed::<Wgpu>(&x, &w, false),
+        ),
+        (
+            "without burn-fusion",
+            swapped_products_summed::<WgpuUnfused>(&x, &w, true),
+        ),
+    ] {
+        let off = worst(&got);
+        assert!(
+            off < 1e-5,
+            "the swapped broadcast product summed {what}: off by {off:e}"
+        );
+    }
+}
