@@ -8,9 +8,6 @@ use burn_backend::{
 use crate::dual::lanes::{
     Prim, common_lanes, expand_to, int_over_lanes, lane_shape, lanes_of, no_jvp, or_zeros,
 };
-
-/// An int primitive of the inner backend.
-type IntPrim<B> = <B as burn_backend::backend::BackendTypes>::IntTensorPrimitive;
 use crate::dual::{DualTensor, second};
 
 /// `[full, ..slices]`: the same slice on every lane.
@@ -128,7 +125,11 @@ pub(crate) fn gather<B: Backend>(
 /// Whether a `gather` along `dim` takes one index per position (`indices` of
 /// `x`'s shape except size one along `dim`) on a burn-fusion backend, where
 /// Burn 0.21 may compute it wrongly (see [`select_exact`]).
-fn one_index_on_fusion<B: Backend>(x: &Prim<B>, dim: usize, indices: &IntPrim<B>) -> bool {
+fn one_index_on_fusion<B: Backend>(
+    x: &Prim<B>,
+    dim: usize,
+    indices: &B::IntTensorPrimitive,
+) -> bool {
     let (xs, is) = (x.shape(), indices.shape());
     is[dim] == 1
         && xs.num_dims() == is.num_dims()
@@ -140,7 +141,7 @@ fn one_index_on_fusion<B: Backend>(x: &Prim<B>, dim: usize, indices: &IntPrim<B>
 /// differs from `index` set to zero: `index` has `t`'s rank and size one along
 /// `dim`, and broadcasts against `t`. Exact: each sum adds zeros to the one
 /// kept value, and a NaN or infinity elsewhere is masked away, not multiplied.
-fn masked_sum<B: Backend>(t: Prim<B>, dim: usize, index: IntPrim<B>) -> Prim<B> {
+fn masked_sum<B: Backend>(t: Prim<B>, dim: usize, index: B::IntTensorPrimitive) -> Prim<B> {
     let shape = t.shape();
     let device = B::float_device(&t);
     let mut along = vec![1; shape.num_dims()];
