@@ -63,14 +63,14 @@ fn per_row_jacobian(model: &PinnNet<Inner>) -> (Vec<f64>, [usize; 2]) {
 /// drawing between this `seed` and the draws of the weights (which Burn makes
 /// lazily, on first use) gave other weights, on which 5 ENGD steps once fell
 /// short of `steps_lower_the_loss`'s bound in CI. Seeding and drawing hold one
-/// lock, and the weights are read before it is released.
+/// lock, and every weight is drawn before it is released.
 fn model() -> PinnNet<Inner> {
     static RANDOM: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _drawing = RANDOM.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
     <Inner as burn::tensor::backend::Backend>::seed(&device, 7);
     let model = PinnNet::new(WIDTH, HIDDEN, &device);
-    flatten_params(&model);
+    burn_nested::lift::initialize_params(&model);
     model
 }
 

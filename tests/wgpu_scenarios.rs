@@ -370,26 +370,27 @@ fn selected_products<B: Backend>(a: &TensorData, beside: bool) -> Vec<f64> {
     got
 }
 
-/// Column 1 of `a` (`[3, 512, 2]`), taken by a `select` of one index and
-/// multiplied by `c` of `a`'s shape (broadcast along the selected dim), on `B`.
-fn selected_column_times<B: Backend>(a: &TensorData, c: &TensorData) -> Vec<f64> {
+/// Column 1 of `a` (`[3, 512, 2]`) multiplied by `c` of `a`'s shape (broadcast
+/// along the selected dim), on `B`: the column taken by a `select` of one
+/// index, or by a `gather` whose index tensor is that index expanded to
+/// `[3, 512, 1]`.
+fn column_times<B: Backend>(a: &TensorData, c: &TensorData, by_gather: bool) -> Vec<f64> {
     let device = Default::default();
     let a = Tensor::<B, 3>::from_data(a.clone(), &device);
     let c = Tensor::<B, 3>::from_data(c.clone(), &device);
     let index = Tensor::<B, 1, Int>::from_ints([1], &device);
-    values(a.select(2, index) * c)
+    let column = if by_gather {
+        a.gather(2, index.reshape([1, 1, 1]).expand([3, 512, 1]))
+    } else {
+        a.select(2, index)
+    };
+    values(column * c)
 }
 
-/// The same column taken by a `gather` whose index tensor is the one index
-/// expanded to `[3, 512, 1]`, multiplied by `c`, on `B`.
-fn gathered_column_times<B: Backend>(a: &TensorData, c: &TensorData) -> Vec<f64> {
-    let device = Default::default();
-    let a = Tensor::<B, 3>::from_data(a.clone(), &device);
-    let c = Tensor::<B, 3>::from_data(c.clone(), &device);
-    let index = Tensor::<B, 1, Int>::from_ints([1], &device)
-        .reshape([1, 1, 1])
-        .expand([3, 512, 1]);
-    values(a.gather(2, index) * c)
+/// The largest difference of `got` from `exact`, whose lengths must agree.
+fn worst_difference(got: &[f64], exact: &[f64]) -> f64 {
+    assert_eq!(got.len(), exact.len());
+    common::max_abs_diff(got, exact)
 }
 
 /// Burn 0.21's burn-fusion in plain Burn, without burn-nested (docs/burn-issues.md,
@@ -412,39 +413,33 @@ fn burn_fusion_select_of_one_index() {
     let exact: Vec<f64> = (0..values_c.len())
         .map(|i| f64::from(values_a[i / 2 * 2 + 1] * values_c[i]))
         .collect();
-    let worst = |got: &[f64]| {
-        assert_eq!(got.len(), exact.len());
-        common::max_abs_diff(got, &exact)
-    };
-    let fused = worst(&selected_column_times::<Wgpu>(&a, &c));
+    let worst = |got: &[f64]| worst_difference(got, &exact);
+    let fused = worst(&column_times::<Wgpu>(&a, &c, false));
     assert!(
         fused > 0.1,
         "burn-fusion now broadcasts a `select` of one index right (worst difference \
          {fused:e}): the pinned defect is gone; update docs/burn-issues.md"
     );
     assert_eq!(
-        worst(&selected_column_times::<WgpuUnfused>(&a, &c)),
+        worst(&column_times::<WgpuUnfused>(&a, &c, false)),
         0.0,
         "the broadcast selection without burn-fusion"
     );
-    let gathered = worst(&gathered_column_times::<Wgpu>(&a, &c));
+    let gathered = worst(&column_times::<Wgpu>(&a, &c, true));
     assert!(
         gathered > 0.1,
         "burn-fusion now broadcasts a `gather` of one expanded index right (worst difference \
          {gathered:e}): the pinned defect is gone; update docs/burn-issues.md"
     );
     assert_eq!(
-        worst(&gathered_column_times::<WgpuUnfused>(&a, &c)),
+        worst(&column_times::<WgpuUnfused>(&a, &c, true)),
         0.0,
         "the broadcast gather without burn-fusion"
     );
 
     // Beside an unrelated op.
     let exact: Vec<f64> = values_a.chunks(2).map(|c| f64::from(c[0] * c[1])).collect();
-    let worst = |got: &[f64]| {
-        assert_eq!(got.len(), exact.len());
-        common::max_abs_diff(got, &exact)
-    };
+    let worst = |got: &[f64]| worst_difference(got, &exact);
     let beside = worst(&selected_products::<Wgpu>(&a, true));
     assert!(
         beside > 0.1,
@@ -502,10 +497,7 @@ fn burn_fusion_reduce_of_a_swapped_broadcast_product() {
             sum * 0.5
         })
         .collect();
-    let worst = |got: &[f64]| {
-        assert_eq!(got.len(), exact.len());
-        common::max_abs_diff(got, &exact)
-    };
+    let worst = |got: &[f64]| worst_difference(got, &exact);
     let fused = worst(&swapped_products_summed::<Wgpu>(&x, &w, true));
     assert!(
         fused > 0.1,
