@@ -102,12 +102,14 @@ pub(crate) fn gather<B: Backend>(
     indices: B::IntTensorPrimitive,
 ) -> DualTensor<B> {
     if one_index_on_fusion::<B>(&x.primal, dim, &indices) {
-        // The tangent's index is the primal's, broadcast over the lanes.
-        let ts = indices.shape();
-        let lane_index = B::int_reshape(indices.clone(), lane_shape(1, &ts));
+        let idx = indices.clone();
         return x.linear(
             |p| masked_sum::<B>(p, dim, indices),
-            |t| masked_sum::<B>(t, dim + 1, lane_index),
+            |t| {
+                // The primal's index, broadcast over the lanes.
+                let shape = idx.shape();
+                masked_sum::<B>(t, dim + 1, B::int_reshape(idx, lane_shape(1, &shape)))
+            },
         );
     }
     let Some(t) = x.tangent else {
