@@ -14,12 +14,13 @@ use rand::{SeedableRng, rngs::StdRng};
 type Fast64 = FastNdArray<f64>;
 type Fast32 = FastNdArray<f32>;
 
-/// Largest |a − b| over two equally long lists, after checking the lengths and
-/// that there is something to compare.
+/// Largest |a − b| over two equally long lists (NaN where one side is NaN:
+/// `common::max_abs_diff`), after checking the lengths and that there is
+/// something to compare.
 fn max_gap(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "compared lists differ in length");
     assert!(!a.is_empty(), "nothing compared");
-    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()))
+    common::max_abs_diff(a, b)
 }
 
 fn data(seed: u64, shape: &[usize]) -> TensorData {

@@ -154,10 +154,8 @@ fn results_do_not_depend_on_tuning_inside_a_loss() {
     reset_path_counts();
     for call in 0..TRIAL_CALLS + 2 {
         let got = step();
-        let gap = got
-            .iter()
-            .zip(&reference)
-            .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert_eq!(got.len(), reference.len(), "step {call}: lengths");
+        let gap = common::max_abs_diff(&got, &reference);
         assert!(
             gap < 1e-10,
             "step {call}: tuned and untuned differ by {gap}"

@@ -6,6 +6,8 @@
 mod common;
 #[path = "../scenarios/mod.rs"]
 mod scenarios;
+#[path = "wgpu_scenarios/transforms.rs"]
+mod transforms;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use burn_nested::params::{flatten_params, unflatten_params};

@@ -92,9 +92,23 @@ pub fn vjps_of<B: Backend, const D: usize, const O: usize>(
         .collect()
 }
 
-/// `‖a − b‖∞` over the common length.
+/// `‖a − b‖∞` over the common length; NaN where one side is NaN and the other
+/// is not, or where the sides are opposite infinities, so that a comparison
+/// `≤ tolerance` fails there (`f64::max` alone would skip a NaN). Equal entries,
+/// infinities and NaNs on both sides included, differ by zero.
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).fold(0f64, |m, (p, q)| m.max((p - q).abs()))
+    a.iter().zip(b).fold(0f64, |m, (p, q)| {
+        let d = if p == q || (p.is_nan() && q.is_nan()) {
+            0.0
+        } else {
+            (p - q).abs()
+        };
+        if m.is_nan() || d.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    })
 }
 
 /// `‖got − want‖∞ ≤ rel_tol · max(1, ‖want‖∞)`.
