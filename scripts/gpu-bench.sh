@@ -208,8 +208,9 @@ cat > "$out/run.sh" <<'RUN'
 # burn-nested on an NVIDIA machine without Rust or network, within 8 minutes:
 # the wgpu tests, the PINN main job on wgpu and CUDA (with and without
 # burn-fusion), the Poisson table (the same), the scenario benches on both,
-# PyTorch (CUDA) and JAX (jit) peers, then, if time is left, the main job with
-# CubeCL's autotune and the high-dimensional example; one table at the end.
+# PyTorch (CUDA) and JAX (jit) peers, the transform sweep of the wgpu tests on
+# CUDA, then, if time is left, the main job with CubeCL's autotune and the
+# high-dimensional example; one table at the end.
 # Every run has a time limit; a CUDA run that times out skips the later ones.
 # Logs, JSON and criterion results end up in results/, tarred beside this file.
 #
@@ -380,11 +381,13 @@ if [ "$QUICK" = 1 ]; then
 else
     steps=1000; batch=512; long_steps=300; long_batch=16384
     dims=2,8,32; crit_filter='.*/bench/'; crit_time=0.5
-    tests=(); t_tests=50; t_pinn=40; t_table=25; t_crit=45
+    tests=(); t_tests=70; t_pinn=40; t_table=25; t_crit=45
 fi
 
-# The tests: every scenario on wgpu in f32 against the f64 reference.
-step tests-wgpu tests wgpu "$t_tests" ./wgpu_scenarios --test-threads 1 "${tests[@]}"
+# The tests: every scenario and every transform on wgpu in f32 against the f64 reference.
+# With the ignored ones but CUDA's: the transform sweep without burn-fusion.
+step tests-wgpu tests wgpu "$t_tests" ./wgpu_scenarios --test-threads 1 --include-ignored --skip cuda \
+    "${tests[@]}"
 
 # The main job: the PINN, at its batch and at a long batch.
 for dev in "${devices[@]}"; do
@@ -443,6 +446,13 @@ PY
     step peers-poisson peers-poisson - 45 python3 benches/compare/poisson.py --dims "$dims" \
         --measurement-time 0.5 --min-iters 5 --max-case-seconds 8 \
         --burn-json "$res/poisson-burn.json" --json "$res/poisson-peers.json"
+fi
+
+# Every transform in each mode inside a loss on burn-cuda against the f64
+# reference (ignored where there is no CUDA; on wgpu it ran with the tests
+# above). After the timed runs: a CUDA run that times out skips later ones.
+if [ "$SKIP_CUDA" != 1 ]; then
+    step tests-cuda tests cuda "$t_tests" ./wgpu_scenarios --test-threads 1 --ignored cuda
 fi
 
 # If time is left: the main job with CubeCL's autotune, its first step against

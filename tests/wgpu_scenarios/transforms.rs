@@ -211,15 +211,15 @@ fn run<B: AutodiffBackend>(nets: &Nets<B>, x: &TensorData, item: &Item<B>) -> Ou
     }
 }
 
-/// Both networks on wgpu with the f64 networks' weights.
-fn on_wgpu(nets: &Nets<Ad>) -> Nets<Wad> {
+/// Both networks on the backend `G` with the f64 networks' weights.
+fn copied<G: AutodiffBackend>(nets: &Nets<Ad>) -> Nets<G> {
     let copy = |m: &Mixed<Ad>, out: usize| {
         let weights = values(flatten_params(m));
         let device = Default::default();
         unflatten_params(
-            Mixed::<Wad>::new(out, &device),
+            Mixed::<G>::new(out, &device),
             Tensor::from_data(
-                TensorData::new(weights.clone(), [weights.len()]).convert::<f32>(),
+                TensorData::new(weights.clone(), [weights.len()]).convert::<G::FloatElem>(),
                 &device,
             ),
         )
@@ -230,23 +230,24 @@ fn on_wgpu(nets: &Nets<Ad>) -> Nets<Wad> {
     }
 }
 
-#[test]
-fn every_transform_inside_a_loss_on_fused_wgpu_matches_f64() {
+/// Runs every item on `G` (its default device, f32) and in f64 on ndarray and
+/// panics listing every comparison that differs beyond f32 rounding.
+fn sweep<G: AutodiffBackend>(backend: &str) {
     let device = Default::default();
     Ad::seed(&device, 5);
     let reference = Nets {
         u: Mixed::<Ad>::new(1, &device),
         v: Mixed::<Ad>::new(D, &device),
     };
-    let wgpu = on_wgpu(&reference);
+    let nets = copied::<G>(&reference);
     let x = data([ROWS, D], 30, -1.0);
-    let (want, got) = (items::<Ad>(), items::<Wad>());
+    let (want, got) = (items::<Ad>(), items::<G>());
     let mut failures = Vec::new();
-    for ((name, f64_item), (_, wgpu_item)) in want.iter().zip(&got) {
+    for ((name, f64_item), (_, item)) in want.iter().zip(&got) {
         let reference = run(&reference, &x, f64_item);
         reset_path_counts();
-        let result = run(&wgpu, &x, wgpu_item);
-        // The item took the path its name says, on wgpu.
+        let result = run(&nets, &x, item);
+        // The item took the path its name says, on `G`.
         let counts = path_counts();
         let forward = !name.contains("reverse") && !REVERSE_ONLY.contains(&name.as_str());
         assert!(
@@ -272,9 +273,36 @@ fn every_transform_inside_a_loss_on_fused_wgpu_matches_f64() {
     assert_eq!(want.len(), 28, "the sweep's items");
     assert!(
         failures.is_empty(),
-        "{} of {} comparisons differ on wgpu:\n{}",
+        "{} of {} comparisons differ on {backend}:\n{}",
         failures.len(),
         3 * want.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn every_transform_inside_a_loss_on_fused_wgpu_matches_f64() {
+    sweep::<Wad>("wgpu");
+}
+
+/// The same on wgpu without burn-fusion, the backend docs/backends.md offers
+/// where burn-fusion's faults are a concern: every transform must hold there too.
+/// Ignored in the default run (its shaders take about 40 s to compile from an
+/// empty cache through lavapipe, for a backend with no known fault);
+/// `scripts/gpu-bench.sh`'s `run.sh` runs it on the GPU, and
+/// `cargo test --features wgpu --test wgpu_scenarios -- --ignored unfused` here.
+#[test]
+#[ignore = "about 40 s through lavapipe from an empty shader cache; run by gpu-bench"]
+fn every_transform_inside_a_loss_on_unfused_wgpu_matches_f64() {
+    sweep::<burn_autodiff::Autodiff<super::WgpuUnfused>>("wgpu without burn-fusion");
+}
+
+/// The same on burn-cuda (with burn-fusion): ignored, as it needs an NVIDIA
+/// GPU; `scripts/gpu-bench.sh`'s `run.sh` runs it there
+/// (`wgpu_scenarios --ignored cuda`).
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs an NVIDIA GPU with CUDA"]
+fn every_transform_inside_a_loss_on_fused_cuda_matches_f64() {
+    sweep::<burn_autodiff::Autodiff<burn_cuda::Cuda>>("cuda");
 }
