@@ -523,3 +523,56 @@ fn burn_fusion_reduce_of_a_swapped_broadcast_product() {
         );
     }
 }
+
+/// A row `[1, n]` transposed to a column `[n, 1]` (a view) and reshaped to
+/// `[n, 1, 1]`: the values, flattened.
+fn column_reshaped<B: Backend>(row: &TensorData) -> Vec<f64> {
+    let n = row.shape[1];
+    values(on::<B>(row).transpose().reshape([n, 1, 1]))
+}
+
+burn_nested::tensor_fn!(ColumnTimesSelf, |x: 2| -> 2 {
+    // `x` is `[1, n]`: its transpose is a column view, reshaped to a higher rank
+    // and back, then squared.
+    let n = x.dims()[1];
+    let c = x.transpose().reshape([n, 1, 1]).reshape([n, 1]);
+    c.clone() * c
+});
+
+/// Burn 0.21 on CubeCL backends (burn-wgpu here, fused or not) reshapes a
+/// column that is a view (`[n, 1]` with a row stride other than 1: a transposed
+/// row, an aligned column `slice`, an `expand`ed column) to a higher rank with
+/// the wrong strides, without an error: burn-std's `split_strides` does not
+/// step past the size-one dim (docs/burn-issues.md). The plain form is pinned as
+/// wrong; inside a transform `Dual` reshapes such shapes through one dimension
+/// and gets the value and tangent right. (It is how the sweep's forward
+/// `param_jacobian` got its last bias column wrong before.)
+#[test]
+fn reshape_of_a_column_view() {
+    let n = 9;
+    let row = TensorData::new((0..n).map(|i| i as f64 * 0.25 - 1.0).collect(), [1, n]);
+    let exact = column_reshaped::<F>(&row);
+    for (what, got) in [
+        ("burn-fusion", column_reshaped::<Wgpu>(&row)),
+        ("without burn-fusion", column_reshaped::<WgpuUnfused>(&row)),
+    ] {
+        let off = worst_difference(&got, &exact);
+        assert!(
+            off > 0.1,
+            "wgpu ({what}) now reshapes a transposed row right (worst difference {off:e}): \
+             the pinned defect is gone; update docs/burn-issues.md and src/dual/reshape.rs"
+        );
+    }
+    // Through `Dual`: y = x², dy = 2x·u, on wgpu against f64.
+    let u = TensorData::new(vec![1.0; n], [1, n]);
+    let want = burn_nested::jvp(&Pure(ColumnTimesSelf), on::<F>(&row), on::<F>(&u));
+    let row32 = row.clone().convert::<f32>();
+    let got = burn_nested::jvp(
+        &Pure(ColumnTimesSelf),
+        on::<Wgpu>(&row32),
+        on::<Wgpu>(&u.clone().convert::<f32>()),
+    );
+    let (want, got) = (values(want), values(got));
+    assert_eq!(want.len(), n, "compared entries");
+    assert_close("a column view reshaped", "tangent", &got, &want);
+}

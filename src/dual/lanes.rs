@@ -10,6 +10,7 @@ use burn_backend::{
 };
 
 use super::DualTensor;
+use crate::dual::reshape::reshape;
 
 /// A float primitive of the inner backend.
 pub(crate) type Prim<B> = <B as BackendTypes>::FloatTensorPrimitive;
@@ -30,7 +31,7 @@ pub(crate) fn lanes_of<B: Backend>(tangent: &Prim<B>) -> usize {
 /// Reshapes a primal-derived factor to `[1, ..shape]` so it broadcasts over lanes.
 pub(crate) fn over_lanes<B: Backend>(factor: Prim<B>) -> Prim<B> {
     let shape = lane_shape(1, &factor.shape());
-    B::float_reshape(factor, shape)
+    reshape::<B>(factor, shape)
 }
 
 /// Broadcasts a tangent to `[lanes, ..shape]` when its primal was broadcast by the op.
@@ -48,7 +49,7 @@ pub(crate) fn expand_to<B: Backend>(tangent: Prim<B>, shape: &Shape) -> Prim<B> 
             shape.num_dims() + 1 - current.num_dims(),
         ));
         dims.extend_from_slice(&current[1..]);
-        B::float_reshape(tangent, Shape::from(dims))
+        reshape::<B>(tangent, Shape::from(dims))
     } else {
         tangent
     };

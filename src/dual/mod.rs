@@ -4,6 +4,7 @@ mod backend;
 pub(crate) mod lanes;
 mod ops;
 pub(crate) mod passes;
+pub(crate) mod reshape;
 pub(crate) mod rows;
 pub(crate) mod rules;
 pub(crate) mod second;

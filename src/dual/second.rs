@@ -27,6 +27,7 @@ use burn_backend::{Backend, Shape, TensorData, TensorMetadata};
 
 use super::lanes::{Prim, lanes_of, slices_along};
 use super::{Dual, DualTensor};
+use crate::dual::reshape::reshape;
 
 /// How the tangent lanes of a second-order pass are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,11 +196,11 @@ pub(crate) fn lane_products<B: Backend>(
     let shape = products.shape();
     let lanes = shape[0];
     let rest = shape.num_elements() / lanes.max(1);
-    let flat = B::float_reshape(products, Shape::new([lanes, rest]));
+    let flat = reshape::<B>(products, Shape::new([lanes, rest]));
     let weights = lane_weights::<B>(&flat, 0..n);
     let mut summed = shape;
     summed[0] = 1;
-    B::float_reshape(B::float_matmul(weights, flat), summed)
+    reshape::<B>(B::float_matmul(weights, flat), summed)
 }
 
 /// Ones on lanes `range` and zeros on the other lanes of `like` (`[lanes, ..]`),

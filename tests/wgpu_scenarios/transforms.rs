@@ -26,8 +26,12 @@ use burn_nested::{
 use super::{Ad, Wad, data};
 use crate::common::{self, F32_SCENARIO_TOL, values};
 
-/// Inputs per row.
-const D: usize = 3;
+/// Inputs per row. With [`WIDTH`] 8 the parameters start at offsets that are
+/// multiples of 8 floats, where a column `slice` of the flat parameters'
+/// tangent is a view (see `reshape_of_a_column_view`).
+const D: usize = 4;
+/// Hidden features.
+const WIDTH: usize = 8;
 /// Rows of the batch.
 const ROWS: usize = 4;
 
@@ -45,10 +49,10 @@ struct Mixed<B: Backend> {
 impl<B: Backend> Mixed<B> {
     fn new(out: usize, device: &B::Device) -> Self {
         let model = Self {
-            first: LinearConfig::new(D, 6).init(device),
-            norm: LayerNormConfig::new(6).init(device),
-            middle: LinearConfig::new(6, 6).init(device),
-            last: LinearConfig::new(6, out).init(device),
+            first: LinearConfig::new(D, WIDTH).init(device),
+            norm: LayerNormConfig::new(WIDTH).init(device),
+            middle: LinearConfig::new(WIDTH, WIDTH).init(device),
+            last: LinearConfig::new(WIDTH, out).init(device),
         };
         burn_nested::lift::initialize_params(&model);
         model
@@ -129,7 +133,13 @@ fn items<B: Backend>() -> Vec<(String, Item<B>)> {
             "second_order_operator".into(),
             Box::new(|n, x| {
                 // A symmetric coefficient matrix with one negative eigenvalue.
-                let a = TensorData::new(vec![2.0, 0.5, 0.0, 0.5, -1.0, 0.3, 0.0, 0.3, 1.5], [D, D]);
+                let a = TensorData::new(
+                    vec![
+                        2.0, 0.5, 0.0, 0.1, 0.5, -1.0, 0.3, 0.0, 0.0, 0.3, 1.5, 0.2, 0.1, 0.0, 0.2,
+                        1.0,
+                    ],
+                    [D, D],
+                );
                 let a = Tensor::from_data(a.convert::<B::FloatElem>(), &x.device());
                 second_order_operator(&u(n), x, a)
             }),
@@ -175,7 +185,7 @@ fn items<B: Backend>() -> Vec<(String, Item<B>)> {
             ),
         ];
         for (what, item) in entries {
-            // 85 parameters in chunks of 2 are 43 passes: long, and no new path.
+            // 137 parameters in chunks of 2 are 69 passes: long, and no new path.
             if what.starts_with("param_") && name.contains("chunks") {
                 continue;
             }

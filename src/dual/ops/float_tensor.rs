@@ -11,6 +11,7 @@ use burn_backend::{
 use burn_backend::{BoolDType, FloatDType, IntDType, Shape};
 
 use crate::dual::lanes::{Prim, bool_dtype, expand_to, lane_shape, lanes_of, no_jvp, scalar};
+use crate::dual::reshape::reshape;
 use crate::dual::rules::{binary, index, order, reduce};
 use crate::dual::{Dual, DualTensor, rows};
 
@@ -349,10 +350,10 @@ impl<B: Backend> FloatTensorOps<Self> for Dual<B> {
     fn float_reshape(tensor: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self> {
         tensor.linear_rowwise(
             "reshape",
-            |p| B::float_reshape(p, shape.clone()),
+            |p| reshape::<B>(p, shape.clone()),
             |t| {
                 let lanes = lanes_of::<B>(&t);
-                B::float_reshape(t, lane_shape(lanes, &shape))
+                reshape::<B>(t, lane_shape(lanes, &shape))
             },
         )
     }

@@ -7,6 +7,7 @@ use burn_backend::ops::FloatTensorOps;
 use crate::dual::lanes::{
     Prim, add_tangents, bool_dtype, common_lanes, expand_to, lane_shape, over_lanes, scale,
 };
+use crate::dual::reshape::reshape;
 use crate::dual::{Dual, DualTensor, second};
 
 /// `out = f(l, r)` with `∂out = ∂l·dl(l, r, out) + ∂r·dr(l, r, out)`; each partial
@@ -355,11 +356,11 @@ fn lanes_times_matrix<B: Backend>(t: Prim<B>, r: Prim<B>) -> Prim<B> {
         let (k, n) = (rs[rank - 2], rs[rank - 1]);
         let ts = t.shape();
         let rows = ts.num_elements() / k;
-        let flat = B::float_reshape(t, Shape::new([rows, k]));
-        let r2 = B::float_reshape(r, Shape::new([k, n]));
+        let flat = reshape::<B>(t, Shape::new([rows, k]));
+        let r2 = reshape::<B>(r, Shape::new([k, n]));
         let mut out_dims = ts.to_vec();
         *out_dims.last_mut().expect("matmul operands have rank >= 2") = n;
-        B::float_reshape(B::float_matmul(flat, r2), Shape::from(out_dims))
+        reshape::<B>(B::float_matmul(flat, r2), Shape::from(out_dims))
     } else {
         B::float_matmul(t, over_lanes::<B>(r))
     }

@@ -12,6 +12,7 @@ use burn_backend::{
 };
 
 use crate::dual::lanes::{Prim, common_lanes};
+use crate::dual::reshape::reshape;
 use crate::dual::{Dual, DualTensor, second};
 
 /// An int primitive of the inner backend.
@@ -109,7 +110,7 @@ pub(crate) fn ctc_loss_backward<B: Backend>(
     }
     let [t, n, c] = log_probs.shape().dims();
     let eye = identity::<B>(t * c, &log_probs.primal);
-    let seeds = B::float_reshape(eye, Shape::new([t * c, t, 1, c]));
+    let seeds = reshape::<B>(eye, Shape::new([t * c, t, 1, c]));
     let seeds = B::float_expand(seeds, Shape::new([t * c, t, n, c]));
     let lifted = DualTensor::<Dual<B>>::new(log_probs, Some(DualTensor::constant(seeds)));
     let loss =

@@ -8,6 +8,7 @@ use burn_backend::{
 };
 
 use crate::dual::lanes::{Prim, add_tangents, common_lanes};
+use crate::dual::reshape::reshape;
 use crate::dual::rules::conv::split_bias;
 use crate::dual::rules::fold::{channel_bias, into_dim, out_of_dim, per_batch, repeat_batch};
 use crate::dual::{DualTensor, second};
@@ -82,7 +83,7 @@ fn lane<B: Backend>(t: &Prim<B>, l: usize) -> Prim<B> {
     let s = t.shape();
     let mut slices = vec![Slice::from(l..l + 1)];
     slices.extend((1..s.num_dims()).map(|_| Slice::full()));
-    B::float_reshape(B::float_slice(t.clone(), &slices), s[1..].into())
+    reshape::<B>(B::float_slice(t.clone(), &slices), s[1..].into())
 }
 
 /// Stacks per-lane tangents `[..]` into `[L, ..]`.
@@ -92,7 +93,7 @@ fn stack<B: Backend>(lanes: Vec<Prim<B>>) -> Prim<B> {
         .map(|t| {
             let mut dims = vec![1];
             dims.extend_from_slice(&t.shape());
-            B::float_reshape(t, dims.into())
+            reshape::<B>(t, dims.into())
         })
         .collect();
     B::float_cat(lanes, 0)

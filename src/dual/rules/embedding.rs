@@ -5,6 +5,7 @@ use burn_backend::{Backend, Shape, TensorMetadata};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::lanes_of;
+use crate::dual::reshape::reshape;
 
 /// An int primitive of the inner backend.
 type IntPrim<B> = <B as burn_backend::backend::BackendTypes>::IntTensorPrimitive;
@@ -21,7 +22,7 @@ pub(crate) fn embedding<B: Backend>(w: DualTensor<B>, indices: IntPrim<B>) -> Du
     let tangent = w.tangent.map(|t| {
         let (lanes, d) = (lanes_of::<B>(&t), t.shape()[2]);
         let rows = crate::dual::rules::index::select_exact::<B>(t, 1, flat::<B>(indices.clone()));
-        B::float_reshape(rows, Shape::new([lanes, n, s, d]))
+        reshape::<B>(rows, Shape::new([lanes, n, s, d]))
     });
     DualTensor::from_parts(B::embedding(w.primal, indices), tangent, w.layout)
 }
@@ -37,7 +38,7 @@ pub(crate) fn embedding_backward<B: Backend>(
         let s = t.shape();
         let (lanes, d) = (s[0], s[s.num_dims() - 1]);
         let rows = s.num_elements() / (lanes * d);
-        let t = B::float_reshape(t, Shape::new([lanes, rows, d]));
+        let t = reshape::<B>(t, Shape::new([lanes, rows, d]));
         let ws = w.primal.shape();
         let zeros = B::float_zeros(
             Shape::new([lanes, ws[0], ws[1]]),

@@ -10,6 +10,7 @@ use burn_backend::{Backend, Shape, TensorMetadata};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, lane_shape, lanes_of};
+use crate::dual::reshape::reshape;
 
 /// Reshapes `t` to `split`, permutes its axes to `order` and reshapes to `out`.
 /// Unit axes are dropped first (they do not move data), and the permutation is
@@ -26,9 +27,9 @@ fn regroup<B: Backend>(t: Prim<B>, split: &[usize], order: &[usize], out: Vec<us
     let t = if axes.iter().enumerate().all(|(i, &a)| i == a) {
         t
     } else {
-        B::float_permute(B::float_reshape(t, Shape::from(dims)), &axes)
+        B::float_permute(reshape::<B>(t, Shape::from(dims)), &axes)
     };
-    B::float_reshape(t, Shape::from(out))
+    reshape::<B>(t, Shape::from(out))
 }
 
 /// `[L, .., A, ..] -> [.., groups·L·(A/groups), ..]`: lanes merged into primal dim
@@ -115,7 +116,7 @@ fn lane_repeat_shapes(s: &Shape, lanes: usize) -> (Shape, Shape, Shape) {
 /// companion of a tangent folded with [`into_batch`].
 pub(crate) fn repeat_batch<B: Backend>(p: Prim<B>, lanes: usize) -> Prim<B> {
     let (one, many, flat) = lane_repeat_shapes(&p.shape(), lanes);
-    B::float_reshape(B::float_expand(B::float_reshape(p, one), many), flat)
+    reshape::<B>(B::float_expand(reshape::<B>(p, one), many), flat)
 }
 
 /// [`repeat_batch`] for an int tensor (pooling indices).
@@ -140,7 +141,7 @@ pub(crate) fn channel_bias<B: Backend>(t: Prim<B>, rank: usize) -> Prim<B> {
     let s = t.shape();
     let mut dims = vec![s[0], 1, s[1]];
     dims.resize(rank + 1, 1);
-    B::float_reshape(t, Shape::from(dims))
+    reshape::<B>(t, Shape::from(dims))
 }
 
 /// Sums a tangent over every primal dim except `dim`: `[L, ..] -> [L, s_dim]` (the
@@ -150,8 +151,8 @@ pub(crate) fn sum_all_but<B: Backend>(t: Prim<B>, dim: usize) -> Prim<B> {
     let (lanes, keep) = (s[0], s[dim + 1]);
     let t = B::float_swap_dims(t, 1, dim + 1);
     let rest = s.num_elements() / (lanes * keep);
-    let t = B::float_reshape(t, Shape::new([lanes, keep, rest]));
-    B::float_reshape(B::float_sum_dim(t, 2), Shape::new([lanes, keep]))
+    let t = reshape::<B>(t, Shape::new([lanes, keep, rest]));
+    reshape::<B>(B::float_sum_dim(t, 2), Shape::new([lanes, keep]))
 }
 
 /// Kind *linear* for an op that treats batch rows independently (pooling,

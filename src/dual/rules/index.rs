@@ -8,6 +8,7 @@ use burn_backend::{
 use crate::dual::lanes::{
     Prim, common_lanes, expand_to, int_over_lanes, lane_shape, lanes_of, no_jvp, or_zeros,
 };
+use crate::dual::reshape::reshape;
 use crate::dual::{DualTensor, second};
 
 /// `[full, ..slices]`: the same slice on every lane.
@@ -68,7 +69,7 @@ fn fold_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
     let dims = t.shape().as_slice().to_vec();
     let mut folded = vec![dims[0] * dims[1]];
     folded.extend_from_slice(&dims[2..]);
-    B::float_reshape(t, Shape::from(folded))
+    reshape::<B>(t, Shape::from(folded))
 }
 
 pub(crate) fn slice<B: Backend>(x: DualTensor<B>, slices: &[Slice]) -> DualTensor<B> {
@@ -329,7 +330,7 @@ pub(crate) fn gather_nd<B: Backend>(
         lane_offset::<B>(indices.clone(), lanes, d0),
     );
     let primal = B::float_gather_nd(x.primal, indices);
-    let tangent = B::float_reshape(gathered, lane_shape(lanes, &primal.shape()));
+    let tangent = reshape::<B>(gathered, lane_shape(lanes, &primal.shape()));
     DualTensor::from_parts(primal, Some(tangent), x.layout)
 }
 
@@ -363,9 +364,9 @@ pub(crate) fn scatter_nd<B: Backend>(
     // Values `[lanes, ..batch, ..rest]` follow the indices' flattened batch.
     let mut flat_values = vec![indices.shape()[0]];
     flat_values.extend_from_slice(&vs.as_slice()[index_batch_rank..]);
-    let tv = B::float_reshape(tv, Shape::from(flat_values));
+    let tv = reshape::<B>(tv, Shape::from(flat_values));
     let folded = B::float_scatter_nd(fold_lanes::<B>(tx), indices, tv, reduction);
-    let tangent = B::float_reshape(folded, lane_shape(lanes, &xs));
+    let tangent = reshape::<B>(folded, lane_shape(lanes, &xs));
     DualTensor::from_parts(primal, Some(tangent), layout)
 }
 
@@ -381,7 +382,7 @@ pub(crate) fn tile_dim<B: Backend>(x: Prim<B>, dim: usize, times: usize) -> Prim
     stacked[dim] = times;
     let mut out = shape.as_slice().to_vec();
     out[dim] *= times;
-    let x = B::float_reshape(x, Shape::from(unit));
+    let x = reshape::<B>(x, Shape::from(unit));
     let x = B::float_expand(x, Shape::from(stacked));
-    B::float_reshape(x, Shape::from(out))
+    reshape::<B>(x, Shape::from(out))
 }

@@ -5,6 +5,7 @@
 use burn_backend::{Backend, Shape, TensorMetadata};
 
 use crate::dual::lanes::{Prim, add_tangents, common_lanes, lanes_of};
+use crate::dual::reshape::reshape;
 use crate::dual::rules::fold::{into_dim, out_of_dim};
 use crate::dual::{DualTensor, second};
 
@@ -13,11 +14,11 @@ fn per_row<B: Backend>(t: Prim<B>, op: impl FnOnce(Prim<B>) -> Prim<B>) -> Prim<
     let s = t.shape();
     let k = s[s.num_dims() - 1];
     let rows = s.num_elements() / k;
-    let y = op(B::float_reshape(t, Shape::new([rows, k])));
+    let y = op(reshape::<B>(t, Shape::new([rows, k])));
     let n = y.shape()[1];
     let mut dims = s.to_vec();
     *dims.last_mut().expect("rank >= 1") = n;
-    B::float_reshape(y, Shape::from(dims))
+    reshape::<B>(y, Shape::from(dims))
 }
 
 /// Applies `op` with lanes merged into the last dim of the tangent `t` (`[.., L·k]`);
@@ -58,9 +59,9 @@ fn in_row_chunks<B: Backend>(x: Prim<B>, op: impl FnOnce(Prim<B>) -> Prim<B>) ->
     if chunks == 1 {
         return op(x);
     }
-    let y = op(B::float_reshape(x, Shape::new([chunks, rows / chunks, k])));
+    let y = op(reshape::<B>(x, Shape::new([chunks, rows / chunks, k])));
     let n = y.shape()[2];
-    B::float_reshape(y, Shape::new([rows, n]))
+    reshape::<B>(y, Shape::new([rows, n]))
 }
 
 /// `t @ w` for a lane-stacked tangent `t: [L, .., d_in]`.
@@ -110,7 +111,7 @@ pub(crate) fn linear<B: Backend>(
         let mut dims = vec![s[0]];
         dims.resize(shape.num_dims(), 1);
         dims.push(s[1]);
-        B::float_reshape(t, Shape::from(dims))
+        reshape::<B>(t, Shape::from(dims))
     });
     let t = add_tangents::<B>("linear", tx, tw, &shape);
     let t = add_tangents::<B>("linear", t, tb, &shape);
@@ -123,7 +124,7 @@ pub(crate) fn linear<B: Backend>(
                 let mut dims = vec![s[0]];
                 dims.resize(rank - 2, 1);
                 dims.extend([s[1], s[2]]);
-                B::float_matmul(a, B::float_reshape(b, Shape::from(dims)))
+                B::float_matmul(a, reshape::<B>(b, Shape::from(dims)))
             };
             Some(second::bilinear_curvature::<B>(
                 "linear",

@@ -8,6 +8,7 @@ use burn_backend::{Backend, Shape, TensorMetadata};
 use burn_backend::ops::FloatTensorOps;
 
 use crate::dual::lanes::{Prim, add_tangents, common_lanes, over_lanes, scalar};
+use crate::dual::reshape::reshape;
 use crate::dual::{Dual, DualTensor, second};
 
 /// A `[L, D]` tangent of γ or β shaped `[L, 1, .., D]` for a rank-`rank` output.
@@ -16,7 +17,7 @@ fn feature_tangent<B: Backend>(t: Prim<B>, rank: usize) -> Prim<B> {
     let mut dims = vec![s[0]];
     dims.resize(rank, 1);
     dims.push(s[1]);
-    B::float_reshape(t, Shape::from(dims))
+    reshape::<B>(t, Shape::from(dims))
 }
 
 /// `(x̂, σ)` of `x`, computed with the inner backend's ops.
@@ -52,7 +53,7 @@ pub(crate) fn layer_norm<B: Backend>(
     let gamma_b = {
         let mut dims = vec![1; rank - 1];
         dims.push(shape[rank - 1]);
-        B::float_reshape(gamma.primal, Shape::from(dims))
+        reshape::<B>(gamma.primal, Shape::from(dims))
     };
     let tx = x.tangent.map(|t| {
         let tc = B::float_sub(t.clone(), B::float_mean_dim(t, rank));

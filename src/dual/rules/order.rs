@@ -5,6 +5,7 @@ use burn_backend::{Backend, IntDType, Scalar, Shape, TensorMetadata, get_device_
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, int_over_lanes, lanes_of, slices_along};
+use crate::dual::reshape::reshape;
 
 /// The backend's default int dtype, for index tensors the rules make themselves.
 pub(crate) fn int_dtype<B: Backend>(x: &Prim<B>) -> IntDType {
@@ -51,10 +52,10 @@ pub(crate) fn topk<B: Backend>(x: DualTensor<B>, dim: usize, k: usize) -> DualTe
 pub(crate) fn flatten<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
     let n = x.primal.shape().num_elements();
     x.linear(
-        |p| B::float_reshape(p, Shape::new([n])),
+        |p| reshape::<B>(p, Shape::new([n])),
         |t| {
             let lanes = lanes_of::<B>(&t);
-            B::float_reshape(t, Shape::new([lanes, n]))
+            reshape::<B>(t, Shape::new([lanes, n]))
         },
     )
 }

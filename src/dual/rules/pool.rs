@@ -7,6 +7,7 @@ use burn_backend::{Backend, Shape, TensorMetadata};
 
 use crate::dual::DualTensor;
 use crate::dual::lanes::{Prim, int_over_lanes, lane_shape, lanes_of};
+use crate::dual::reshape::reshape;
 use crate::dual::rules::fold::{int_repeat_batch, per_batch_shaped};
 
 /// An int primitive of the inner backend.
@@ -19,10 +20,10 @@ pub(crate) fn gather_at<B: Backend>(t: Prim<B>, indices: IntPrim<B>) -> Prim<B> 
     let lanes = s[0];
     let flat_in: usize = s[3..].iter().product();
     let flat_out: usize = out[2..].iter().product();
-    let t = B::float_reshape(t, Shape::new([lanes, s[1], s[2], flat_in]));
+    let t = reshape::<B>(t, Shape::new([lanes, s[1], s[2], flat_in]));
     let idx = B::int_reshape(indices, Shape::new([out[0], out[1], flat_out]));
     let picked = B::float_gather(3, t, int_over_lanes::<B>(idx, lanes));
-    B::float_reshape(picked, lane_shape(lanes, &out))
+    reshape::<B>(picked, lane_shape(lanes, &out))
 }
 
 /// Max pooling with its argmax indices, by `with_indices` (the inner op returning

@@ -5,6 +5,7 @@ use burn_backend::{Backend, Scalar, Shape, TensorMetadata};
 use crate::dual::lanes::{Prim, over_lanes, scale, slices_along};
 use burn_backend::ops::FloatTensorOps;
 
+use crate::dual::reshape::reshape;
 use crate::dual::rules::binary;
 use crate::dual::{Dual, DualTensor};
 
@@ -12,7 +13,7 @@ use crate::dual::{Dual, DualTensor};
 fn flat_lanes<B: Backend>(t: Prim<B>) -> Prim<B> {
     let shape = t.shape();
     let lanes = shape[0];
-    B::float_reshape(t, Shape::new([lanes, shape.num_elements() / lanes]))
+    reshape::<B>(t, Shape::new([lanes, shape.num_elements() / lanes]))
 }
 
 pub(crate) fn sum<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
@@ -88,7 +89,7 @@ fn prod_primal<B: Backend>(x: Prim<B>) -> Prim<B> {
         return B::float_prod(x);
     }
     let n = x.shape().num_elements();
-    prod_dim_primal::<B>(B::float_reshape(x, Shape::new([n])), 0)
+    prod_dim_primal::<B>(reshape::<B>(x, Shape::new([n])), 0)
 }
 
 /// `∂ Π_dim x = Σ_i ∂x_i Π_{j≠i} x_j`, with the products over `j ≠ i` formed from
@@ -114,7 +115,7 @@ pub(crate) fn prod<B: Backend>(x: DualTensor<B>) -> DualTensor<B> {
         return DualTensor::constant(prod_primal::<B>(x.primal));
     };
     let numel = x.primal.shape().num_elements();
-    let flat = B::float_reshape(x.primal.clone(), Shape::new([numel]));
+    let flat = reshape::<B>(x.primal.clone(), Shape::new([numel]));
     let others = product_of_others::<B>(flat, 0);
     let tangent = B::float_sum_dim(scale::<B>(flat_lanes::<B>(t), others), 1);
     DualTensor::from_parts(prod_primal::<B>(x.primal), Some(tangent), x.layout)
