@@ -8,6 +8,8 @@ mod common;
 mod scenarios;
 #[path = "wgpu_scenarios/transforms.rs"]
 mod transforms;
+#[path = "wgpu_scenarios/views.rs"]
+mod views;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use burn_nested::params::{flatten_params, unflatten_params};

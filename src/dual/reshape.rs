@@ -62,6 +62,11 @@ mod tests {
         assert!(may_split_wrongly(&[9, 1], &[9, 1, 1]));
         assert!(may_split_wrongly(&[9, 1], &[3, 3, 1]));
         assert!(may_split_wrongly(&[4, 9, 1], &[4, 9, 1, 1]));
+        // Wrong there too, among random views (tests/wgpu_scenarios/views.rs).
+        assert!(may_split_wrongly(&[8, 8, 1], &[2, 2, 2, 8]));
+        assert!(may_split_wrongly(&[2, 1, 1], &[2, 1, 1, 1, 1]));
+        assert!(may_split_wrongly(&[2, 2, 1], &[1, 2, 2, 1, 1]));
+        assert!(may_split_wrongly(&[4, 1, 1], &[1, 2, 2, 1]));
         // Right there: leading dims only, no size-one dim after a larger one,
         // or no higher rank.
         assert!(!may_split_wrongly(&[9, 1], &[1, 9, 1]));
