@@ -448,9 +448,10 @@ PY
         --burn-json "$res/poisson-burn.json" --json "$res/poisson-peers.json"
 fi
 
-# Every transform in each mode inside a loss on burn-cuda against the f64
-# reference (ignored where there is no CUDA; on wgpu it ran with the tests
-# above). After the timed runs: a CUDA run that times out skips later ones.
+# Every transform in each mode inside a loss, and random views reshaped inside
+# a transform, on burn-cuda against the f64 reference (ignored where there is
+# no CUDA; on wgpu they ran with the tests above). After the timed runs: a
+# CUDA run that times out skips later ones.
 if [ "$SKIP_CUDA" != 1 ]; then
     step tests-cuda tests cuda "$t_tests" ./wgpu_scenarios --test-threads 1 --ignored cuda
 fi

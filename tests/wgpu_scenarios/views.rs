@@ -82,22 +82,44 @@ fn value_and_tangent<B: Backend>(seed: u64) -> Vec<f64> {
     out
 }
 
-#[test]
-fn views_reshaped_inside_a_transform_match_f64() {
+/// A backend's name and its [`value_and_tangent`].
+type Run<'a> = (&'a str, fn(u64) -> Vec<f64>);
+
+/// Checks 200 seeds on each backend against f64, exactly.
+fn check_views(backends: &[Run]) {
     let mut compared = 0;
     for seed in 0..200 {
         let want = value_and_tangent::<F>(seed);
-        for (what, got) in [
-            ("burn-fusion", value_and_tangent::<burn_wgpu::Wgpu>(seed)),
-            (
-                "without burn-fusion",
-                value_and_tangent::<WgpuUnfused>(seed),
-            ),
-        ] {
+        for (what, run) in backends {
             // Pure data movement of small integers and halves: exact in f32.
-            assert_eq!(got, want, "seed {seed}, wgpu {what}");
+            let got = run(seed);
+            assert_eq!(got, want, "seed {seed}, {what}");
             compared += got.len();
         }
     }
-    assert!(compared > 2000, "{compared} entries compared");
+    assert!(
+        compared > 1000 * backends.len(),
+        "{compared} entries compared"
+    );
+}
+
+#[test]
+fn views_reshaped_inside_a_transform_match_f64() {
+    check_views(&[
+        (
+            "wgpu with burn-fusion",
+            value_and_tangent::<burn_wgpu::Wgpu>,
+        ),
+        ("wgpu without burn-fusion", value_and_tangent::<WgpuUnfused>),
+    ]);
+}
+
+/// The same on burn-cuda, which reshapes through the same burn-cubecl code:
+/// ignored, as it needs an NVIDIA GPU; `scripts/gpu-bench.sh`'s `run.sh` runs
+/// it there (`wgpu_scenarios --ignored cuda`).
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs an NVIDIA GPU with CUDA"]
+fn views_reshaped_inside_a_transform_match_f64_on_cuda() {
+    check_views(&[("cuda", value_and_tangent::<burn_cuda::Cuda>)]);
 }
