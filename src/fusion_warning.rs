@@ -36,6 +36,12 @@ pub(crate) fn on_fusion<B>() -> bool {
     std::any::type_name::<B>().contains("burn_fusion::")
 }
 
+/// Whether `B` runs on a CubeCL backend (burn-cubecl: burn-wgpu, burn-cuda),
+/// with or without burn-fusion, alone or under other layers.
+pub(crate) fn on_cubecl<B>() -> bool {
+    std::any::type_name::<B>().contains("burn_cubecl::")
+}
+
 /// Prints the warning the first time a transform runs on a burn-fusion
 /// backend `B`.
 pub(crate) fn check<B>() {

@@ -19,14 +19,7 @@
 use burn_backend::{Backend, Shape, TensorMetadata};
 
 use super::lanes::Prim;
-
-/// Whether `B` runs on a CubeCL backend (burn-cubecl), alone or under other
-/// layers (`Fusion`, `Autodiff`, `Dual`).
-fn on_cubecl<B>() -> bool {
-    // A backend type names its layers (`Fusion<CubeBackend<..>>`); Burn offers
-    // no trait to ask.
-    std::any::type_name::<B>().contains("burn_cubecl::")
-}
+use crate::fusion_warning::on_cubecl;
 
 /// Whether reshaping `from` to `to` may take burn-std 0.21's faulty stride
 /// split when the tensor is not contiguous: a higher rank that adds more than

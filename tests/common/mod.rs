@@ -113,13 +113,19 @@ pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 
 /// `‖got − want‖∞ ≤ rel_tol · max(1, ‖want‖∞)`.
 pub fn assert_close(what: &str, got: &[f64], want: &[f64], rel_tol: f64) {
+    if let Some(message) = closeness_failure(what, got, want, rel_tol) {
+        panic!("{message}");
+    }
+}
+
+/// What [`assert_close`] would panic with, or `None` where it passes (NaN
+/// against a number fails): for a check that collects its failures.
+pub fn closeness_failure(what: &str, got: &[f64], want: &[f64], rel_tol: f64) -> Option<String> {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
     let err = max_abs_diff(got, want);
-    assert!(
-        err <= rel_tol * scale,
-        "{what} off by {err:e} (scale {scale:e}, tolerance {rel_tol:e})"
-    );
+    (err.is_nan() || err > rel_tol * scale)
+        .then(|| format!("{what} off by {err:e} (scale {scale:e}, tolerance {rel_tol:e})"))
 }
 
 pub fn tensor<B: Backend, const D: usize>(data: &TensorData) -> Tensor<B, D> {

@@ -270,14 +270,8 @@ fn sweep<G: AutodiffBackend>(backend: &str) {
             ("input gradient", &result.input, &reference.input),
             ("parameter gradient", &result.params, &reference.params),
         ] {
-            // As `common::assert_close`, collected rather than panicking.
-            assert_eq!(a.len(), b.len(), "{name}: {what}: lengths differ");
-            let scale = b.iter().fold(1f64, |m, v| m.max(v.abs()));
-            let err = common::max_abs_diff(a, b);
-            // A NaN difference fails too.
-            if err.is_nan() || err > F32_SCENARIO_TOL * scale {
-                failures.push(format!("{name}: {what} off by {err:e} (scale {scale:e})"));
-            }
+            let what = format!("{name}: {what}");
+            failures.extend(common::closeness_failure(&what, a, b, F32_SCENARIO_TOL));
         }
     }
     assert_eq!(want.len(), 28, "the sweep's items");
